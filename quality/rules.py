@@ -1,0 +1,281 @@
+"""Compile a standard version into one DuckDB query that judges every row.
+
+Each rule of the catalogue becomes a SQL condition; the query returns every input row
+with its normalised, typed values and ``_reasons``: a list of
+``{rule, field, value, detail}`` — empty for a valid row. One pass over the data, all
+reasons at once. The same conditions are what the Great Expectations suites assert
+(see ``quality.suites``), so the two can never disagree on what a rule means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from quality.normalise import RAW_PREFIX
+from quality.standards import FieldRule, ItemStandard, StandardVersion
+from tierhub.reference import field_dictionary
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeContext:
+    """What a verdict depends on besides the rows: the day that counts as 'today'.
+
+    Who sent each row travels with it: the judged relation has the columns
+    ``_file_id``, ``_source_code``, ``_source_prefix`` (the code prefix of every division
+    inside the source's area) and ``_file_date`` (the export date in the file name).
+    """
+
+    today: dt.date
+
+
+def lit(value: object) -> str:
+    """A SQL literal for a Python str, int or date."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def reason(rule: str, field: str, value_sql: str, detail_sql: str = "NULL") -> str:
+    """A struct literal for one failed rule."""
+    return (
+        f"{{'rule': {lit(rule)}, 'field': {lit(field)}, "
+        f"'value': CAST({value_sql} AS VARCHAR), 'detail': CAST({detail_sql} AS VARCHAR)}}"
+    )
+
+
+def when(condition: str, rule: str, field: str, value_sql: str, detail_sql: str = "NULL") -> str:
+    """A list element: the reason if ``condition`` holds, else NULL."""
+    return f"CASE WHEN {condition} THEN {reason(rule, field, value_sql, detail_sql)} END"
+
+
+class VersionCompiler:
+    """Builds the judging query of one standard version."""
+
+    def __init__(self, item: ItemStandard, version: StandardVersion, ctx: JudgeContext) -> None:
+        self.item = item
+        self.version = version
+        self.ctx = ctx
+        self.joins: list[str] = []
+        self.values: dict[str, str] = {}  # field → normalised, typed SQL expression
+        self.checks: list[str] = []
+
+    # -- normalised values -------------------------------------------------------
+    def _value(self, rule: FieldRule) -> str:
+        f = rule.field
+        col = f"s.{ident(f)}"
+        if f == "id_number":
+            return f"upper(regexp_replace({col}, '[\\s''`]', '', 'g'))"
+        if rule.check == "mobile":
+            bare = f"regexp_replace({col}, '[\\s()\\-]', '', 'g')"
+            return f"regexp_replace({bare}, '^(\\+?86|0086)(1\\d{{10}})$', '\\2')"
+        if rule.code_table:
+            alias = f"cl_{f}"
+            self.joins.append(
+                f"LEFT JOIN th_code_lookup {alias} ON {alias}.tbl = {lit(rule.code_table)} "
+                f"AND {alias}.label = lower(replace({col}, ' ', ''))"
+            )
+            return f"{alias}.code"
+        if rule.type == "date":
+            return f"th_date({col})"
+        if f == "employer_uscc":
+            return f"upper(replace({col}, ' ', ''))"
+        if rule.check == "division_in_source":
+            alias = f"dv_{f}"
+            self.joins.append(f"LEFT JOIN th_divisions {alias} ON {alias}.code = {col}")
+            return col
+        if f == "documents":
+            split = f"string_split(regexp_replace({col}, '[,，;；/|、\\s]+', '、', 'g'), '、')"
+            return f"list_filter(list_transform({split}, lambda x: lower(trim(x))), lambda x: x <> '')"
+        return col
+
+    # -- checks --------------------------------------------------------------------
+    def _raw(self, field: str) -> str:
+        return f"s.{ident(RAW_PREFIX + field)}"
+
+    def _present(self, field: str) -> str:
+        return f"s.{ident(field)} IS NOT NULL"
+
+    def _field_checks(self, rule: FieldRule) -> None:
+        f, v, raw = rule.field, self.values[rule.field], self._raw(rule.field)
+        if rule.required:
+            self.checks.append(when(f"s.{ident(f)} IS NULL", "REQUIRED_MISSING", f, raw))
+        if rule.code_table:
+            standard = field_dictionary()[f].standard
+            self.checks.append(
+                when(f"{self._present(f)} AND {v} IS NULL", "CODE_UNKNOWN", f, raw, lit(standard))
+            )
+        if rule.type == "date":
+            self.checks.append(when(f"{self._present(f)} AND {v} IS NULL", "DATE_FORMAT", f, raw))
+            if rule.check == "not_future":
+                self.checks.append(when(f"{v} > {lit(self.ctx.today)}", "DATE_FUTURE", f, raw))
+        check = rule.check
+        if check == "gb11643":
+            self._id_checks(f, v, raw)
+        elif check == "sex_matches_id":
+            id_sex = "CASE WHEN CAST(substr(_id, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
+            self.checks.append(
+                when(f"_id_ok AND {v} IS NOT NULL AND {v} <> {id_sex}", "SEX_ID_MISMATCH", f, raw,
+                     f"CASE WHEN {id_sex} = '1' THEN '男' ELSE '女' END")
+            )
+        elif check == "birth_date_matches_id":
+            self.checks.append(
+                when(f"_id_ok AND {v} IS NOT NULL AND {v} <> _id_birth", "BIRTH_ID_MISMATCH", f, raw,
+                     "strftime(_id_birth, '%Y-%m-%d')")
+            )
+        elif check == "mobile":
+            self.checks.append(
+                when(f"{self._present(f)} AND NOT regexp_full_match({v}, '1[3-9]\\d{{9}}')",
+                     "MOBILE_FORMAT", f, raw)
+            )
+        elif check == "gb32100":
+            self.checks.append(
+                when(
+                    f"{self._present(f)} AND (NOT regexp_full_match({v}, '[0-9A-HJ-NP-RTUW-Y]{{18}}') "
+                    f"OR right({v}, 1) <> th_uscc_check(left({v}, 17)))",
+                    "USCC_CHECKSUM", f, raw,
+                )
+            )
+        elif check == "division_in_source":
+            alias = f"dv_{f}"
+            level = rule.level or "community"
+            unit = "s._source_code"
+            self.checks.append(
+                f"CASE WHEN {self._present(f)} THEN CASE "
+                f"WHEN {alias}.code IS NULL THEN {reason('DIVISION_UNKNOWN', f, raw)} "
+                f"WHEN {alias}.level <> {lit(level)} THEN {reason('DIVISION_LEVEL', f, raw, lit(level))} "
+                f"WHEN NOT starts_with({v}, s._source_prefix) "
+                f"THEN {reason('DIVISION_OUTSIDE_SOURCE', f, raw, unit)} END END"
+            )
+
+    def _id_checks(self, f: str, v: str, raw: str) -> None:
+        # One reason per ID: the first problem found, so a damaged number is not also
+        # reported as a bad check digit.
+        self.checks.append(
+            f"CASE WHEN {self._present(f)} THEN CASE "
+            f"WHEN regexp_full_match({v}, '[0-9.]+E\\+?[0-9]+') OR regexp_full_match({v}, '\\d+\\.\\d*') "
+            f"THEN {reason('ID_FLOAT_DAMAGED', f, raw)} "
+            f"WHEN regexp_full_match({v}, '\\d{{15}}') THEN {reason('ID_LEGACY_15', f, raw)} "
+            f"WHEN length({v}) <> 18 THEN {reason('ID_LENGTH', f, raw, f'length({v})')} "
+            f"WHEN NOT regexp_full_match({v}, '\\d{{17}}[\\dX]') THEN {reason('ID_FORMAT', f, raw)} "
+            f"WHEN right({v}, 1) <> th_id_check(left({v}, 17)) "
+            f"THEN {reason('ID_CHECKSUM', f, raw, f'th_id_check(left({v}, 17))')} "
+            f"WHEN _id_birth IS NULL OR _id_birth < DATE '1900-01-01' OR _id_birth > {lit(self.ctx.today)} "
+            f"THEN {reason('ID_BIRTH_DATE', f, raw)} END END"
+        )
+
+    def _cross_checks(self) -> None:
+        labels = {name: spec.zh_header for name, spec in field_dictionary().items()}
+        for earlier, later in self.version.date_order:
+            if earlier in self.values and later in self.values:
+                a, b = self.values[earlier], self.values[later]
+                self.checks.append(
+                    when(f"{a} IS NOT NULL AND {b} IS NOT NULL AND {b} < {a}", "DATE_ORDER", later,
+                         self._raw(later), f"{lit(labels[earlier])} || ' ' || strftime({a}, '%Y-%m-%d')")
+                )
+        limit = self.version.time_limit
+        if limit and limit.from_ in self.values and limit.to in self.values:
+            self.joins.append(f"LEFT JOIN th_workdays wd_from ON wd_from.day = {self.values[limit.from_]}")
+            self.joins.append(f"LEFT JOIN th_workdays wd_to ON wd_to.day = {self.values[limit.to]}")
+            self.checks.append(
+                when(f"wd_to.idx - wd_from.idx > {limit.working_days}", "TIME_LIMIT_EXCEEDED", limit.to,
+                     self._raw(limit.to), "wd_to.idx - wd_from.idx")
+            )
+        doc_rule = self.version.field("documents")
+        if doc_rule is not None:
+            docs = self.values["documents"]
+            for document in self.version.documents:
+                if document.required:
+                    labels_sql = "[" + ", ".join(lit(x) for x in document.labels) + "]"
+                    self.checks.append(
+                        when(f"{self._present('documents')} AND NOT list_has_any({docs}, {labels_sql})",
+                             "DOC_MISSING", "documents", self._raw("documents"), lit(document.name_zh))
+                    )
+
+    # -- the query -------------------------------------------------------------------
+    def business_date_sql(self) -> str:
+        """The row's business date (which version applies), parsed."""
+        return f"th_date(s.{ident(self.version.business_date)})"
+
+    def compile(self, relation: str, where: str = "TRUE") -> str:
+        """The judging SELECT for the rows of ``relation`` that satisfy ``where``."""
+        for rule in self.version.fields:
+            self.values[rule.field] = self._value(rule)
+        id_value = self.values.get("id_number", "NULL")
+        for rule in self.version.fields:
+            self._field_checks(rule)
+        self._cross_checks()
+        duplicate = (
+            f"CASE WHEN _id IS NOT NULL AND _bdate IS NOT NULL AND _first_row <> s._row_number "
+            f"THEN {reason('DUPLICATE_ROW', 'id_number', self._raw('id_number'), '_first_row')} END"
+        )
+        checks = ",\n      ".join([*self.checks, duplicate]).replace("_id_ok", id_ok_expression())
+        columns = ",\n    ".join(f"{expr} AS {ident(name)}" for name, expr in self.values.items())
+        raws = ", ".join(f"{lit(rule.field)}: {self._raw(rule.field)}" for rule in self.version.fields)
+        joins = "\n".join(self.joins)
+        return f"""
+SELECT
+    s._file_id, s._source_code, s._row_number, s._sheet,
+    {lit(self.item.code)} AS _item_code,
+    {lit(self.version.version)} AS _standard_version,
+    {columns},
+    {{{raws}}} AS _raw,
+    list_filter([
+      {checks}
+    ], lambda x: x IS NOT NULL) AS _reasons
+FROM (
+  SELECT s.*,
+    CAST(try_strptime(substr(s._id, 7, 8), '%Y%m%d') AS DATE) AS _id_birth,
+    first_value(s._row_number) OVER (PARTITION BY s._file_id, s._id, s._bdate ORDER BY s._row_number) AS _first_row
+  FROM (
+    SELECT s.*, {id_value} AS _id, {self.business_date_sql()} AS _bdate
+    FROM {relation} s WHERE {where}
+  ) s
+) s
+{joins}
+"""
+
+
+def id_ok_expression() -> str:
+    """SQL that is true when ``_id`` is a well-formed 18-character ID with a good check digit."""
+    return (
+        "(regexp_full_match(_id, '\\d{17}[\\dX]') AND right(_id, 1) = th_id_check(left(_id, 17)) "
+        "AND _id_birth IS NOT NULL AND _id_birth >= DATE '1900-01-01')"
+    )
+
+
+def compile_item(item: ItemStandard, ctx: JudgeContext, relation: str) -> str:
+    """One query judging every row of ``relation`` against the version in force on its business date.
+
+    A row whose business date is missing, unreadable or outside every version is judged
+    by the version in force on its file's export date (else the newest), and the date
+    problem is among its reasons. Every row goes to exactly one version.
+    """
+    newest = max(item.versions, key=lambda v: v.effective_from)
+
+    def in_range(version: StandardVersion, day: str) -> str:
+        end = f" AND {day} < {lit(version.effective_to)}" if version.effective_to else ""
+        return f"coalesce({day} >= {lit(version.effective_from)}{end}, FALSE)"
+
+    bdates = {v.version: VersionCompiler(item, v, ctx).business_date_sql() for v in item.versions}
+    covered = " OR ".join(in_range(v, bdates[v.version]) for v in item.versions)
+    by_file = {v.version: in_range(v, "s._file_date") for v in item.versions}
+    others = " OR ".join(["FALSE", *(c for name, c in by_file.items() if name != newest.version)])
+    by_file[newest.version] = f"NOT ({others})"
+    parts = [
+        VersionCompiler(item, version, ctx).compile(
+            relation,
+            f"({in_range(version, bdates[version.version])} OR (NOT ({covered}) AND {by_file[version.version]}))",
+        )
+        for version in item.versions
+    ]
+    return "\nUNION ALL BY NAME\n".join(parts)

@@ -1,0 +1,209 @@
+"""Reference data shipped with tierhub: divisions, national code tables, field dictionary.
+
+The files live in ``tierhub/reference/data`` with their sources in ``SOURCES.md``; this
+package only reads them. Each loader is cached: the tables are small and immutable.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from tierhub.errors import ReferenceDataError
+
+DATA = Path(str(resources.files("tierhub.reference") / "data"))
+
+LEVELS = ("city", "district", "street", "community")
+# Significant prefix length of a 12-digit NBS code at each level: a node's subtree is
+# every code that starts with its prefix, so "is X inside Y" is one string comparison.
+PREFIX_LENGTH = {"city": 2, "district": 6, "street": 9, "community": 12}
+
+
+def read_csv_rows(path: Path) -> Iterator[dict[str, str]]:
+    """Yield the rows of a UTF-8 reference CSV as dicts."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+@dataclass(frozen=True, slots=True)
+class Division:
+    """One node of the division tree (city, district, street or community)."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    unit_type: str
+
+    @property
+    def prefix(self) -> str:
+        """The code prefix shared by every node in this node's subtree."""
+        return self.code[: PREFIX_LENGTH[self.level]]
+
+    @property
+    def district_code(self) -> str | None:
+        """The 12-digit code of the district this node lies in (None for the city)."""
+        return None if self.level == "city" else self.code[:6] + "000000"
+
+    @property
+    def street_code(self) -> str | None:
+        """The 12-digit code of the street this node lies in (streets and communities)."""
+        return self.code[:9] + "000" if self.level in ("street", "community") else None
+
+
+class DivisionTree:
+    """The city → district → street → community tree, indexed by code."""
+
+    def __init__(self, divisions: list[Division]) -> None:
+        self.by_code = {d.code: d for d in divisions}
+        self.children: dict[str, list[Division]] = {}
+        for division in divisions:
+            if division.parent_code:
+                self.children.setdefault(division.parent_code, []).append(division)
+
+    def __len__(self) -> int:
+        return len(self.by_code)
+
+    def get(self, code: str) -> Division:
+        """The node with this 12-digit code; raises if there is none."""
+        try:
+            return self.by_code[code]
+        except KeyError:
+            raise ReferenceDataError(
+                f"division code {code!r} is not in the NBS 2023 table",
+                fix="use a 12-digit 统计用区划代码 of a Tianjin division",
+            ) from None
+
+    def contains(self, ancestor: str, code: str) -> bool:
+        """Whether ``code`` lies in the subtree of ``ancestor`` (a node contains itself)."""
+        return code in self.by_code and code.startswith(self.get(ancestor).prefix)
+
+    def at_level(self, level: str) -> list[Division]:
+        """Every node of one level, in code order."""
+        return sorted((d for d in self.by_code.values() if d.level == level), key=lambda d: d.code)
+
+    def sources(self) -> list[Division]:
+        """The 5,916 reporting sources: street centres and community/village workstations."""
+        return sorted(
+            (d for d in self.by_code.values() if d.level in ("street", "community")),
+            key=lambda d: d.code,
+        )
+
+    def subtree(self, code: str) -> list[Division]:
+        """Every node inside ``code``'s subtree, itself included."""
+        prefix = self.get(code).prefix
+        return [d for d in self.by_code.values() if d.code.startswith(prefix)]
+
+
+@cache
+def divisions() -> DivisionTree:
+    """The Tianjin division tree (NBS 2023)."""
+    rows = [
+        Division(
+            code=row["code"],
+            name=row["name"],
+            level=row["level"],
+            parent_code=row["parent_code"] or None,
+            unit_type=row["unit_type"],
+        )
+        for row in read_csv_rows(DATA / "divisions.csv")
+    ]
+    if any(r.level not in LEVELS or len(r.code) != 12 for r in rows):
+        raise ReferenceDataError("divisions.csv has a row with a bad level or code length")
+    return DivisionTree(rows)
+
+
+def normalise_label(text: str) -> str:
+    """Fold a header or code label for lookup: NFKC, no spaces, no '*' markers."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in folded if not ch.isspace() and ch not in "*※").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One canonical field of the field dictionary."""
+
+    field: str
+    zh_header: str
+    aliases: tuple[str, ...]
+    type: str
+    standard: str
+
+
+@cache
+def field_dictionary() -> dict[str, FieldSpec]:
+    """Canonical fields by snake_case name."""
+    specs: dict[str, FieldSpec] = {}
+    for row in read_csv_rows(DATA / "field_dictionary.csv"):
+        aliases = tuple(a.strip() for a in row["aliases"].split(";") if a.strip() not in ("", "—"))
+        specs[row["field"]] = FieldSpec(
+            field=row["field"],
+            zh_header=row["zh_header"],
+            aliases=aliases,
+            type=row["type"],
+            standard=row["standard_or_code_table"],
+        )
+    return specs
+
+
+@cache
+def header_index() -> dict[str, str]:
+    """Folded header text (Chinese header, alias or canonical name) → canonical field."""
+    index: dict[str, str] = {}
+    for spec in field_dictionary().values():
+        for label in (spec.field, spec.zh_header, *spec.aliases):
+            key = normalise_label(label)
+            if index.get(key, spec.field) != spec.field:
+                raise ReferenceDataError(
+                    f"header {label!r} is an alias of both {index[key]} and {spec.field}",
+                    fix="make each alias in field_dictionary.csv name one field",
+                )
+            index[key] = spec.field
+    return index
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTable:
+    """A national code table with the free-text forms that map to its codes."""
+
+    name: str
+    names: dict[str, str]  # code → official name
+    lookup: dict[str, str]  # folded accepted text → code
+
+    def resolve(self, text: str) -> str | None:
+        """The code for a cell's text, or None if the text names no code."""
+        return self.lookup.get(normalise_label(text))
+
+
+@cache
+def code_tables() -> dict[str, CodeTable]:
+    """Every shipped code table by file stem, e.g. ``gbt2261_1_sex``."""
+    aliases: dict[str, dict[str, str]] = {}
+    for row in read_csv_rows(DATA / "code_aliases.csv"):
+        aliases.setdefault(row["table"], {})[normalise_label(row["text"])] = row["code"]
+    tables: dict[str, CodeTable] = {}
+    for path in sorted((DATA / "code_tables").glob("*.csv")):
+        rows = list(read_csv_rows(path))
+        code_key = next(iter(rows[0]))
+        name_key = "name" if "name" in rows[0] else list(rows[0])[1]
+        names = {row[code_key]: row[name_key] for row in rows}
+        lookup: dict[str, str] = {}
+        for code, name in names.items():
+            lookup[normalise_label(code)] = code
+            lookup[normalise_label(name)] = code
+            if code.isdigit() and len(code) == 2 and code.startswith("0"):
+                lookup.setdefault(code[1:], code)  # "1" for "01": Excel drops the zero
+            if "alpha2" in rows[0]:
+                alpha2 = next(r["alpha2"] for r in rows if r[code_key] == code)
+                if alpha2:
+                    lookup[normalise_label(alpha2)] = code
+            if name.endswith("族") and len(name) > 1:
+                lookup.setdefault(normalise_label(name[:-1]), code)  # 汉 for 汉族
+        lookup.update(aliases.get(path.stem, {}))
+        tables[path.stem] = CodeTable(name=path.stem, names=names, lookup=lookup)
+    return tables

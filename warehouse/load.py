@@ -1,0 +1,143 @@
+"""Atomic loads: a batch of files' records, quarantine rows and registry entries commit together.
+
+A file is registered once per (source, sha256): loading the same file again adds
+nothing. Files that could not be read are registered as ``rejected`` with their error,
+so every file that arrived is accounted for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from quality.standards import ItemStandard
+from quality.verdicts import judged_table
+from tierhub.errors import WarehouseError
+from warehouse.schema import fact_columns, fact_table
+
+
+@dataclass
+class RegistryEntry:
+    """What the file registry records about one received file."""
+
+    file_id: int
+    source_id: str
+    path: str
+    sha256: str
+    size: int
+    modified_at: dt.datetime
+    item_code: str | None = None
+    export_date: dt.date | None = None
+    sheet: str | None = None
+    encoding: str | None = None
+    header_row: int | None = None
+    unknown_headers: list[str] = field(default_factory=list)
+    skipped_rows: list[int] = field(default_factory=list)
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    status: str = "loaded"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """Counts of one committed load."""
+
+    load_id: str
+    files: int
+    rejected_files: int
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+
+
+REGISTRY_COLUMNS = [
+    "file_id", "load_id", "source_id", "path", "sha256", "size", "modified_at", "item_code",
+    "export_date", "sheet", "encoding", "header_row", "unknown_headers", "skipped_rows",
+    "rows_in", "rows_loaded", "rows_quarantined", "status", "error",
+]
+
+
+def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
+    """A new file id from the warehouse's sequence."""
+    [(value,)] = con.execute("SELECT nextval('ops.file_id_seq')").fetchall()
+    return int(value)
+
+
+def already_registered(con: duckdb.DuckDBPyConnection, source_id: str) -> set[str]:
+    """The sha256 of every file of a source the warehouse has already registered."""
+    return {r[0] for r in con.execute("SELECT sha256 FROM ops.files WHERE source_id = ?", [source_id]).fetchall()}
+
+
+def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
+    rows = [{**vars(e), "load_id": load_id} for e in entries]
+    return pa.Table.from_pylist(
+        [{c: r[c] for c in REGISTRY_COLUMNS} for r in rows],
+        schema=pa.schema(
+            [
+                ("file_id", pa.int64()), ("load_id", pa.string()), ("source_id", pa.string()),
+                ("path", pa.string()), ("sha256", pa.string()), ("size", pa.int64()),
+                ("modified_at", pa.timestamp("us", tz="UTC")), ("item_code", pa.string()),
+                ("export_date", pa.date32()), ("sheet", pa.string()), ("encoding", pa.string()),
+                ("header_row", pa.int32()), ("unknown_headers", pa.list_(pa.string())),
+                ("skipped_rows", pa.list_(pa.int32())), ("rows_in", pa.int64()),
+                ("rows_loaded", pa.int64()), ("rows_quarantined", pa.int64()),
+                ("status", pa.string()), ("error", pa.string()),
+            ]
+        ),
+    )
+
+
+def commit_batch(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    load_id: str,
+    started_at: dt.datetime,
+    run_label: str,
+    entries: list[RegistryEntry],
+    items: list[ItemStandard],
+) -> LoadResult:
+    """Write the judged rows of ``items`` and the registry ``entries`` in one transaction."""
+    rows_loaded = sum(e.rows_loaded for e in entries)
+    rows_quarantined = sum(e.rows_quarantined for e in entries)
+    try:
+        con.execute("BEGIN")
+        con.register("_registry", _registry_table(load_id, entries))
+        con.execute(f"INSERT INTO ops.files ({', '.join(REGISTRY_COLUMNS)}) SELECT * FROM _registry")
+        for item in items:
+            judged = judged_table(item)
+            fields = ", ".join(f'"{f}"' for f in fact_columns(item))
+            con.execute(
+                f"INSERT INTO {fact_table(item)} (file_id, row_number, load_id, source_id, item_code, "
+                f"standard_version, sheet, {fields}) "
+                f"SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, {fields} "
+                f"FROM {judged} WHERE len(_reasons) = 0",
+                [load_id],
+            )
+            con.execute(
+                "INSERT INTO quarantine.rows SELECT _file_id, _row_number, ?, _source_code, _item_code, "
+                f"_standard_version, _sheet, to_json(_raw), _reasons FROM {judged} WHERE len(_reasons) > 0",
+                [load_id],
+            )
+        con.execute(
+            "INSERT INTO ops.loads VALUES (?, ?, now(), ?, ?, ?, ?, ?)",
+            [load_id, started_at, run_label, len(entries), rows_loaded + rows_quarantined, rows_loaded, rows_quarantined],
+        )
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise WarehouseError(f"load {load_id} could not commit: {exc}", fix="the warehouse is unchanged; rerun the sync") from exc
+    finally:
+        con.unregister("_registry")
+    return LoadResult(
+        load_id=load_id,
+        files=len(entries),
+        rejected_files=sum(e.status == "rejected" for e in entries),
+        rows_in=rows_loaded + rows_quarantined,
+        rows_loaded=rows_loaded,
+        rows_quarantined=rows_quarantined,
+    )

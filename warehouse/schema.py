@@ -1,0 +1,217 @@
+"""The warehouse's layers and their DDL: ref (dimensions), ops (registry), core, quarantine.
+
+``open_warehouse`` creates whatever is missing and refreshes the reference tables from
+the shipped data and the standards catalogue, so a new catalogue field or item needs no
+migration script: its fact table or column is added here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from quality.standards import ItemStandard, catalogue, rule_messages
+from tierhub.reference import divisions, field_dictionary
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS ref;
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE SCHEMA IF NOT EXISTS core;
+CREATE SCHEMA IF NOT EXISTS quarantine;
+CREATE SEQUENCE IF NOT EXISTS ops.file_id_seq START 1;
+CREATE TABLE IF NOT EXISTS ops.loads (
+    load_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMPTZ NOT NULL,
+    committed_at TIMESTAMPTZ NOT NULL,
+    run_label VARCHAR,
+    files INTEGER NOT NULL,
+    rows_in BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.files (
+    file_id BIGINT PRIMARY KEY,
+    load_id VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    modified_at TIMESTAMPTZ NOT NULL,
+    item_code VARCHAR,
+    export_date DATE,
+    sheet VARCHAR,
+    encoding VARCHAR,
+    header_row INTEGER,
+    unknown_headers VARCHAR[],
+    skipped_rows INTEGER[],
+    rows_in BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    status VARCHAR NOT NULL,            -- loaded | rejected
+    error VARCHAR,
+    CHECK (rows_in = rows_loaded + rows_quarantined),
+    UNIQUE (source_id, sha256)
+);
+CREATE TABLE IF NOT EXISTS quarantine.rows (
+    file_id BIGINT NOT NULL,
+    row_number BIGINT NOT NULL,
+    load_id VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    standard_version VARCHAR NOT NULL,
+    sheet VARCHAR,
+    raw JSON NOT NULL,
+    reasons STRUCT(rule VARCHAR, field VARCHAR, value VARCHAR, detail VARCHAR)[] NOT NULL,
+    PRIMARY KEY (file_id, row_number)
+);
+"""
+
+# Reason texts rendered for people: {field} → the Chinese label, {value}, {detail}.
+REASONS_VIEW = """
+CREATE OR REPLACE VIEW quarantine.reasons AS
+SELECT q.file_id, q.row_number, q.source_id, q.item_code, q.standard_version, q.load_id,
+       f.path, r.rule, r.field, r.value, r.detail,
+       replace(replace(replace(m.message_zh, '{field}', coalesce(fl.label_zh, r.field)),
+               '{value}', coalesce(r.value, '')), '{detail}', coalesce(r.detail, '')) AS message_zh,
+       replace(replace(replace(m.message_en, '{field_en}', r.field),
+               '{value}', coalesce(r.value, '')), '{detail}', coalesce(r.detail, '')) AS message_en,
+       m.fix_zh, m.fix_en
+FROM quarantine.rows q
+JOIN ops.files f USING (file_id)
+CROSS JOIN UNNEST(q.reasons) AS u(r)
+JOIN ref.rules m ON m.rule = r.rule
+LEFT JOIN ref.fields fl ON fl.field = r.field
+"""
+
+
+def fact_table(item: ItemStandard) -> str:
+    """The core table holding an item's accepted records."""
+    return f"core.{item.dataset}"
+
+
+def fact_columns(item: ItemStandard) -> dict[str, str]:
+    """Field → DuckDB type of an item's fact table."""
+    types: dict[str, str] = {}
+    for version in item.versions:
+        for rule in version.fields:
+            if rule.field == "documents":
+                types[rule.field] = "VARCHAR[]"
+            elif rule.type == "date":
+                types[rule.field] = "DATE"
+            else:
+                types.setdefault(rule.field, "VARCHAR")
+    return types
+
+
+def ensure_fact_table(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> None:
+    """Create the item's fact table, or add the columns a newer standard introduced."""
+    table = fact_table(item)
+    columns = fact_columns(item)
+    body = ",\n    ".join(f'"{name}" {kind}' for name, kind in columns.items())
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {table} (
+    file_id BIGINT NOT NULL,
+    row_number BIGINT NOT NULL,
+    load_id VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    standard_version VARCHAR NOT NULL,
+    sheet VARCHAR,
+    {body},
+    PRIMARY KEY (file_id, row_number)
+)"""
+    )
+    schema, name = table.split(".")
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    for column, kind in columns.items():
+        if column not in existing:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.register("_ref_src", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _ref_src")
+    finally:
+        con.unregister("_ref_src")
+
+
+def refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite the ref tables from the shipped data and the catalogue."""
+    nodes = sorted(divisions().by_code.values(), key=lambda d: d.code)
+    _replace_table(
+        con,
+        "ref.divisions",
+        pa.table(
+            {
+                "code": [d.code for d in nodes],
+                "name": [d.name for d in nodes],
+                "level": [d.level for d in nodes],
+                "parent_code": [d.parent_code for d in nodes],
+                "unit_type": [d.unit_type for d in nodes],
+                "district_code": [d.district_code for d in nodes],
+                "street_code": [d.street_code for d in nodes],
+                # A node's subtree is every code starting with its prefix.
+                "prefix": [d.prefix for d in nodes],
+            }
+        ),
+    )
+    items = list(catalogue())
+    _replace_table(
+        con,
+        "ref.items",
+        pa.table(
+            {
+                "code": [i.code for i in items],
+                "name_zh": [i.name_zh for i in items],
+                "name_en": [i.name_en for i in items],
+                "category": [i.category for i in items],
+                "owner_system": [i.owner_system for i in items],
+                "fact_table": [fact_table(i) for i in items],
+            }
+        ),
+    )
+    messages = rule_messages()
+    _replace_table(
+        con,
+        "ref.rules",
+        pa.table(
+            {
+                "rule": list(messages),
+                "message_zh": [m["zh"] for m in messages.values()],
+                "message_en": [m["en"] for m in messages.values()],
+                "fix_zh": [m["fix_zh"] for m in messages.values()],
+                "fix_en": [m["fix_en"] for m in messages.values()],
+            }
+        ),
+    )
+    fields = field_dictionary()
+    _replace_table(
+        con,
+        "ref.fields",
+        pa.table({"field": list(fields), "label_zh": [f.zh_header for f in fields.values()]}),
+    )
+
+
+def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the warehouse file and bring its schema up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("BEGIN")
+    for statement in DDL.split(";"):
+        if statement.strip():
+            con.execute(statement)
+    refresh_reference(con)
+    for item in catalogue():
+        ensure_fact_table(con, item)
+    con.execute(REASONS_VIEW)
+    con.execute("COMMIT")
+    return con
