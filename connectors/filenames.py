@@ -30,14 +30,20 @@ def parse_drop_name(filename: str) -> DropName:
     """Parse an export file name, or raise ``UnsupportedFile`` saying what was expected."""
     name = unicodedata.normalize("NFKC", filename)
     match = _NAME.fullmatch(name)
-    expected = "expected <事项名称或代码>_<12位区划代码>_<YYYYMMDD>.csv|xlsx|xls, e.g. 失业登记_120101001001_20261127.csv"
+    expected = (
+        "expected <事项名称或代码>_<12位区划代码>_<YYYYMMDD>.csv|xlsx|xls, e.g. 失业登记_120101001001_20261127.csv"
+    )
     if match is None:
-        raise UnsupportedFile(f"file name {filename!r} does not follow the export naming rule", path=filename, fix=expected)
+        raise UnsupportedFile(
+            f"file name {filename!r} does not follow the export naming rule", path=filename, fix=expected
+        )
     ext = "." + match["ext"].lower()
     if ext not in EXTENSIONS:
         raise UnsupportedFile(f"extension {ext!r} is not an export format", path=filename, fix=expected)
     try:
         day = dt.datetime.strptime(match["date"], "%Y%m%d").date()
     except ValueError:
-        raise UnsupportedFile(f"{match['date']!r} in the file name is not a date", path=filename, fix=expected) from None
+        raise UnsupportedFile(
+            f"{match['date']!r} in the file name is not a date", path=filename, fix=expected
+        ) from None
     return DropName(item=match["item"], source_code=match["source"], export_date=day, extension=ext)

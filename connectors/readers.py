@@ -15,6 +15,7 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from python_calamine import CalamineError, CalamineWorkbook
@@ -171,7 +172,9 @@ def _batches(
         yield last
 
 
-def read_csv(path: Path, *, encoding: str | None = None, batch_rows: int = 50_000, source_id: str | None = None) -> FileRead:
+def read_csv(
+    path: Path, *, encoding: str | None = None, batch_rows: int = 50_000, source_id: str | None = None
+) -> FileRead:
     """Open a CSV export: detect its encoding, find its header, stream its rows."""
     with path.open("rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
@@ -179,7 +182,9 @@ def read_csv(path: Path, *, encoding: str | None = None, batch_rows: int = 50_00
         raise UnreadableFile("the file is empty", source_id=source_id, path=str(path), fix="re-export the data")
     if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UnreadableFile(
-            "the file holds binary data, not CSV text", source_id=source_id, path=str(path),
+            "the file holds binary data, not CSV text",
+            source_id=source_id,
+            path=str(path),
             fix="export as CSV (逗号分隔) or XLSX",
         )
     chosen = encoding or detect_encoding(sample)
@@ -190,24 +195,27 @@ def read_csv(path: Path, *, encoding: str | None = None, batch_rows: int = 50_00
     except UnicodeDecodeError as exc:
         text.close()
         raise UnreadableFile(
-            f"cannot decode as {chosen}: {exc.reason} at byte {exc.start}", source_id=source_id,
-            path=str(path), fix="save the file as UTF-8 or GBK, or set the source's encoding",
+            f"cannot decode as {chosen}: {exc.reason} at byte {exc.start}",
+            source_id=source_id,
+            path=str(path),
+            fix="save the file as UTF-8 or GBK, or set the source's encoding",
         ) from exc
     header_at = find_header(head, path, source_id)
     columns, unknown = map_header(head[header_at])
 
     def rows() -> Iterator[tuple[int, Sequence[str | None]]]:
+        number = len(head)
         try:
-            for i, row in enumerate(head[header_at + 1 :], start=header_at + 2):
-                yield i, row
-            number = len(head)
-            for row in reader:
+            yield from enumerate(head[header_at + 1 :], start=header_at + 2)
+            for record in reader:
                 number += 1
-                yield number, [c or None for c in row]
+                yield number, [c or None for c in record]
         except UnicodeDecodeError as exc:
             raise UnreadableFile(
-                f"cannot decode as {chosen} after row {number}: {exc.reason}", source_id=source_id,
-                path=str(path), fix="save the whole file in one encoding (UTF-8 or GBK)",
+                f"cannot decode as {chosen} after row {number}: {exc.reason}",
+                source_id=source_id,
+                path=str(path),
+                fix="save the whole file in one encoding (UTF-8 or GBK)",
             ) from exc
         finally:
             text.close()
@@ -223,7 +231,9 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
         workbook = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as exc:
         raise UnreadableFile(
-            f"not a readable Excel workbook: {exc}", source_id=source_id, path=str(path),
+            f"not a readable Excel workbook: {exc}",
+            source_id=source_id,
+            path=str(path),
             fix="re-export the workbook from Excel or WPS",
         ) from exc
     last_error: HeaderMismatch | None = None
@@ -240,8 +250,10 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
         columns, unknown = map_header(head[header_at])
 
         def rows(
-            head: list[list[str | None]] = head, header_at: int = header_at,
-            rows_iter: Iterator[list[Cell]] = rows_iter, start_row: int = start_row,
+            head: list[list[str | None]] = head,
+            header_at: int = header_at,
+            rows_iter: Iterator[list[Any]] = rows_iter,
+            start_row: int = start_row,
         ) -> Iterator[tuple[int, Sequence[str | None]]]:
             for i, row in enumerate(head[header_at + 1 :], start=start_row + header_at + 2):
                 yield i, row
@@ -254,11 +266,15 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
     raise last_error or UnreadableFile("the workbook has no sheets", source_id=source_id, path=str(path))
 
 
-def open_export(path: Path, *, batch_rows: int = 50_000, encoding: str | None = None, source_id: str | None = None) -> FileRead:
+def open_export(
+    path: Path, *, batch_rows: int = 50_000, encoding: str | None = None, source_id: str | None = None
+) -> FileRead:
     """Open a CSV or Excel export by its extension."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return read_csv(path, encoding=encoding, batch_rows=batch_rows, source_id=source_id)
     if suffix in (".xlsx", ".xls"):
         return read_workbook(path, batch_rows=batch_rows, source_id=source_id)
-    raise UnreadableFile(f"unsupported extension {suffix!r}", source_id=source_id, path=str(path), fix="send CSV, XLSX or XLS")
+    raise UnreadableFile(
+        f"unsupported extension {suffix!r}", source_id=source_id, path=str(path), fix="send CSV, XLSX or XLS"
+    )

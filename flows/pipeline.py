@@ -37,21 +37,31 @@ class BatchOutcome:
 
 def _registry_entry(con: duckdb.DuckDBPyConnection, record: FileRecord) -> RegistryEntry:
     return RegistryEntry(
-        file_id=next_file_id(con), source_id=record.source_id, path=record.path,
-        sha256=record.sha256, size=record.size, modified_at=record.modified_at,
+        file_id=next_file_id(con),
+        source_id=record.source_id,
+        path=record.path,
+        sha256=record.sha256,
+        size=record.size,
+        modified_at=record.modified_at,
     )
 
 
 def _stage(
-    root: Path, record: FileRecord, entry: RegistryEntry, stagers: dict[str, Stager],
-    con: duckdb.DuckDBPyConnection, standards: Catalogue, batch_rows: int,
+    root: Path,
+    record: FileRecord,
+    entry: RegistryEntry,
+    stagers: dict[str, Stager],
+    con: duckdb.DuckDBPyConnection,
+    standards: Catalogue,
+    batch_rows: int,
 ) -> None:
     """Read one file into its item's staging table, filling in its registry entry."""
     name = parse_drop_name(Path(record.path).name)
     if name.source_code != record.source_id:
         raise TierhubError(
             f"the file name says source {name.source_code} but it lies in the outbox of {record.source_id}",
-            source_id=record.source_id, path=record.path,
+            source_id=record.source_id,
+            path=record.path,
             fix="each source drops only its own exports into its own outbox",
         )
     item = standards.find(name.item)
@@ -112,6 +122,11 @@ def sync_sources(
             entry = next(e for e in entries if e.file_id == file_id)
             entry.rows_loaded, entry.rows_quarantined = summary.valid, summary.quarantined
     load = commit_batch(
-        con, load_id=uuid.uuid4().hex, started_at=started, run_label=run_label, entries=entries, items=items,
+        con,
+        load_id=uuid.uuid4().hex,
+        started_at=started,
+        run_label=run_label,
+        entries=entries,
+        items=items,
     )
     return BatchOutcome(sources=len(codes), skipped_files=skipped, load=load, entries=entries)

@@ -7,10 +7,12 @@ engine works on any DuckDB connection: the warehouse's, a benchmark's or a test'
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 
 import chinese_calendar
 import duckdb
 import pyarrow as pa
+from duckdb.func import PythonUDFType
 
 from quality.checkdigits import id_check_characters, uscc_check_characters
 from tierhub.reference import code_tables, divisions
@@ -40,6 +42,7 @@ def is_working_day(day: dt.date) -> bool:
         return day.weekday() < 5
 
 
+@cache
 def working_day_index() -> pa.Table:
     """Each calendar day with the count of working days up to and including it."""
     days: list[dt.date] = []
@@ -54,6 +57,7 @@ def working_day_index() -> pa.Table:
     return pa.table({"day": pa.array(days, pa.date32()), "idx": pa.array(index, pa.int32())})
 
 
+@cache
 def code_lookup_table() -> pa.Table:
     """Every accepted folded text of every code table with its code."""
     tables, labels, codes = [], [], []
@@ -65,6 +69,7 @@ def code_lookup_table() -> pa.Table:
     return pa.table({"tbl": tables, "label": labels, "code": codes})
 
 
+@cache
 def division_table() -> pa.Table:
     """Code and level of every division."""
     nodes = list(divisions().by_code.values())
@@ -93,5 +98,5 @@ def install_lookups(con: duckdb.DuckDBPyConnection) -> None:
         "THEN DATE '1899-12-30' + CAST(CAST(x AS DOUBLE) AS INTEGER) "
         f"ELSE CAST(try_strptime(x, [{formats}]) AS DATE) END"
     )
-    con.create_function("th_id_check", id_check_characters, ["VARCHAR"], "VARCHAR", type="arrow")
-    con.create_function("th_uscc_check", uscc_check_characters, ["VARCHAR"], "VARCHAR", type="arrow")
+    for name, function in (("th_id_check", id_check_characters), ("th_uscc_check", uscc_check_characters)):
+        con.create_function(name, function, ["VARCHAR"], "VARCHAR", type=PythonUDFType.ARROW)

@@ -111,9 +111,7 @@ class VersionCompiler:
             self.checks.append(when(f"s.{ident(f)} IS NULL", "REQUIRED_MISSING", f, raw))
         if rule.code_table:
             standard = field_dictionary()[f].standard
-            self.checks.append(
-                when(f"{self._present(f)} AND {v} IS NULL", "CODE_UNKNOWN", f, raw, lit(standard))
-            )
+            self.checks.append(when(f"{self._present(f)} AND {v} IS NULL", "CODE_UNKNOWN", f, raw, lit(standard)))
         if rule.type == "date":
             self.checks.append(when(f"{self._present(f)} AND {v} IS NULL", "DATE_FORMAT", f, raw))
             if rule.check == "not_future":
@@ -124,25 +122,36 @@ class VersionCompiler:
         elif check == "sex_matches_id":
             id_sex = "CASE WHEN CAST(substr(_id, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
             self.checks.append(
-                when(f"_id_ok AND {v} IS NOT NULL AND {v} <> {id_sex}", "SEX_ID_MISMATCH", f, raw,
-                     f"CASE WHEN {id_sex} = '1' THEN '男' ELSE '女' END")
+                when(
+                    f"_id_ok AND {v} IS NOT NULL AND {v} <> {id_sex}",
+                    "SEX_ID_MISMATCH",
+                    f,
+                    raw,
+                    f"CASE WHEN {id_sex} = '1' THEN '男' ELSE '女' END",
+                )
             )
         elif check == "birth_date_matches_id":
             self.checks.append(
-                when(f"_id_ok AND {v} IS NOT NULL AND {v} <> _id_birth", "BIRTH_ID_MISMATCH", f, raw,
-                     "strftime(_id_birth, '%Y-%m-%d')")
+                when(
+                    f"_id_ok AND {v} IS NOT NULL AND {v} <> _id_birth",
+                    "BIRTH_ID_MISMATCH",
+                    f,
+                    raw,
+                    "strftime(_id_birth, '%Y-%m-%d')",
+                )
             )
         elif check == "mobile":
             self.checks.append(
-                when(f"{self._present(f)} AND NOT regexp_full_match({v}, '1[3-9]\\d{{9}}')",
-                     "MOBILE_FORMAT", f, raw)
+                when(f"{self._present(f)} AND NOT regexp_full_match({v}, '1[3-9]\\d{{9}}')", "MOBILE_FORMAT", f, raw)
             )
         elif check == "gb32100":
             self.checks.append(
                 when(
                     f"{self._present(f)} AND (NOT regexp_full_match({v}, '[0-9A-HJ-NP-RTUW-Y]{{18}}') "
                     f"OR right({v}, 1) <> th_uscc_check(left({v}, 17)))",
-                    "USCC_CHECKSUM", f, raw,
+                    "USCC_CHECKSUM",
+                    f,
+                    raw,
                 )
             )
         elif check == "division_in_source":
@@ -179,16 +188,26 @@ class VersionCompiler:
             if earlier in self.values and later in self.values:
                 a, b = self.values[earlier], self.values[later]
                 self.checks.append(
-                    when(f"{a} IS NOT NULL AND {b} IS NOT NULL AND {b} < {a}", "DATE_ORDER", later,
-                         self._raw(later), f"{lit(labels[earlier])} || ' ' || strftime({a}, '%Y-%m-%d')")
+                    when(
+                        f"{a} IS NOT NULL AND {b} IS NOT NULL AND {b} < {a}",
+                        "DATE_ORDER",
+                        later,
+                        self._raw(later),
+                        f"{lit(labels[earlier])} || ' ' || strftime({a}, '%Y-%m-%d')",
+                    )
                 )
         limit = self.version.time_limit
         if limit and limit.from_ in self.values and limit.to in self.values:
             self.joins.append(f"LEFT JOIN th_workdays wd_from ON wd_from.day = {self.values[limit.from_]}")
             self.joins.append(f"LEFT JOIN th_workdays wd_to ON wd_to.day = {self.values[limit.to]}")
             self.checks.append(
-                when(f"wd_to.idx - wd_from.idx > {limit.working_days}", "TIME_LIMIT_EXCEEDED", limit.to,
-                     self._raw(limit.to), "wd_to.idx - wd_from.idx")
+                when(
+                    f"wd_to.idx - wd_from.idx > {limit.working_days}",
+                    "TIME_LIMIT_EXCEEDED",
+                    limit.to,
+                    self._raw(limit.to),
+                    "wd_to.idx - wd_from.idx",
+                )
             )
         doc_rule = self.version.field("documents")
         if doc_rule is not None:
@@ -197,8 +216,13 @@ class VersionCompiler:
                 if document.required:
                     labels_sql = "[" + ", ".join(lit(x) for x in document.labels) + "]"
                     self.checks.append(
-                        when(f"{self._present('documents')} AND NOT list_has_any({docs}, {labels_sql})",
-                             "DOC_MISSING", "documents", self._raw("documents"), lit(document.name_zh))
+                        when(
+                            f"{self._present('documents')} AND NOT list_has_any({docs}, {labels_sql})",
+                            "DOC_MISSING",
+                            "documents",
+                            self._raw("documents"),
+                            lit(document.name_zh),
+                        )
                     )
 
     # -- the query -------------------------------------------------------------------

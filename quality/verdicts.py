@@ -158,9 +158,7 @@ class Stager:
         return rows
 
 
-def judge_staged(
-    con: duckdb.DuckDBPyConnection, item: ItemStandard, ctx: JudgeContext
-) -> dict[int, JudgeSummary]:
+def judge_staged(con: duckdb.DuckDBPyConnection, item: ItemStandard, ctx: JudgeContext) -> dict[int, JudgeSummary]:
     """Judge every staged row of the item into its judged table; counts per file id.
 
     The judged table holds ``_file_id``, provenance, normalised typed values, ``_raw``

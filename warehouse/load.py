@@ -56,9 +56,25 @@ class LoadResult:
 
 
 REGISTRY_COLUMNS = [
-    "file_id", "load_id", "source_id", "path", "sha256", "size", "modified_at", "item_code",
-    "export_date", "sheet", "encoding", "header_row", "unknown_headers", "skipped_rows",
-    "rows_in", "rows_loaded", "rows_quarantined", "status", "error",
+    "file_id",
+    "load_id",
+    "source_id",
+    "path",
+    "sha256",
+    "size",
+    "modified_at",
+    "item_code",
+    "export_date",
+    "sheet",
+    "encoding",
+    "header_row",
+    "unknown_headers",
+    "skipped_rows",
+    "rows_in",
+    "rows_loaded",
+    "rows_quarantined",
+    "status",
+    "error",
 ]
 
 
@@ -79,14 +95,25 @@ def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
         [{c: r[c] for c in REGISTRY_COLUMNS} for r in rows],
         schema=pa.schema(
             [
-                ("file_id", pa.int64()), ("load_id", pa.string()), ("source_id", pa.string()),
-                ("path", pa.string()), ("sha256", pa.string()), ("size", pa.int64()),
-                ("modified_at", pa.timestamp("us", tz="UTC")), ("item_code", pa.string()),
-                ("export_date", pa.date32()), ("sheet", pa.string()), ("encoding", pa.string()),
-                ("header_row", pa.int32()), ("unknown_headers", pa.list_(pa.string())),
-                ("skipped_rows", pa.list_(pa.int32())), ("rows_in", pa.int64()),
-                ("rows_loaded", pa.int64()), ("rows_quarantined", pa.int64()),
-                ("status", pa.string()), ("error", pa.string()),
+                ("file_id", pa.int64()),
+                ("load_id", pa.string()),
+                ("source_id", pa.string()),
+                ("path", pa.string()),
+                ("sha256", pa.string()),
+                ("size", pa.int64()),
+                ("modified_at", pa.timestamp("us", tz="UTC")),
+                ("item_code", pa.string()),
+                ("export_date", pa.date32()),
+                ("sheet", pa.string()),
+                ("encoding", pa.string()),
+                ("header_row", pa.int32()),
+                ("unknown_headers", pa.list_(pa.string())),
+                ("skipped_rows", pa.list_(pa.int32())),
+                ("rows_in", pa.int64()),
+                ("rows_loaded", pa.int64()),
+                ("rows_quarantined", pa.int64()),
+                ("status", pa.string()),
+                ("error", pa.string()),
             ]
         ),
     )
@@ -125,12 +152,22 @@ def commit_batch(
             )
         con.execute(
             "INSERT INTO ops.loads VALUES (?, ?, now(), ?, ?, ?, ?, ?)",
-            [load_id, started_at, run_label, len(entries), rows_loaded + rows_quarantined, rows_loaded, rows_quarantined],
+            [
+                load_id,
+                started_at,
+                run_label,
+                len(entries),
+                rows_loaded + rows_quarantined,
+                rows_loaded,
+                rows_quarantined,
+            ],
         )
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")
-        raise WarehouseError(f"load {load_id} could not commit: {exc}", fix="the warehouse is unchanged; rerun the sync") from exc
+        raise WarehouseError(
+            f"load {load_id} could not commit: {exc}", fix="the warehouse is unchanged; rerun the sync"
+        ) from exc
     finally:
         con.unregister("_registry")
     return LoadResult(

@@ -7,13 +7,14 @@ migration script: its fact table or column is added here.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from quality.standards import ItemStandard, catalogue, rule_messages
-from tierhub.reference import divisions, field_dictionary
+from quality.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
+from tierhub.reference import DATA, divisions, field_dictionary
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ref;
@@ -21,6 +22,7 @@ CREATE SCHEMA IF NOT EXISTS ops;
 CREATE SCHEMA IF NOT EXISTS core;
 CREATE SCHEMA IF NOT EXISTS quarantine;
 CREATE SEQUENCE IF NOT EXISTS ops.file_id_seq START 1;
+CREATE TABLE IF NOT EXISTS ops.meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS ops.loads (
     load_id VARCHAR PRIMARY KEY,
     started_at TIMESTAMPTZ NOT NULL,
@@ -186,6 +188,8 @@ def refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
         pa.table(
             {
                 "rule": list(messages),
+                "title_zh": [m["title_zh"] for m in messages.values()],
+                "title_en": [m["title_en"] for m in messages.values()],
                 "message_zh": [m["zh"] for m in messages.values()],
                 "message_en": [m["en"] for m in messages.values()],
                 "fix_zh": [m["fix_zh"] for m in messages.values()],
@@ -201,10 +205,28 @@ def refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def reference_fingerprint() -> str:
+    """A hash of every data file the ref tables and fact tables are built from."""
+    digest = hashlib.sha256()
+    for folder in (DATA, CATALOGUE_DIR):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    digest.update(DDL.encode() + REASONS_VIEW.encode())
+    return digest.hexdigest()
+
+
 def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the warehouse file and bring its schema up to date."""
+    """Open (creating if needed) the warehouse file and bring its schema up to date.
+
+    The reference tables are rewritten only when the shipped data or the catalogue changed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
+    fingerprint = reference_fingerprint()
+    if _stored_fingerprint(con) == fingerprint:
+        return con
     con.execute("BEGIN")
     for statement in DDL.split(";"):
         if statement.strip():
@@ -213,5 +235,16 @@ def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     for item in catalogue():
         ensure_fact_table(con, item)
     con.execute(REASONS_VIEW)
+    con.execute("INSERT OR REPLACE INTO ops.meta VALUES ('reference_fingerprint', ?)", [fingerprint])
     con.execute("COMMIT")
     return con
+
+
+def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'meta'"
+    ).fetchall()
+    if rows != [(1,)]:
+        return None
+    found = con.execute("SELECT value FROM ops.meta WHERE key = 'reference_fingerprint'").fetchall()
+    return str(found[0][0]) if found else None

@@ -61,6 +61,7 @@ class DivisionTree:
 
     def __init__(self, divisions: list[Division]) -> None:
         self.by_code = {d.code: d for d in divisions}
+        self._levels: dict[str, list[Division]] = {}
         self.children: dict[str, list[Division]] = {}
         for division in divisions:
             if division.parent_code:
@@ -85,14 +86,13 @@ class DivisionTree:
 
     def at_level(self, level: str) -> list[Division]:
         """Every node of one level, in code order."""
-        return sorted((d for d in self.by_code.values() if d.level == level), key=lambda d: d.code)
+        if level not in self._levels:
+            self._levels[level] = sorted((d for d in self.by_code.values() if d.level == level), key=lambda d: d.code)
+        return self._levels[level]
 
     def sources(self) -> list[Division]:
         """The 5,916 reporting sources: street centres and community/village workstations."""
-        return sorted(
-            (d for d in self.by_code.values() if d.level in ("street", "community")),
-            key=lambda d: d.code,
-        )
+        return sorted([*self.at_level("street"), *self.at_level("community")], key=lambda d: d.code)
 
     def subtree(self, code: str) -> list[Division]:
         """Every node inside ``code``'s subtree, itself included."""

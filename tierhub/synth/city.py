@@ -92,16 +92,37 @@ class _SourceWriter:
         self.street = street
         self.district = tree.get(source.code[:6] + "000000")
         self.communities = [c for c in tree.children.get(street.code, [])] or [source]
-        others = [c for c in tree.at_level("community") if not c.code.startswith(source.code[:9])]
-        self.foreign = self.rng.sample(others, 5)
+        others = tree.at_level("community")
+        self.foreign = [c for c in self.rng.sample(others, 8) if not c.code.startswith(source.code[:9])][:5]
+        self.pool: list[Person] = []
+        # Dates of the row drawn last, which ``inject`` may shift.
+        self.last_registered = as_of
+        self.last_limit = 0
+
+    def resident(self, item_code: str, taken: set[str]) -> Person:
+        """A resident of this source's area old enough for the item, not yet in this file.
+
+        Residents come from a per-source pool, so one person shows up in several items
+        (registered unemployed, enrolled in the pension, applying for a card).
+        """
+        low, high = AGES[item_code]
+        for person in self.rng.sample(self.pool, len(self.pool)):
+            age = (self.as_of - person.birth_date).days // 365
+            if person.id_number not in taken and low <= age <= high and self.rng.random() < 0.5:
+                return person
+        person = make_person(self.rng, self.source.code[:6], low, high, self.as_of, self.used_ids)
+        self.pool.append(person)
+        return person
 
     def community(self) -> Division:
         return self.source if self.source.level == "community" else self.rng.choice(self.communities)
 
-    def clean_row(self, item: ItemStandard, version: StandardVersion, fields: list[str]) -> dict[str, Cell]:
+    def clean_row(
+        self, item: ItemStandard, version: StandardVersion, fields: list[str], taken: set[str]
+    ) -> dict[str, Cell]:
         rng = self.rng
-        low, high = AGES[item.code]
-        person: Person = make_person(rng, self.source.code[:6], low, high, self.as_of, self.used_ids)
+        person = self.resident(item.code, taken)
+        taken.add(person.id_number)
         community = self.community()
         earliest = max(version.effective_from, self.as_of - dt.timedelta(days=120))
         registered = earliest + dt.timedelta(days=rng.randint(0, (self.as_of - earliest).days - 1))
@@ -118,11 +139,17 @@ class _SourceWriter:
             "ethnicity": lambda: person.ethnicity,
             "education_level": lambda: rng.choice(EDUCATION),
             "mobile_phone": lambda: rng.choice(("", "", "", "+86 ", "86-")) + person.mobile,
-            "residence_address": lambda: f"天津市{self.district.name}{self.street.name}{community.name}{rng.randint(1, 30)}号楼{rng.randint(1, 6)}门{rng.randint(101, 1802)}",
+            "residence_address": lambda: (
+                f"天津市{self.district.name}{self.street.name}{community.name}"
+                f"{rng.randint(1, 30)}号楼{rng.randint(1, 6)}门{rng.randint(101, 1802)}"
+            ),
             "hukou_address": lambda: f"天津市{self.district.name}{self.street.name}{community.name}",
             "hukou_type": lambda: rng.choice(("农业户口", "非农业户口", "居民户口")),
             "community_code": lambda: community.code,
-            "employer_name": lambda: f"天津市{rng.choice(('宏达', '津港', '海河', '渤海', '联合'))}{rng.choice(('商贸', '物流', '餐饮', '制造'))}有限公司",
+            "employer_name": lambda: (
+                f"天津市{rng.choice(('宏达', '津港', '海河', '渤海', '联合'))}"
+                f"{rng.choice(('商贸', '物流', '餐饮', '制造'))}有限公司"
+            ),
             "employer_uscc": lambda: make_uscc(rng, self.source.code[:6]),
             "registration_date": lambda: self.date_cell(registered),
             "handled_at": lambda: self.date_cell(handled),
@@ -132,7 +159,7 @@ class _SourceWriter:
             "documents": lambda: "、".join(documents),
         }
         row = {f: values[f]() for f in fields}
-        row["_registered"], row["_limit"] = registered, limit  # type: ignore[assignment]
+        self.last_registered, self.last_limit = registered, limit
         return row
 
     def date_cell(self, day: dt.date) -> Cell:
@@ -145,7 +172,9 @@ class _SourceWriter:
             return f"{day.year}/{day.month}/{day.day}"
         return day.strftime("%Y%m%d")
 
-    def inject(self, kind: DefectKind, row: dict[str, Cell], clean: list[dict[str, Cell]], xlsx: bool) -> dict[str, Cell]:
+    def inject(
+        self, kind: DefectKind, row: dict[str, Cell], clean: list[dict[str, Cell]], xlsx: bool
+    ) -> dict[str, Cell]:
         rng = self.rng
         row = dict(row)
         ident = str(row.get("id_number", "")).upper()
@@ -182,14 +211,12 @@ class _SourceWriter:
         elif kind.kind == "time_limit_exceeded":
             registered = self.as_of - dt.timedelta(days=rng.randint(60, 100))
             row["registration_date"] = registered.isoformat()
-            row["handled_at"] = add_working_days(registered, int(row["_limit"]) + rng.randint(2, 8)).isoformat()  # type: ignore[call-overload]
+            row["handled_at"] = add_working_days(registered, self.last_limit + rng.randint(2, 8)).isoformat()
         elif kind.kind == "bad_mobile":
             mobile = str(row["mobile_phone"])[-11:]
             row["mobile_phone"] = mobile[:-1]
         elif kind.kind == "date_order":
-            registered = row["_registered"]
-            assert isinstance(registered, dt.date)
-            row["handled_at"] = (registered - dt.timedelta(days=rng.randint(2, 20))).isoformat()
+            row["handled_at"] = (self.last_registered - dt.timedelta(days=rng.randint(2, 20))).isoformat()
         elif kind.kind == "bad_uscc":
             code = str(row["employer_uscc"])
             row["employer_uscc"] = corrupt_check(rng, code, USCC_CHARS)
@@ -237,8 +264,9 @@ def generate_city(
             rows: list[dict[str, Cell]] = []
             kinds: list[DefectKind | None] = []
             clean: list[dict[str, Cell]] = []
+            taken: set[str] = set()
             for _ in range(count):
-                row = writer.clean_row(item, version, fields)
+                row = writer.clean_row(item, version, fields, taken)
                 kind = rng.choice(applicable) if rng.random() < defect_rate else None
                 if kind is not None and kind.kind == "duplicate_row" and not clean:
                     kind = None
@@ -259,7 +287,17 @@ def generate_city(
             if xlsx:
                 title = f"{writer.street.name}劳动保障服务中心{item.name_zh}台账"
                 subtitle = f"填报单位：{source.name}　填报日期：{as_of:%Y年%m月%d日}" if rng.random() < 0.5 else None
-                first_row = write_xlsx(path, title, subtitle, ["序号", *header], [[str(i), *c] for i, c in enumerate(cells, 1)], rng.random() < 0.5) + 1
+                first_row = (
+                    write_xlsx(
+                        path,
+                        title,
+                        subtitle,
+                        ["序号", *header],
+                        [[str(i), *c] for i, c in enumerate(cells, 1)],
+                        rng.random() < 0.5,
+                    )
+                    + 1
+                )
             else:
                 write_csv(path, header, cells, encoding or "utf-8")
                 first_row = 2
@@ -267,17 +305,27 @@ def generate_city(
             inventory.append((relative, source.code, item.code, kind_of_file, encoding or "", len(rows)))
             for offset, kind in enumerate(kinds):
                 if kind is not None:
-                    defects.append(InjectedDefect(relative, source.code, item.code, first_row + offset, kind.kind, kind.rule, kind.field))
+                    defects.append(
+                        InjectedDefect(
+                            relative, source.code, item.code, first_row + offset, kind.kind, kind.rule, kind.field
+                        )
+                    )
         if progress is not None:
             progress(done, len(sources))
     _write_manifests(out, defects, inventory)
     return GeneratedCity(
-        root=out, drops=drops, sources=len(sources), files=len(inventory),
-        rows=sum(i[-1] for i in inventory), defects=len(defects),
+        root=out,
+        drops=drops,
+        sources=len(sources),
+        files=len(inventory),
+        rows=sum(i[-1] for i in inventory),
+        defects=len(defects),
     )
 
 
-def _write_manifests(out: Path, defects: list[InjectedDefect], inventory: list[tuple[str, str, str, str, str, int]]) -> None:
+def _write_manifests(
+    out: Path, defects: list[InjectedDefect], inventory: list[tuple[str, str, str, str, str, int]]
+) -> None:
     with (out / MANIFEST).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "source_id", "item_code", "row_number", "kind", "rule", "field"])
@@ -292,6 +340,8 @@ def read_manifest(out: Path) -> list[InjectedDefect]:
     """The injected defects of a generated city."""
     with (out / MANIFEST).open(encoding="utf-8", newline="") as handle:
         return [
-            InjectedDefect(r["file"], r["source_id"], r["item_code"], int(r["row_number"]), r["kind"], r["rule"], r["field"])
+            InjectedDefect(
+                r["file"], r["source_id"], r["item_code"], int(r["row_number"]), r["kind"], r["rule"], r["field"]
+            )
             for r in csv.DictReader(handle)
         ]

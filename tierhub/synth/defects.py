@@ -29,7 +29,9 @@ DEFECTS: tuple[DefectKind, ...] = (
     DefectKind("missing_required", "REQUIRED_MISSING", "mobile_phone", "required field left empty"),
     DefectKind("missing_document", "DOC_MISSING", "documents", "a required document (要件) not listed"),
     DefectKind("duplicate_row", "DUPLICATE_ROW", "id_number", "the same record entered twice"),
-    DefectKind("time_limit_exceeded", "TIME_LIMIT_EXCEEDED", "handled_at", "handled after the time limit", "handled_at"),
+    DefectKind(
+        "time_limit_exceeded", "TIME_LIMIT_EXCEEDED", "handled_at", "handled after the time limit", "handled_at"
+    ),
     DefectKind("bad_mobile", "MOBILE_FORMAT", "mobile_phone", "mobile number with a digit missing"),
     DefectKind("date_order", "DATE_ORDER", "handled_at", "handled before it was applied for", "handled_at"),
     DefectKind("bad_uscc", "USCC_CHECKSUM", "employer_uscc", "employer credit code mistyped", "employer_uscc"),

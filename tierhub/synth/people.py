@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from quality.checkdigits import id_check_character, uscc_check_character
 
 SURNAMES = (
-    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段漕钱汤尹黎易常武乔贺赖龚文"
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"
+    "贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段钱汤尹黎易常武乔贺赖龚文"
 )
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕宁建国志刚海峰春梅淑珍凤兰鑫浩宇欣怡子轩梓涵"
+GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕宁建国志刚海峰春梅淑珍凤兰鑫浩宇欣怡子轩梓涵"
+)
 MINORITY = (  # (given name, ethnicity name): names with a middle dot
     ("阿依古丽·买买提", "维吾尔族"),
     ("买买提·艾力", "维吾尔族"),
@@ -67,7 +70,9 @@ def make_id(rng: random.Random, district6: str, birth: dt.date, sex: str, used: 
             return number
 
 
-def make_person(rng: random.Random, district6: str, min_age: int, max_age: int, today: dt.date, used: set[str]) -> Person:
+def make_person(
+    rng: random.Random, district6: str, min_age: int, max_age: int, today: dt.date, used: set[str]
+) -> Person:
     """A resident aged ``min_age``–``max_age`` registered in ``district6``."""
     sex = rng.choice("12")
     birth = today - dt.timedelta(days=rng.randint(min_age * 365 + 10, max_age * 365 - 10))

@@ -1,0 +1,56 @@
+"""Shared fixtures: one generated demo city and its synced warehouse per session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from flows.pipeline import sync_sources
+from tierhub.synth.city import GeneratedCity, generate_city, select_sources
+from warehouse.schema import open_warehouse
+
+TODAY = dt.date.today()
+
+
+@pytest.fixture(scope="session")
+def city(tmp_path_factory: pytest.TempPathFactory) -> GeneratedCity:
+    """The demo-scale synthetic city (和平区 + 宁河区), generated once."""
+    return generate_city(tmp_path_factory.mktemp("city"), scale="demo", seed=7, as_of=TODAY)
+
+
+@pytest.fixture(scope="session")
+def synced(city: GeneratedCity, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse holding the demo city, synced without Prefect (the plain functions)."""
+    path = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
+    con = open_warehouse(path)
+    try:
+        codes = [s.code for s in select_sources("demo")]
+        for i in range(0, len(codes), 400):
+            sync_sources(con, city.drops, codes[i : i + 400], today=TODAY)
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture
+def warehouse_ro(synced: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the synced demo warehouse."""
+    con = duckdb.connect(str(synced), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,69 @@
+"""The shipped reference data and what it answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from quality.checkdigits import id_check_character, uscc_check_character
+from tierhub.reference import code_tables, divisions, field_dictionary, header_index
+
+
+def test_division_tree_has_the_five_tiers() -> None:
+    tree = divisions()
+    counts = {level: len(tree.at_level(level)) for level in ("city", "district", "street", "community")}
+    assert counts == {"city": 1, "district": 16, "street": 299, "community": 5617}
+    assert len(tree.sources()) == 5916
+
+
+@pytest.mark.parametrize(
+    ("ancestor", "code", "inside"),
+    [
+        ("120000000000", "120117115209", True),
+        ("120117000000", "120117115209", True),
+        ("120117115000", "120117115209", True),
+        ("120117115209", "120117115209", True),
+        ("120101000000", "120117115209", False),
+        ("120117112000", "120117115209", False),
+        ("120117000000", "120117999999", False),  # not a division at all
+    ],
+)
+def test_subtree_membership(ancestor: str, code: str, inside: bool) -> None:
+    assert divisions().contains(ancestor, code) is inside
+
+
+def test_every_node_lies_inside_its_parent() -> None:
+    tree = divisions()
+    assert all(tree.contains(d.parent_code, d.code) for d in tree.by_code.values() if d.parent_code)
+
+
+@pytest.mark.parametrize(
+    ("table", "text", "code"),
+    [
+        ("gbt2261_1_sex", "男", "1"),
+        ("gbt2261_1_sex", "女性", "2"),
+        ("gbt3304_ethnicity", "汉", "01"),
+        ("gbt3304_ethnicity", "汉族", "01"),
+        ("gbt3304_ethnicity", "1", "01"),
+        ("gbt3304_ethnicity", "HA", "01"),
+        ("gbt3304_ethnicity", "维吾尔族", "05"),
+        ("gbt4658_education", "本科", "20"),
+        ("gbt4658_education", "大学本科", "20"),
+        ("gbt4762_political_status", "群众", "13"),
+    ],
+)
+def test_free_text_maps_to_codes(table: str, text: str, code: str) -> None:
+    assert code_tables()[table].resolve(text) == code
+
+
+def test_each_header_alias_names_one_field() -> None:
+    index = header_index()
+    assert index["身份证号"] == "id_number"
+    assert index["社会保障号码"] == "id_number"
+    assert index["所属社区"] == "community_code"
+    assert len(field_dictionary()) == 46
+
+
+def test_check_characters_match_the_standards() -> None:
+    assert id_check_character("11010519491231002") == "X"  # GB 11643 worked example
+    # GB 32100: the village collective code is letter-led (stdnum's validate refuses it).
+    assert uscc_check_character("91350100M000100Y4") == "3"

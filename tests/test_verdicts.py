@@ -1,0 +1,97 @@
+"""Row verdicts against the standards: one case per rule, and valid IDs that must pass."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from quality.rules import JudgeContext
+from quality.standards import catalogue
+from quality.verdicts import FileToJudge, judge_files, judged_table
+from tests.cases import BASE, CASES, SOURCE, TODAY
+from tierhub.reference import divisions
+
+
+def judge(
+    rows: list[dict[str, str | None]], item_code: str = "JY02", source: str = SOURCE
+) -> list[tuple[int, set[str]]]:
+    fields = sorted({k for r in rows for k in r})
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "_row_number": pa.array(range(2, len(rows) + 2), pa.int64()),
+            "_sheet": pa.array([""] * len(rows), pa.string()),
+            **{f: pa.array([r.get(f) for r in rows], pa.string()) for f in fields},
+        }
+    )
+    con = duckdb.connect()
+    item = catalogue().find(item_code)
+    node = divisions().get(source)
+    summary = judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [batch])], JudgeContext(TODAY))
+    assert summary[1].rows == len(rows) == summary[1].valid + summary[1].quarantined
+    found = con.execute(f"SELECT _row_number, _reasons FROM {judged_table(item)} ORDER BY 1").fetchall()
+    return [(n, {r["rule"] for r in reasons}) for n, reasons in found]
+
+
+@pytest.mark.parametrize(("changes", "expected"), [(c, e) for _, c, e in CASES], ids=[i for i, _, _ in CASES])
+def test_each_case_gets_exactly_its_reasons(changes: dict[str, str | None], expected: set[str]) -> None:
+    [(_, rules)] = judge([{**BASE, **changes}])
+    assert rules == expected
+
+
+def test_all_reasons_of_a_row_are_kept() -> None:
+    [(_, rules)] = judge([{**BASE, "mobile_phone": "123", "ethnicity": "火星族", "documents": "身份证"}])
+    assert rules == {"MOBILE_FORMAT", "CODE_UNKNOWN", "DOC_MISSING"}
+
+
+def test_duplicate_row_quarantines_only_the_repeat() -> None:
+    other = {**BASE, "id_number": "11010519491231002X", "sex": "女", "birth_date": "1949-12-31"}
+    verdicts = judge([BASE, other, dict(BASE)])
+    assert verdicts == [(2, set()), (3, set()), (4, {"DUPLICATE_ROW"})]
+
+
+def test_a_column_missing_from_the_file_fails_every_row_when_required() -> None:
+    other = {**BASE, "id_number": "11010519491231002X", "sex": "女", "birth_date": "1949-12-31"}
+    rows = [{k: v for k, v in row.items() if k != "documents"} for row in (BASE, other)]
+    assert [rules for _, rules in judge(rows)] == [{"REQUIRED_MISSING"}] * 2
+
+
+def test_community_source_accepts_only_itself() -> None:
+    community = "120101001001"
+    assert judge([BASE], source=community) == [(2, set())]
+    [(_, rules)] = judge([{**BASE, "community_code": "120101001002"}], source=community)
+    assert rules == {"DIVISION_OUTSIDE_SOURCE"}
+
+
+def test_normalised_values_are_typed_and_coded() -> None:
+    con = duckdb.connect()
+    item = catalogue().find("JY02")
+    node = divisions().get(SOURCE)
+    row = {
+        **BASE,
+        "sex": "男性",
+        "ethnicity": "汉",
+        "registration_date": "2026/11/2",
+        "id_number": "11010519491231002x",
+    }
+    row["sex"], row["birth_date"] = "女", "1949-12-31"
+    batch = pa.RecordBatch.from_pylist([{"_row_number": 2, "_sheet": "", **row}])
+    judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [batch])], JudgeContext(TODAY))
+    [(sex, ethnicity, registered, ident, raw)] = con.execute(
+        f"SELECT sex, ethnicity, registration_date, id_number, _raw.id_number FROM {judged_table(item)}"
+    ).fetchall()
+    assert (sex, ethnicity, str(registered), ident, raw) == (
+        "2",
+        "01",
+        "2026-11-02",
+        "11010519491231002X",
+        "11010519491231002x",
+    )
+
+
+def test_every_catalogue_item_compiles_and_runs() -> None:
+    con = duckdb.connect()
+    for item in catalogue():
+        node = divisions().get(SOURCE)
+        summary = judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [])], JudgeContext(TODAY))
+        assert summary == {}
