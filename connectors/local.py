@@ -1,35 +1,93 @@
 """Local-folder sources: a shared drive or USB import holding each source's outbox.
 
-Layout: ``<root>/<6-digit district code>/<12-digit source code>/<export files>``.
+Default layout: ``<root>/<6-digit district code>/<12-digit source code>/<export files>``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
+import os
+import stat
+import uuid
 from pathlib import Path
 
-from connectors.records import FileRecord, sha256_file
+from connectors.config import Endpoint
+from connectors.records import FileRecord, Listing, Refusal, sha256_file, utc_seconds
+from connectors.safety import MARKER_SUFFIX, refuse_name, refuse_size
+from tierhub.errors import UnreadableFile
 
 
-def outbox(root: Path, source_code: str) -> Path:
-    """The folder a source drops its exports into."""
-    return root / source_code[:6] / source_code
+class LocalOutbox:
+    """The outboxes of one folder endpoint."""
 
+    def __init__(self, endpoint: Endpoint, root: Path | None = None) -> None:
+        self.endpoint = endpoint
+        self.root = root or Path(endpoint.root)
 
-def list_files(root: Path, source_code: str) -> Iterator[FileRecord]:
-    """Every regular file in a source's outbox, in name order (hidden files skipped)."""
-    folder = outbox(root, source_code)
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.is_symlink():
-            continue
-        stat = path.stat()
-        yield FileRecord(
-            source_id=source_code,
-            path=path.relative_to(root).as_posix(),
-            size=stat.st_size,
-            modified_at=dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC),
-            sha256=sha256_file(path),
-        )
+    def outbox(self, source_code: str) -> Path:
+        """The folder a source drops its exports into."""
+        return self.root / self.endpoint.outbox_for(source_code)
+
+    def _listing(self, source_code: str, path: Path, st: os.stat_result) -> Listing:
+        return Listing(source_code, path.relative_to(self.root).as_posix(), st.st_size, utc_seconds(st.st_mtime))
+
+    def scan(self, source_code: str) -> tuple[list[Listing], list[Refusal], set[str]]:
+        """Files of a source's outbox: acceptable ones, refused ones, and ``.done`` markers."""
+        folder = self.outbox(source_code)
+        listings: list[Listing] = []
+        refusals: list[Refusal] = []
+        markers: set[str] = set()
+        if not folder.is_dir():
+            return listings, refusals, markers
+        for path in sorted(folder.iterdir()):
+            st = path.lstat()
+            relative = path.relative_to(self.root).as_posix()
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if path.name.endswith(MARKER_SUFFIX):
+                markers.add(path.name.removesuffix(MARKER_SUFFIX))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                link = f"{path.name!r} is a symbolic link; only regular files are taken"
+                refusals.append(Refusal(source_code, relative, 0, link))
+                continue
+            reason = refuse_name(path.name) or refuse_size(st.st_size, self.endpoint.max_file_bytes)
+            if reason or not stat.S_ISREG(st.st_mode):
+                refusals.append(Refusal(source_code, relative, st.st_size, reason or "not a regular file"))
+                continue
+            listings.append(self._listing(source_code, path, st))
+        return listings, refusals, markers
+
+    def restat(self, listing: Listing) -> Listing | None:
+        """The file as it is now (None if it has gone)."""
+        path = self.root / listing.path
+        try:
+            return self._listing(listing.source_id, path, path.stat())
+        except FileNotFoundError:
+            return None
+
+    def fetch(self, listing: Listing) -> FileRecord:
+        """Hash the file in place; it must still be the file that was listed."""
+        path = self.root / listing.path
+        digest = sha256_file(path)
+        now = self.restat(listing)
+        if now != listing:
+            raise UnreadableFile(
+                "the file changed while it was read",
+                source_id=listing.source_id,
+                path=listing.path,
+                fix="it is taken on the next sync, once the source has finished writing it",
+            )
+        return FileRecord(listing.source_id, listing.path, listing.size, listing.modified_at, digest, path)
+
+    def upload(self, local: Path, source_code: str, name: str | None = None) -> str:
+        """Put a file into a source's outbox atomically (temp name, then rename)."""
+        folder = self.outbox(source_code)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / (name or local.name)
+        temp = folder / f".{final.name}.part-{uuid.uuid4().hex}"
+        temp.write_bytes(local.read_bytes())
+        os.replace(temp, final)
+        return final.relative_to(self.root).as_posix()
+
+    def close(self) -> None:
+        """Nothing to release for a folder."""

@@ -33,7 +33,9 @@ class BatchSummary:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, error)
+    waiting_files: int = 0
+    refused_files: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path or source, error)
 
 
 @dataclass
@@ -90,7 +92,11 @@ def sync_batch(
         rows_in=load.rows_in,
         rows_loaded=load.rows_loaded,
         rows_quarantined=load.rows_quarantined,
-        errors=[(e.path, e.error or "") for e in outcome.entries if e.status == "rejected"],
+        waiting_files=len(outcome.waiting),
+        refused_files=len(outcome.refusals),
+        errors=[(e.path, e.error or "") for e in outcome.entries if e.status == "rejected"]
+        + [(r.path, r.reason) for r in outcome.refusals]
+        + list(outcome.unreachable),
     )
     get_run_logger().info(
         "%s: %d new files (%d already loaded, %d rejected), %d rows loaded, %d quarantined",
@@ -110,19 +116,20 @@ def summary_markdown(summary: SyncSummary) -> str:
     for batch in summary.batches:
         by_district.setdefault(batch.district_code, []).append(batch)
     lines = [
-        "| district | sources | new files | rejected files | rows loaded | rows quarantined |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| district | sources | new files | rejected | refused | waiting | rows loaded | rows quarantined |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for code, batches in by_district.items():
         name = divisions().get(code).name
         lines.append(
             f"| {name} {code[:6]} | {sum(b.sources for b in batches)} | {sum(b.files for b in batches)} | "
-            f"{sum(b.rejected_files for b in batches)} | {sum(b.rows_loaded for b in batches)} | "
+            f"{sum(b.rejected_files for b in batches)} | {sum(b.refused_files for b in batches)} | "
+            f"{sum(b.waiting_files for b in batches)} | {sum(b.rows_loaded for b in batches)} | "
             f"{sum(b.rows_quarantined for b in batches)} |"
         )
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     if errors:
-        lines += ["", "**Rejected files**", "", "| file | error |", "|---|---|"]
+        lines += ["", "**Files and sources with problems**", "", "| file or source | problem |", "|---|---|"]
         lines += [f"| {p} | {e.replace('|', '/')} |" for p, e in errors[:50]]
     return "\n".join(lines)
 

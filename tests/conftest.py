@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from flows.pipeline import sync_sources
+from tests.sshd import Sshd
 from tierhub.synth.city import GeneratedCity, generate_city, select_sources
 from warehouse.schema import open_warehouse
 
@@ -54,3 +55,13 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def sshd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sshd]:
+    """A real OpenSSH sshd on loopback serving ``sshd.root``; the client key is in the env."""
+    server = Sshd(tmp_path / "sshd")
+    server.start()
+    monkeypatch.setenv("TIERHUB_TEST_SFTP_KEY", str(server.client_key))
+    yield server
+    server.stop()

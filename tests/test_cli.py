@@ -13,12 +13,20 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 ROOT = Path(__file__).parents[1]
-COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands if c.callback)
+COMMANDS = sorted(
+    [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    + [
+        f"{group.name} {c.name}"
+        for group in app.registered_groups
+        if group.typer_instance
+        for c in group.typer_instance.registered_commands
+    ]
+)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_and_a_readme_mention(command: str) -> None:
-    result = CliRunner().invoke(app, [command, "--help"])
+    result = CliRunner().invoke(app, [*command.split(), "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
     assert f"tierhub {command}" in (ROOT / "README.md").read_text(encoding="utf-8")
 

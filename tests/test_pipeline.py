@@ -105,6 +105,8 @@ def test_a_broken_file_is_rejected_and_the_rest_load(city: GeneratedCity, tmp_pa
     )
     assert "未知事项" in status[f"未知事项_{source}_20261101.csv"][1]
     assert "120101002000" in status["失业登记_120101002000_20261101.csv"][1]
-    assert "naming rule" in status["readme.txt"][1]
+    [refused] = outcome.refusals
+    assert refused.path.endswith("readme.txt") and ".txt" in refused.reason
     [(registered,)] = con.execute("SELECT count(*) FROM ops.files").fetchall()
-    assert registered == 5
+    assert registered == 4
+    assert con.execute("SELECT path, reason FROM ops.refusals").fetchall() == [(refused.path, refused.reason)]

@@ -77,3 +77,19 @@ class HeaderMismatch(TierhubError):
 
 class WarehouseError(TierhubError):
     """The warehouse could not commit a load."""
+
+
+class SourceUnreachable(TierhubError):
+    """A source's endpoint did not answer (network, timeout, server gone)."""
+
+
+class HostKeyRejected(TierhubError):
+    """An SFTP server's host key is unknown or has changed: the connection is refused."""
+
+
+class AuthenticationRefused(TierhubError):
+    """An SFTP server refused tierhub's key."""
+
+
+class TransferFailed(TierhubError):
+    """A download or upload did not complete intact."""

@@ -38,6 +38,15 @@ class TierhubSettings(BaseSettings):
         default=None,
         description="Local folder holding the sources' export drops; defaults to <home>/drops.",
     )
+    sources_file: Path | None = Field(
+        default=None,
+        description="YAML file mapping districts to SFTP servers or folders (see connectors/config.py); "
+        "without it every source is a folder under drops_root.",
+    )
+    landing_path: Path | None = Field(
+        default=None,
+        description="Where files downloaded over SFTP land before they are read; defaults to <home>/landing.",
+    )
     batch_rows: int = Field(
         default=50_000,
         ge=1_000,
@@ -65,6 +74,11 @@ class TierhubSettings(BaseSettings):
     def warehouse_file(self) -> Path:
         """The DuckDB file the pipeline loads into."""
         return self.warehouse_path or self.home / "warehouse.duckdb"
+
+    @property
+    def landing_folder(self) -> Path:
+        """Where SFTP downloads land."""
+        return self.landing_path or self.home / "landing"
 
     @property
     def drops_folder(self) -> Path:

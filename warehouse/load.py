@@ -8,11 +8,13 @@ so every file that arrived is accounted for.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
+from connectors.records import Refusal
 from quality.standards import ItemStandard
 from quality.verdicts import judged_table
 from tierhub.errors import WarehouseError
@@ -84,9 +86,32 @@ def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(value)
 
 
-def already_registered(con: duckdb.DuckDBPyConnection, source_id: str) -> set[str]:
-    """The sha256 of every file of a source the warehouse has already registered."""
-    return {r[0] for r in con.execute("SELECT sha256 FROM ops.files WHERE source_id = ?", [source_id]).fetchall()}
+@dataclass(frozen=True, slots=True)
+class CursorRow:
+    """The last version of a path taken from a source: unchanged (size, mtime) → not fetched."""
+
+    source_id: str
+    path: str
+    size: int
+    modified_at: dt.datetime
+    sha256: str
+    file_id: int
+
+
+def registered_files(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], int]:
+    """(source, sha256) → file id of every file of these sources already registered."""
+    rows = con.execute(
+        "SELECT source_id, sha256, file_id FROM ops.files WHERE list_contains(?, source_id)", [source_ids]
+    ).fetchall()
+    return {(str(s), str(h)): int(f) for s, h, f in rows}
+
+
+def cursors(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], tuple[int, dt.datetime]]:
+    """(source, path) → (size, modified_at) last taken, for these sources."""
+    rows = con.execute(
+        "SELECT source_id, path, size, modified_at FROM ops.cursor WHERE list_contains(?, source_id)", [source_ids]
+    ).fetchall()
+    return {(str(s), str(p)): (int(n), m) for s, p, n, m in rows}
 
 
 def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
@@ -127,8 +152,11 @@ def commit_batch(
     run_label: str,
     entries: list[RegistryEntry],
     items: list[ItemStandard],
+    cursor: Sequence[CursorRow] = (),
+    refusals: Sequence[Refusal] = (),
 ) -> LoadResult:
-    """Write the judged rows of ``items`` and the registry ``entries`` in one transaction."""
+    """Write the judged rows of ``items``, the registry ``entries``, the source cursor and
+    the refusals in one transaction: all of it lands, or none."""
     rows_loaded = sum(e.rows_loaded for e in entries)
     rows_quarantined = sum(e.rows_quarantined for e in entries)
     try:
@@ -149,6 +177,16 @@ def commit_batch(
                 "INSERT INTO quarantine.rows SELECT _file_id, _row_number, ?, _source_code, _item_code, "
                 f"_standard_version, _sheet, to_json(_raw), _reasons FROM {judged} WHERE len(_reasons) > 0",
                 [load_id],
+            )
+        if cursor:
+            con.executemany(
+                "INSERT OR REPLACE INTO ops.cursor VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [[c.source_id, c.path, c.size, c.modified_at, c.sha256, c.file_id, load_id] for c in cursor],
+            )
+        if refusals:
+            con.executemany(
+                "INSERT OR REPLACE INTO ops.refusals VALUES (?, ?, ?, ?, ?, now())",
+                [[r.source_id, r.path, r.size, r.reason, load_id] for r in refusals],
             )
         con.execute(
             "INSERT INTO ops.loads VALUES (?, ?, now(), ?, ?, ?, ?, ?)",

@@ -93,3 +93,21 @@ def rejected_files(con: duckdb.DuckDBPyConnection, scope: str = CITY, limit: int
             [scope_prefix(scope), limit],
         ).fetchall()
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceActivity:
+    """What the warehouse knows of one source's submissions."""
+
+    source_id: str
+    files: int
+    last_file_at: dt.datetime | None
+
+
+def source_activity(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> dict[str, SourceActivity]:
+    """Per source inside ``scope``: files taken and the newest file's modification time."""
+    rows = con.execute(
+        "SELECT source_id, count(*), max(modified_at) FROM ops.cursor WHERE starts_with(source_id, ?) GROUP BY 1",
+        [scope_prefix(scope)],
+    ).fetchall()
+    return {str(s): SourceActivity(str(s), int(n), last) for s, n, last in rows}

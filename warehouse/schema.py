@@ -56,6 +56,25 @@ CREATE TABLE IF NOT EXISTS ops.files (
     CHECK (rows_in = rows_loaded + rows_quarantined),
     UNIQUE (source_id, sha256)
 );
+CREATE TABLE IF NOT EXISTS ops.cursor (
+    source_id VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    modified_at TIMESTAMPTZ NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    file_id BIGINT NOT NULL,             -- the registry entry of that content
+    load_id VARCHAR NOT NULL,
+    PRIMARY KEY (source_id, path)
+);
+CREATE TABLE IF NOT EXISTS ops.refusals (
+    source_id VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    reason VARCHAR NOT NULL,
+    load_id VARCHAR NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source_id, path)
+);
 CREATE TABLE IF NOT EXISTS quarantine.rows (
     file_id BIGINT NOT NULL,
     row_number BIGINT NOT NULL,

@@ -1,0 +1,232 @@
+"""SFTP outboxes against a real OpenSSH sshd: verification, refusal, resilience, incrementality."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from connectors.config import SourcesConfig
+from connectors.outboxes import Outboxes
+from connectors.safety import refuse_name
+from connectors.sftp import SftpOutbox
+from flows.pipeline import sync_sources
+from tests.sshd import Sshd, keygen
+from tierhub.errors import AuthenticationRefused, HostKeyRejected
+from tierhub.synth.city import GeneratedCity
+from warehouse.schema import open_warehouse
+
+SOURCE = "120101001000"
+CSV = f"失业登记_{SOURCE}_20261101.csv"
+
+
+def outbox(server: Sshd, source: str = SOURCE) -> Path:
+    folder = server.root / source[:6] / source
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def copy_exports(city: GeneratedCity, server: Sshd, source: str = SOURCE) -> list[Path]:
+    target = outbox(server, source)
+    copied = []
+    for path in sorted((city.drops / source[:6] / source).iterdir()):
+        (target / path.name).write_bytes(path.read_bytes())
+        old = time.time() - 600  # written ten minutes ago: settled
+        os.utime(target / path.name, (old, old))
+        copied.append(target / path.name)
+    return copied
+
+
+def boxes_for(server: Sshd, landing: Path, **overrides: object) -> Outboxes:
+    endpoint = server.endpoint(**overrides)
+    return Outboxes(SourcesConfig(default=endpoint, districts={SOURCE[:6]: endpoint}), landing)
+
+
+def facts(con: duckdb.DuckDBPyConnection) -> int:
+    [(n,)] = con.execute(
+        "SELECT (SELECT count(*) FROM core.unemployment_registration) + (SELECT count(*) FROM "
+        "core.resident_pension_enrolment) + (SELECT count(*) FROM core.ss_card_application)"
+    ).fetchall()
+    return int(n)
+
+
+def test_sync_over_sftp_then_nothing_on_the_second_run(city: GeneratedCity, sshd: Sshd, tmp_path: Path) -> None:
+    copied = copy_exports(city, sshd)
+    con = open_warehouse(tmp_path / "w.duckdb")
+    boxes = boxes_for(sshd, tmp_path / "landing")
+    first = sync_sources(con, boxes, [SOURCE])
+    assert first.load.files == len(copied) and first.load.rows_in > 0 and not first.unreachable
+    landed = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "landing").rglob("*.*")}
+    assert landed == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in copied}
+    second = sync_sources(con, boxes, [SOURCE])
+    assert (second.load.files, second.load.rows_in, second.unchanged_files) == (0, 0, len(copied))
+    # Changed in place: a new version. Deleted remotely: the warehouse keeps its data.
+    rows_before = facts(con)
+    changed = copied[0]
+    changed.write_bytes(changed.read_bytes() + (b"\r\n" if changed.suffix == ".csv" else b""))
+    os.utime(changed, (time.time() - 300, time.time() - 300))
+    for path in copied[1:]:
+        path.unlink()
+    third = sync_sources(con, boxes, [SOURCE])
+    assert third.load.files == (1 if changed.suffix == ".csv" else 0)
+    assert facts(con) >= rows_before
+    boxes.close()
+
+
+def test_unknown_and_changed_host_keys_are_refused(sshd: Sshd, tmp_path: Path) -> None:
+    (tmp_path / "empty_known_hosts").write_text("")
+    with pytest.raises(HostKeyRejected, match="unknown host key"):
+        SftpOutbox(sshd.endpoint(known_hosts=str(tmp_path / "empty_known_hosts")), tmp_path).scan(SOURCE)
+    keygen(tmp_path / "impostor")
+    kind, key = (tmp_path / "impostor.pub").read_text().split()[:2]
+    (tmp_path / "changed").write_text(f"[127.0.0.1]:{sshd.port} {kind} {key}\n")
+    with pytest.raises(HostKeyRejected, match="CHANGED"):
+        SftpOutbox(sshd.endpoint(known_hosts=str(tmp_path / "changed")), tmp_path).scan(SOURCE)
+
+
+def test_refused_authentication(sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keygen(tmp_path / "stranger")
+    monkeypatch.setenv("TIERHUB_TEST_SFTP_KEY", str(tmp_path / "stranger"))
+    with pytest.raises(AuthenticationRefused, match="refused tierhub's key"):
+        SftpOutbox(sshd.endpoint(), tmp_path).scan(SOURCE)
+
+
+def test_an_unreachable_source_does_not_stop_the_others(city: GeneratedCity, sshd: Sshd, tmp_path: Path) -> None:
+    copy_exports(city, sshd)
+    (tmp_path / "empty").write_text("")
+    other = "120117001000"
+    bad = sshd.endpoint(known_hosts=str(tmp_path / "empty"), retries=0)
+    config = SourcesConfig(default=sshd.endpoint(), districts={SOURCE[:6]: sshd.endpoint(), other[:6]: bad})
+    con = open_warehouse(tmp_path / "w.duckdb")
+    outcome = sync_sources(con, Outboxes(config, tmp_path / "landing"), [SOURCE, other])
+    assert outcome.load.files > 0
+    [(source, error)] = outcome.unreachable
+    assert source == other and "unknown host key" in error
+
+
+def test_server_killed_mid_transfer_then_back_lands_the_file_once(sshd: Sshd, tmp_path: Path) -> None:
+    big = outbox(sshd) / f"失业登记_{SOURCE}_20261102.csv"
+    big.write_bytes(os.urandom(64 * 1024 * 1024))
+    old = time.time() - 600
+    os.utime(big, (old, old))
+    box = SftpOutbox(sshd.endpoint(prefetch_requests=4), tmp_path / "landing", backoff=0.5)
+    [listing], _, _ = box.scan(SOURCE)
+    box.close()
+    restarted: list[threading.Thread] = []
+
+    def kill_once_mid_transfer(_: object, received: int) -> None:
+        if not restarted and received >= 8 * 1024 * 1024:
+            sshd.stop()  # the server dies with 56 MB still to come
+            restarted.append(threading.Thread(target=lambda: (time.sleep(1.0), sshd.start())))
+            restarted[0].start()
+
+    box = SftpOutbox(
+        sshd.endpoint(prefetch_requests=4), tmp_path / "landing", backoff=0.5, on_progress=kill_once_mid_transfer
+    )
+    record = box.fetch(listing)
+    restarted[0].join()
+    box.close()
+    assert record.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert [p.name for p in (tmp_path / "landing").rglob("*") if p.is_file()] == [big.name]
+    assert box.connections_opened >= 2  # the first connection died with the server
+
+
+def test_refusals_are_reported_with_reasons(sshd: Sshd, tmp_path: Path) -> None:
+    folder = outbox(sshd)
+    with (folder / f"失业登记_{SOURCE}_20261103.csv").open("wb") as handle:
+        handle.truncate(1024**3)  # a sparse 1 GB file
+    os.symlink("loop.csv", folder / "loop.csv")
+    os.symlink("/etc/passwd", folder / f"失业登记_{SOURCE}_20261104.csv")
+    (folder / "notes.docx").write_bytes(b"x")
+    listings, refusals, _ = SftpOutbox(sshd.endpoint(), tmp_path).scan(SOURCE)
+    assert listings == []
+    reasons = {r.path.rsplit("/", 1)[1]: r.reason for r in refusals}
+    assert "over the" in reasons[f"失业登记_{SOURCE}_20261103.csv"]
+    assert "symbolic link" in reasons["loop.csv"]
+    assert "symbolic link" in reasons[f"失业登记_{SOURCE}_20261104.csv"]
+    assert "not an export format" in reasons["notes.docx"]
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "/etc/passwd", "..", "a\\..\\b.csv", "x\x00.csv", ".hidden.csv", "evil\n.csv"]
+)
+def test_unsafe_remote_names_are_refused(name: str) -> None:
+    assert refuse_name(name) is not None
+
+
+def test_bad_files_are_rejected_with_their_error_and_load_nothing(sshd: Sshd, tmp_path: Path) -> None:
+    folder = outbox(sshd)
+    bomb = folder / f"失业登记_{SOURCE}_20261105.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (64 * 1024 * 1024))
+    (folder / f"失业登记_{SOURCE}_20261106.xlsx").write_bytes(b"PK\x03\x04" + os.urandom(2000))  # truncated
+    (folder / f"失业登记_{SOURCE}_20261107.csv").write_bytes(b"")
+    (folder / f"失业登记_{SOURCE}_20261108.csv").write_bytes(os.urandom(4096) + b"\0")
+    (folder / f"失业登记_{SOURCE}_20261109.csv").write_text("甲,乙\n1,2\n", encoding="utf-8")
+    (folder / f"失业登记_{SOURCE}_20261110.csv").write_bytes("姓名,身份证号\n张三,1\n".encode("gbk"))
+    old = time.time() - 600
+    for path in folder.iterdir():
+        os.utime(path, (old, old))
+    endpoint = sshd.endpoint()
+    config = SourcesConfig(
+        default=endpoint,
+        districts={SOURCE[:6]: endpoint},
+        sources={SOURCE: {"encoding": "utf-8"}},  # declared wrongly for the GBK file
+    )
+    con = open_warehouse(tmp_path / "w.duckdb")
+    outcome = sync_sources(con, Outboxes(config, tmp_path / "landing"), [SOURCE])
+    errors = {e.path.rsplit("_", 1)[1]: e.error or "" for e in outcome.entries}
+    assert all(e.status == "rejected" for e in outcome.entries) and len(errors) == 6
+    assert "zip bomb" in errors["20261105.xlsx"]
+    assert "not a readable Excel workbook" in errors["20261106.xlsx"]
+    assert "empty" in errors["20261107.csv"]
+    assert "binary" in errors["20261108.csv"]
+    assert "no header row" in errors["20261109.csv"]
+    assert "cannot decode as utf-8" in errors["20261110.csv"]
+    assert all(SOURCE in e and "失业登记" in e for e in errors.values())
+    assert facts(con) == 0
+    [(quarantined,)] = con.execute("SELECT count(*) FROM quarantine.rows").fetchall()
+    assert quarantined == 0
+
+
+def test_files_being_written_wait_for_the_next_sync(city: GeneratedCity, sshd: Sshd, tmp_path: Path) -> None:
+    [first, *_] = copy_exports(city, sshd)
+    os.utime(first, None)  # just written
+    con = open_warehouse(tmp_path / "w.duckdb")
+    boxes = boxes_for(sshd, tmp_path / "landing", settle_seconds=0.2)
+
+    def writer_still_appending(_: float) -> None:
+        with first.open("ab") as handle:
+            handle.write(b"\r\n")
+
+    outcome = sync_sources(con, boxes, [SOURCE], sleep=writer_still_appending)
+    assert [w.name for w in outcome.waiting] == [first.name]
+    assert first.name not in {Path(e.path).name for e in outcome.entries}
+    later = sync_sources(con, boxes, [SOURCE], sleep=lambda _: None)
+    assert [Path(e.path).name for e in later.entries] == [first.name]
+
+
+def test_done_marker_mode(city: GeneratedCity, sshd: Sshd, tmp_path: Path) -> None:
+    copied = copy_exports(city, sshd)
+    (copied[0].parent / (copied[0].name + ".done")).write_text("")
+    con = open_warehouse(tmp_path / "w.duckdb")
+    outcome = sync_sources(con, boxes_for(sshd, tmp_path / "landing", stable="done_marker"), [SOURCE])
+    assert [Path(e.path).name for e in outcome.entries] == [copied[0].name]
+    assert len(outcome.waiting) == len(copied) - 1
+
+
+def test_upload_is_atomic_and_lands_in_the_outbox(sshd: Sshd, tmp_path: Path) -> None:
+    receipt = tmp_path / "回执_120101001000_20261127.csv"
+    receipt.write_text("文件,状态\nx.csv,已接收\n", encoding="utf-8")
+    box = SftpOutbox(sshd.endpoint(), tmp_path)
+    path = box.upload(receipt, "120101001001")
+    box.close()
+    served = sshd.root / path
+    assert served.read_bytes() == receipt.read_bytes()
+    assert [p.name for p in served.parent.iterdir()] == [receipt.name]
