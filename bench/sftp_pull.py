@@ -111,7 +111,8 @@ def main() -> None:
         for prefetch in (64, 1024):
             elapsed = best([tierhub_get(server, home / f"tb{prefetch}-{r}", 1, prefetch) for r in range(REPEATS)])
             lines.append(
-                f"| 1 × 200 MB | tierhub, prefetch {prefetch} | 1 | {mb / elapsed:,.0f} MB/s | {ssh_big / elapsed:.2f}× |"
+                f"| 1 × 200 MB | tierhub, prefetch {prefetch} | 1 | {mb / elapsed:,.0f} MB/s "
+                f"| {ssh_big / elapsed:.2f}× |"
             )
     finally:
         server.stop()
