@@ -97,23 +97,18 @@ def map_header(cells: Sequence[str | None]) -> tuple[dict[int, str], list[str]]:
 
 def find_header(rows: Sequence[Sequence[str | None]], path: Path, source_id: str | None) -> int:
     """Index of the header row: the first of the top rows naming enough known fields."""
-    best, best_known = -1, 0
     for i, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
-        known = len(map_header(cells)[0])
-        if known >= MIN_KNOWN_HEADERS and known > best_known:
-            best, best_known = i, known
-            break
-    if best < 0:
-        seen = next((c for c in rows if any(x for x in c)), [])
-        shown = "、".join(str(x) for x in seen if x)[:200] or "(empty)"
-        raise HeaderMismatch(
-            f"no header row with known columns in the first {HEADER_SCAN_ROWS} rows; first row: {shown}",
-            source_id=source_id,
-            path=str(path),
-            fix="export with the standard column headers (see the handbook), or add the headers "
-            "as aliases in field_dictionary.csv",
-        )
-    return best
+        if len(map_header(cells)[0]) >= MIN_KNOWN_HEADERS:
+            return i
+    seen = next((c for c in rows if any(x for x in c)), [])
+    shown = "、".join(str(x) for x in seen if x)[:200] or "(empty)"
+    raise HeaderMismatch(
+        f"no header row with known columns in the first {HEADER_SCAN_ROWS} rows; first row: {shown}",
+        source_id=source_id,
+        path=str(path),
+        fix="export with the standard column headers (see the handbook), or add the headers "
+        "as aliases in field_dictionary.csv",
+    )
 
 
 def _is_skippable(cells: Sequence[str | None]) -> bool:

@@ -21,6 +21,7 @@ from rich.table import Table
 from tierhub.errors import TierhubError
 from tierhub.reference import Division
 from tierhub.settings import TierhubSettings
+from tierhub.synth.city import GeneratedCity
 
 # Prefect's temporary local API must not try to phone home from a closed network.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -46,7 +47,7 @@ def _progress() -> Progress:
     )
 
 
-def generate_with_progress(out: Path, scale: str, seed: int, as_of: dt.date | None = None) -> object:
+def generate_with_progress(out: Path, scale: str, seed: int, as_of: dt.date | None = None) -> GeneratedCity:
     """Run the generator with a progress bar."""
     from tierhub.synth.city import generate_city
 
@@ -72,8 +73,8 @@ def generate(
     day = dt.date.fromisoformat(as_of) if as_of else None
     city = generate_with_progress(out, scale, seed, day)
     console.print(
-        f"Wrote {city.files:,} files ({city.rows:,} rows, {city.defects:,} injected defects) "  # type: ignore[attr-defined]
-        f"for {city.sources:,} sources under {city.drops}"  # type: ignore[attr-defined]
+        f"Wrote {city.files:,} files ({city.rows:,} rows, {city.defects:,} injected defects) "
+        f"for {city.sources:,} sources under {city.drops}"
     )
 
 
@@ -190,8 +191,8 @@ def demo(
         shutil.rmtree(drops)  # the demo city is regenerated; the warehouse keeps what it loaded
     city = generate_with_progress(home, scale, seed)
     console.print(
-        f"Generated {city.files:,} export files ({city.rows:,} rows, {city.defects:,} with injected defects) "  # type: ignore[attr-defined]
-        f"from {city.sources:,} street centres and workstations."  # type: ignore[attr-defined]
+        f"Generated {city.files:,} export files ({city.rows:,} rows, {city.defects:,} with injected defects) "
+        f"from {city.sources:,} street centres and workstations."
     )
     warehouse = home / "warehouse.duckdb"
     from tierhub.synth.city import SCALES

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-PROVENANCE = ("_row_number", "_sheet")
 RAW_PREFIX = "raw__"
 # Look-alikes of the middle dot in minority names (买买提·艾力): bullet, katakana dot, etc.
 _DOT_LOOKALIKES = "[\u2022\u2027\u30fb\u00b7\u16eb\u2219\u22c5\uff65\u25cf]"

@@ -8,6 +8,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from connectors.readers import detect_encoding
 from quality.checkdigits import id_check_character
 from tierhub.synth.city import FILES, GeneratedCity, generate_city, read_manifest
 from tierhub.synth.defects import DEFECTS
@@ -53,7 +54,7 @@ def test_clean_ids_are_valid_and_include_former_counties(city: GeneratedCity) ->
     defective = {(d.file, d.row_number) for d in read_manifest(city.root)}
     ids: list[str] = []
     for path in city.drops.rglob("*.csv"):
-        encoding = "gbk" if path.read_bytes()[:3] != b"\xef\xbb\xbf" and not _is_utf8(path) else "utf-8-sig"
+        encoding = detect_encoding(path.read_bytes())
         with path.open(encoding=encoding, newline="") as handle:
             rows = list(csv.reader(handle))
         column = next(
@@ -65,11 +66,3 @@ def test_clean_ids_are_valid_and_include_former_counties(city: GeneratedCity) ->
         ids += [r[column].upper() for n, r in enumerate(rows[1:], start=2) if (relative, n) not in defective]
     assert ids and all(i[17] == id_check_character(i[:17]) for i in ids)
     assert any(i.startswith("120221") for i in ids)  # former 宁河县 on older residents
-
-
-def _is_utf8(path: Path) -> bool:
-    try:
-        path.read_bytes().decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False

@@ -19,7 +19,7 @@ def quarantined(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], set[str
         "SELECT f.path, q.row_number, list_transform(q.reasons, lambda r: r.rule) "
         "FROM quarantine.rows q JOIN ops.files f USING (file_id)"
     ).fetchall()
-    return {(str(path).split("/", 0)[0], int(n)): set(rules) for path, n, rules in rows}
+    return {(str(path), int(n)): set(rules) for path, n, rules in rows}
 
 
 def test_every_injected_defect_is_quarantined_with_its_reason(
