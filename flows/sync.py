@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import sync_sources
+from quality.datadocs import build_data_docs
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from warehouse.schema import open_warehouse
@@ -27,6 +28,7 @@ class BatchSummary:
     label: str
     district_code: str
     sources: int
+    load_id: str = ""
     files: int = 0
     skipped_files: int = 0
     rejected_files: int = 0
@@ -44,6 +46,7 @@ class SyncSummary:
 
     warehouse: str
     batches: list[BatchSummary]
+    data_docs: str | None = None  # index page of the run's Great Expectations Data Docs
 
     def total(self, name: str) -> int:
         """The sum of one counter over all batches."""
@@ -86,6 +89,7 @@ def sync_batch(
         label=label,
         district_code=district_code,
         sources=len(source_codes),
+        load_id=load.load_id,
         files=load.files,
         skipped_files=outcome.skipped_files,
         rejected_files=load.rejected_files,
@@ -110,6 +114,17 @@ def sync_batch(
     return summary
 
 
+@task(name="data-docs")
+def publish_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date) -> str | None:
+    """Render the run's Great Expectations Data Docs; the index page's path."""
+    con = open_warehouse(Path(warehouse))
+    try:
+        index = build_data_docs(con, Path(out_dir), load_ids, run_label=run_label, today=today)
+    finally:
+        con.close()
+    return str(index.resolve()) if index else None
+
+
 def summary_markdown(summary: SyncSummary) -> str:
     """The run's per-district table for the Prefect UI."""
     by_district: dict[str, list[BatchSummary]] = {}
@@ -127,6 +142,8 @@ def summary_markdown(summary: SyncSummary) -> str:
             f"{sum(b.waiting_files for b in batches)} | {sum(b.rows_loaded for b in batches)} | "
             f"{sum(b.rows_quarantined for b in batches)} |"
         )
+    if summary.data_docs:
+        lines += ["", f"**Data Docs** (Great Expectations): [{summary.data_docs}](file://{summary.data_docs})"]
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     if errors:
         lines += ["", "**Files and sources with problems**", "", "| file or source | problem |", "|---|---|"]
@@ -149,6 +166,7 @@ def sync_flow(
     today: dt.date | None = None,
     sources_per_batch: int | None = None,
     batch_rows: int | None = None,
+    data_docs: bool | None = None,
 ) -> SyncSummary:
     """Sync every source of the chosen districts (default: the whole city) into the warehouse.
 
@@ -164,6 +182,17 @@ def sync_flow(
         for label, district, codes in plan_batches(districts, sources_per_batch)
     ]
     summary = SyncSummary(warehouse=warehouse, batches=batches)
+    load_ids = [b.load_id for b in batches if b.rows_in]
+    if (settings.data_docs if data_docs is None else data_docs) and load_ids:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_label = f"{_run_name()}-{stamp}"
+        summary.data_docs = publish_data_docs(
+            warehouse,
+            load_ids,
+            run_label,
+            str(Path(warehouse).resolve().parent / "datadocs" / run_label),
+            today or dt.date.today(),
+        )
     create_markdown_artifact(
         markdown=summary_markdown(summary), key="sync-summary", description="Per-district sync summary"
     )

@@ -47,6 +47,10 @@ class TierhubSettings(BaseSettings):
         default=None,
         description="Where files downloaded over SFTP land before they are read; defaults to <home>/landing.",
     )
+    data_docs: bool = Field(
+        default=True,
+        description="Render Great Expectations Data Docs for every sync run into datadocs/<run>/ beside the warehouse.",
+    )
     batch_rows: int = Field(
         default=50_000,
         ge=1_000,

@@ -15,8 +15,9 @@ import duckdb
 import pyarrow as pa
 
 from connectors.records import Refusal
+from quality.rules import lit
 from quality.standards import ItemStandard
-from quality.verdicts import judged_table
+from quality.verdicts import judged_table, standard_fields
 from tierhub.errors import WarehouseError
 from warehouse.schema import fact_columns, fact_table
 
@@ -144,6 +145,30 @@ def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
     )
 
 
+def _record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
+    """Verdict history of one item in this load: rows checked and missing per field, failures per rule."""
+    missing = " UNION ALL ".join(
+        f"SELECT _standard_version, {lit(f)} AS field, count(*) AS rows_checked, "
+        f"count(*) FILTER (WHERE nullif(trim(CAST(_raw[{lit(f)}] AS VARCHAR)), '') IS NULL) AS rows_missing "
+        f"FROM {judged} GROUP BY ALL"
+        for f in standard_fields(item)
+    )
+    con.execute(
+        f"INSERT INTO ops.rule_checks SELECT ?, {lit(item.code)}, _standard_version, field, rows_checked, rows_missing "
+        f"FROM ({missing})",
+        [load_id],
+    )
+    con.execute(
+        "INSERT INTO ops.rule_failures "
+        "SELECT ?, _item_code, _standard_version, r.rule, r.field, "
+        "CASE WHEN r.rule = 'DOC_MISSING' THEN r.detail END, count(*), "
+        "list(coalesce(r.value, '') ORDER BY _file_id, _row_number)[1:20] "
+        f"FROM (SELECT _item_code, _standard_version, _file_id, _row_number, unnest(_reasons) AS r FROM {judged}) "
+        "GROUP BY ALL",
+        [load_id],
+    )
+
+
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -178,6 +203,7 @@ def commit_batch(
                 f"_standard_version, _sheet, to_json(_raw), _reasons FROM {judged} WHERE len(_reasons) > 0",
                 [load_id],
             )
+            _record_rule_stats(con, load_id, item, judged)
         if cursor:
             con.executemany(
                 "INSERT OR REPLACE INTO ops.cursor VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -75,6 +75,27 @@ CREATE TABLE IF NOT EXISTS ops.refusals (
     seen_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (source_id, path)
 );
+-- Verdict history: per load, item and standard version, the rows checked and how many
+-- lacked each field, and how many rows failed each rule (Data Docs and reports read these).
+CREATE TABLE IF NOT EXISTS ops.rule_checks (
+    load_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    standard_version VARCHAR NOT NULL,
+    field VARCHAR NOT NULL,
+    rows_checked BIGINT NOT NULL,
+    rows_missing BIGINT NOT NULL,
+    PRIMARY KEY (load_id, item_code, standard_version, field)
+);
+CREATE TABLE IF NOT EXISTS ops.rule_failures (
+    load_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    standard_version VARCHAR NOT NULL,
+    rule VARCHAR NOT NULL,
+    field VARCHAR NOT NULL,
+    detail VARCHAR,                      -- the document for DOC_MISSING, else NULL
+    rows_failed BIGINT NOT NULL,
+    examples VARCHAR[] NOT NULL          -- up to 20 offending values as received
+);
 CREATE TABLE IF NOT EXISTS quarantine.rows (
     file_id BIGINT NOT NULL,
     row_number BIGINT NOT NULL,
