@@ -10,15 +10,17 @@ import os
 import shutil
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tierhub.errors import TierhubError
+from tierhub.errors import ConfigError, TierhubError
 from tierhub.reference import Division
 from tierhub.settings import TierhubSettings
 from tierhub.synth.city import GeneratedCity
@@ -300,6 +302,100 @@ def sources_check(
         err_console.print(f"[yellow]{code}[/yellow] {problem}", soft_wrap=True, highlight=False)
     if len(problems) > limit:
         err_console.print(f"… and {len(problems) - limit:,} more")
+
+
+standards_app = typer.Typer(help="The unified standards: the service items and the staff handbook (统一标准手册).")
+app.add_typer(standards_app, name="standards")
+
+
+class Language(StrEnum):
+    """Languages of the handbook."""
+
+    zh = "zh"
+    en = "en"
+
+
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Show the versions in force on this date, YYYY-MM-DD (default today)."),
+]
+CatalogueFolder = Annotated[
+    Path | None,
+    typer.Option("--catalogue", help="Catalogue folder: item YAMLs and _rules.yaml (default: the shipped one)."),
+]
+
+
+def _as_of(text: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text) if text else dt.date.today()
+    except ValueError:
+        raise ConfigError(f"--as-of {text!r} is not a date", fix="write it as YYYY-MM-DD, e.g. 2026-01-31") from None
+
+
+@standards_app.command("handbook")
+def standards_handbook(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="HTML file to write (default: handbook.html, or handbook.en.html for --lang en, here)."),
+    ] = None,
+    lang: Annotated[Language, typer.Option("--lang", help="zh for staff, en for engineers.")] = Language.zh,
+    as_of: AsOf = None,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also print it to a PDF beside the HTML (needs Chromium).")
+    ] = False,
+    catalogue_folder: CatalogueFolder = None,
+) -> None:
+    """Write the staff handbook: every item's documents, fields, time limit, steps and reasons, as printable HTML."""
+    from quality.handbook import print_pdf, read_catalogue, render_handbook
+
+    items, rules = read_catalogue(catalogue_folder)
+    html = render_handbook(items, language=lang.value, as_of=_as_of(as_of), rules=rules)
+    target = out or Path("handbook.html" if lang is Language.zh else "handbook.en.html")
+    if target.suffix.lower() == ".pdf":  # --out handbook.pdf: the HTML goes beside it
+        target, pdf = target.with_suffix(".html"), True
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    console.print(f"Wrote the handbook ({len(items)} service items) to {target.resolve()}")
+    if pdf:
+        printed = print_pdf(target, target.with_suffix(".pdf"))
+        console.print(f"Printed it to {printed.resolve()}")
+    else:
+        console.print(
+            "To print it: open it in a browser, Ctrl+P, paper A4, background graphics on, headers and footers off; "
+            "or rerun with --pdf (uses Chromium)."
+        )
+
+
+@standards_app.command("list")
+def standards_list(as_of: AsOf = None, catalogue_folder: CatalogueFolder = None) -> None:
+    """List the service items with their version in force, fields, documents and time limit."""
+    from quality.handbook import labels, ordered_items, read_catalogue, time_limit_words, version_on
+
+    items, _ = read_catalogue(catalogue_folder)
+    day = _as_of(as_of)
+    words = labels("zh")
+    table = Table(title=f"{len(items)} service items (服务事项), standards in force on {day}", box=box.SIMPLE_HEAD)
+    # The code, the name and the limit stay whole on a narrow terminal; the other columns give way.
+    table.add_column("code", min_width=4)
+    table.add_column("事项 item", no_wrap=True, min_width=max(len(i.name_zh) * 2 for i in items.items.values()))
+    for column in ("类别", "系统", "版本 version"):
+        table.add_column(column)
+    for column in ("字段", "要件"):
+        table.add_column(column, justify="right")
+    table.add_column("时限 limit")
+    for item in ordered_items(items):
+        version, status = version_on(item, day)
+        table.add_row(
+            item.code,
+            item.name_zh,
+            str(words["categories"].get(item.category, item.category)),
+            item.owner_system,
+            f"{version.version} {version.effective_from}" + ("" if status == "in_force" else f" ({status})"),
+            str(len(version.fields)),
+            str(len(version.documents)),
+            time_limit_words(version.time_limit, "zh")[0],
+        )
+    console.print(table)
 
 
 def main() -> None:
