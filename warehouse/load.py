@@ -145,6 +145,61 @@ def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
     )
 
 
+def record_keys(item: ItemStandard) -> tuple[str, str]:
+    """SQL over a judged table for a row's record identity: (record key, alternative key).
+
+    A record is one submission about one person (or employer) on one business date from
+    one source: key = hash(source, item, name, business date); the alternative key,
+    hash(source, item, name, ID), still matches when the date was the thing corrected.
+    A corrected ID is matched by name and date. Rows are never matched across sources.
+    """
+    columns = fact_columns(item)
+    name = next((c for c in ("name", "employer_name") if c in columns), None)
+    ident = next((c for c in ("id_number", "employer_uscc") if c in columns), None)
+    dates = list(dict.fromkeys(v.business_date for v in item.versions))
+
+    def text(column: str | None) -> str:
+        return f"coalesce(CAST({_quoted(column)} AS VARCHAR), '')" if column else "''"
+
+    business_date = "coalesce(" + ", ".join(f"CAST({_quoted(d)} AS VARCHAR)" for d in dates) + ", '')"
+    base = f"_source_code || '|' || _item_code || '|' || {text(name)}"
+    key = f"md5({base} || '|' || {business_date})"
+    alt = f"CASE WHEN {text(ident)} <> '' THEN md5({base} || '|#' || {text(ident)}) END"
+    return key, alt
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
+    """Mark earlier records of this item that a row of this load resubmits as superseded by it.
+
+    History is kept: the earlier row stays, pointing at the row that replaced it. Facts and
+    quarantine rows alike: a corrected row supersedes its quarantined original, and a
+    re-exported accepted record supersedes the earlier copy.
+    """
+    key, alt = record_keys(item)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _th_new AS SELECT _source_code AS source_id, {key} AS record_key, "
+        f"{alt} AS alt_key, _file_id AS file_id, _row_number AS row_number, len(_reasons) = 0 AS valid "
+        f"FROM {judged}"
+    )
+    for table in (fact_table(item), "quarantine.rows"):
+        extra = ", superseded_valid = n.valid" if table == "quarantine.rows" else ""
+        for column in ("record_key", "alt_key"):
+            con.execute(
+                f"UPDATE {table} t SET superseded_by_load = ?, superseded_by_file = n.file_id, "
+                f"superseded_by_row = n.row_number{extra} "
+                f"FROM (SELECT * FROM _th_new WHERE {column} IS NOT NULL QUALIFY row_number() OVER "
+                f"(PARTITION BY source_id, {column} ORDER BY valid DESC, file_id, row_number) = 1) n "
+                f"WHERE t.{column} = n.{column} AND t.source_id = n.source_id AND t.load_id <> ? "
+                f"AND t.superseded_by_load IS NULL AND t.item_code = ?",
+                [load_id, load_id, item.code],
+            )
+    con.execute("DROP TABLE _th_new")
+
+
 def _record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
     """Verdict history of one item in this load: rows checked and missing per field, failures per rule."""
     missing = " UNION ALL ".join(
@@ -191,18 +246,23 @@ def commit_batch(
         for item in items:
             judged = judged_table(item)
             fields = ", ".join(f'"{f}"' for f in fact_columns(item))
+            key, alt = record_keys(item)
             con.execute(
                 f"INSERT INTO {fact_table(item)} (file_id, row_number, load_id, source_id, item_code, "
-                f"standard_version, sheet, {fields}) "
-                f"SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, {fields} "
-                f"FROM {judged} WHERE len(_reasons) = 0",
+                f"standard_version, sheet, {fields}, record_key, alt_key) "
+                f"SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, {fields}, "
+                f"{key}, {alt} FROM {judged} WHERE len(_reasons) = 0",
                 [load_id],
             )
             con.execute(
-                "INSERT INTO quarantine.rows SELECT _file_id, _row_number, ?, _source_code, _item_code, "
-                f"_standard_version, _sheet, to_json(_raw), _reasons FROM {judged} WHERE len(_reasons) > 0",
+                "INSERT INTO quarantine.rows (file_id, row_number, load_id, source_id, item_code, standard_version, "
+                "sheet, raw, reasons, record_key, alt_key) "
+                "SELECT _file_id, _row_number, ?, _source_code, _item_code, "
+                f"_standard_version, _sheet, to_json(_raw), _reasons, {key}, {alt} FROM {judged} "
+                "WHERE len(_reasons) > 0",
                 [load_id],
             )
+            _supersede(con, load_id, item, judged)
             _record_rule_stats(con, load_id, item, judged)
         if cursor:
             con.executemany(

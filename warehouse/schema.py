@@ -108,6 +108,14 @@ CREATE TABLE IF NOT EXISTS quarantine.rows (
     reasons STRUCT(rule VARCHAR, field VARCHAR, value VARCHAR, detail VARCHAR)[] NOT NULL,
     PRIMARY KEY (file_id, row_number)
 );
+ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS record_key VARCHAR;
+ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS alt_key VARCHAR;
+ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_load VARCHAR;
+ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_file BIGINT;
+ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_row BIGINT;
+ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_valid BOOLEAN;
+-- The quarantined rows no later submission has replaced: what a street still has to fix.
+CREATE OR REPLACE VIEW quarantine.open_rows AS SELECT * FROM quarantine.rows WHERE superseded_by_load IS NULL
 """
 
 # Reason texts rendered for people: {field} → the Chinese label, {value}, {detail}.
@@ -126,6 +134,17 @@ CROSS JOIN UNNEST(q.reasons) AS u(r)
 JOIN ref.rules m ON m.rule = r.rule
 LEFT JOIN ref.fields fl ON fl.field = r.field
 """
+
+
+# Record identity and history, on fact tables and quarantine rows alike (see warehouse/load.py):
+# a later submission of the same record from the same source supersedes the earlier one.
+RECORD_COLUMNS = {
+    "record_key": "VARCHAR",
+    "alt_key": "VARCHAR",
+    "superseded_by_load": "VARCHAR",
+    "superseded_by_file": "BIGINT",
+    "superseded_by_row": "BIGINT",
+}
 
 
 def fact_table(item: ItemStandard) -> str:
@@ -165,6 +184,8 @@ def ensure_fact_table(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> Non
     PRIMARY KEY (file_id, row_number)
 )"""
     )
+    for column, kind in RECORD_COLUMNS.items():
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
     schema, name = table.split(".")
     existing = {
         r[0]
