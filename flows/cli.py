@@ -159,6 +159,8 @@ def print_sync_summary(summary, warehouse: Path, seconds: float) -> None:  # typ
         console.print(reasons)
     finally:
         con.close()
+    if summary.data_docs:
+        console.print(f"[bold]Data Docs[/bold] (Great Expectations, every rule per item): {summary.data_docs}")
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     for path, error in errors[:10]:
         err_console.print(f"[yellow]rejected[/yellow] {path}: {error}")
@@ -207,6 +209,10 @@ def demo(
     )
     console.print("\n[bold]Try these[/bold] with `duckdb " + str(warehouse) + "` or duckdb.connect(...) in Python:\n")
     console.print(DEMO_QUERIES, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "\n[bold]Also:[/bold] `uv run tierhub standards handbook` writes the staff handbook of every item's "
+        "standard (要件, fields, time limits, steps)."
+    )
     console.print("\nRerun `uv run tierhub demo` any time: files already loaded are skipped.")
 
 
