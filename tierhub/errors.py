@@ -93,3 +93,7 @@ class AuthenticationRefused(TierhubError):
 
 class TransferFailed(TierhubError):
     """A download or upload did not complete intact."""
+
+
+class ScopeError(TierhubError):
+    """A request reaches outside the caller's part of the division tree, or needs a narrower scope."""

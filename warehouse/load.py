@@ -19,6 +19,7 @@ from quality.rules import lit
 from quality.standards import ItemStandard
 from quality.verdicts import judged_table, standard_fields
 from tierhub.errors import WarehouseError
+from warehouse.persons import mark_superseded_cases, record_people
 from warehouse.schema import fact_columns, fact_table
 
 
@@ -263,6 +264,8 @@ def commit_batch(
                 [load_id],
             )
             _supersede(con, load_id, item, judged)
+            record_people(con, load_id, item, judged)
+            mark_superseded_cases(con, load_id, item)
             _record_rule_stats(con, load_id, item, judged)
         if cursor:
             con.executemany(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from tierhub.errors import ScopeError
 from tierhub.reference import divisions
 
 CITY = "120000000000"
@@ -111,3 +112,145 @@ def source_activity(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> dict[s
         [scope_prefix(scope)],
     ).fetchall()
     return {str(s): SourceActivity(str(s), int(n), last) for s, n, last in rows}
+
+
+# -- one person across every item and service point (一点登陆、多点查询) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The person master's view of one person, as far as the caller's scope shows them."""
+
+    id_number: str
+    name: str | None
+    sex: str | None
+    birth_date: dt.date | None
+    mobile_phone: str | None
+    records: int  # accepted records inside the scope
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """One accepted record of a person: which item, which service point, when, and its fields."""
+
+    item_code: str
+    item_name_zh: str
+    item_name_en: str
+    category: str
+    source_id: str
+    source_name: str
+    business_date: dt.date | None
+    load_id: str
+    fields: dict[str, object]
+
+
+def _as_of_filter(alias: str, as_of: dt.datetime | None) -> tuple[str, list[object]]:
+    """SQL restricting case-index rows to what the warehouse said at ``as_of`` (None: now)."""
+    if as_of is None:
+        return f"{alias}.superseded_by_load IS NULL", []
+    return (
+        f"{alias}.load_id IN (SELECT load_id FROM ops.loads WHERE committed_at <= ?) "
+        f"AND ({alias}.superseded_by_load IS NULL OR {alias}.superseded_by_load NOT IN "
+        "(SELECT load_id FROM ops.loads WHERE committed_at <= ?))",
+        [as_of, as_of],
+    )
+
+
+def find_person(
+    con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
+) -> Person | None:
+    """The person with this ID number, if they have an accepted record inside ``scope``."""
+    people = _people(con, scope, "c.id_number = ?", [id_number.strip().upper()], as_of, limit=1)
+    return people[0] if people else None
+
+
+def search_people(
+    con: duckdb.DuckDBPyConnection, scope: str, name: str, *, limit: int = 50, as_of: dt.datetime | None = None
+) -> list[Person]:
+    """People whose name contains ``name`` with a record inside ``scope`` (a district or below).
+
+    A name search over the whole city is refused: names are not unique, and the bureau's
+    rule is to search by name within a district.
+    """
+    if divisions().get(scope).level == "city":
+        raise ScopeError("a search by name needs a district (or smaller) scope", fix="choose a district first")
+    needle = name.strip()
+    if not needle:
+        return []
+    return _people(con, scope, "p.name LIKE '%' || ? || '%'", [needle], as_of, limit=limit)
+
+
+def _people(
+    con: duckdb.DuckDBPyConnection,
+    scope: str,
+    condition: str,
+    params: list[object],
+    as_of: dt.datetime | None,
+    *,
+    limit: int,
+) -> list[Person]:
+    when, when_params = _as_of_filter("c", as_of)
+    rows = con.execute(
+        f"""
+        SELECT p.id_number, p.name, p.sex, p.birth_date, p.mobile_phone, count(*)
+        FROM core.cases c JOIN core.persons p USING (id_number)
+        WHERE {condition} AND starts_with(c.source_id, ?) AND {when}
+        GROUP BY ALL ORDER BY p.name, p.id_number LIMIT ?
+        """,
+        [*params, scope_prefix(scope), *when_params, limit],
+    ).fetchall()
+    return [Person(*r) for r in rows]
+
+
+def person_records(
+    con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
+) -> list[PersonRecord]:
+    """Every accepted record of the person inside ``scope``, across all items and tiers, newest first."""
+    when, when_params = _as_of_filter("c", as_of)
+    cases = con.execute(
+        f"""
+        SELECT c.item_code, i.name_zh, i.name_en, i.category, i.fact_table, c.source_id, d.name,
+               c.business_date, c.load_id, c.file_id, c.row_number
+        FROM core.cases c JOIN ref.items i ON i.code = c.item_code JOIN ref.divisions d ON d.code = c.source_id
+        WHERE c.id_number = ? AND starts_with(c.source_id, ?) AND {when}
+        ORDER BY c.business_date DESC NULLS LAST, c.load_id DESC, c.file_id DESC, c.row_number
+        """,
+        [id_number.strip().upper(), scope_prefix(scope), *when_params],
+    ).fetchall()
+    records = []
+    for code, name_zh, name_en, category, table, source, source_name, day, load, file_id, row_number in cases:
+        cursor = con.execute(f"SELECT * FROM {table} WHERE file_id = ? AND row_number = ?", [file_id, row_number])
+        names = [c[0] for c in cursor.description or []]
+        values = cursor.fetchone() or ()
+        fields = {
+            k: v
+            for k, v in zip(names, values, strict=False)
+            if k not in _INTERNAL_COLUMNS and v is not None and v != []
+        }
+        records.append(PersonRecord(code, name_zh, name_en, category, source, source_name, day, load, fields))
+    return records
+
+
+_INTERNAL_COLUMNS = frozenset(
+    {
+        "file_id",
+        "row_number",
+        "load_id",
+        "source_id",
+        "item_code",
+        "sheet",
+        "record_key",
+        "alt_key",
+        "superseded_by_load",
+        "superseded_by_file",
+        "superseded_by_row",
+    }
+)
+
+
+def loads_as_of(con: duckdb.DuckDBPyConnection, day: dt.date) -> dt.datetime | None:
+    """The commit time of the last load on or before the end of ``day`` — "the sync of date X"."""
+    [(when,)] = con.execute(
+        "SELECT max(committed_at) FROM ops.loads WHERE CAST(committed_at AS DATE) <= ?", [day]
+    ).fetchall()
+    return when  # type: ignore[no-any-return]

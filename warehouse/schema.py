@@ -75,6 +75,50 @@ CREATE TABLE IF NOT EXISTS ops.refusals (
     seen_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (source_id, path)
 );
+-- One person across all programmes and tiers: the person master keyed by ID number (the
+-- latest accepted record by business date wins), the history of each change, and an index of
+-- every accepted record of a person (item, source, the fact row it points to).
+CREATE TABLE IF NOT EXISTS core.persons (
+    id_number VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    sex VARCHAR,
+    birth_date DATE,
+    mobile_phone VARCHAR,
+    source_id VARCHAR NOT NULL,          -- the service point whose record the values come from
+    item_code VARCHAR NOT NULL,
+    as_of_date DATE,                     -- business date of that record
+    first_load VARCHAR NOT NULL,
+    last_load VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS core.person_history (
+    id_number VARCHAR NOT NULL,
+    field VARCHAR NOT NULL,
+    old_value VARCHAR,
+    new_value VARCHAR,
+    source_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    load_id VARCHAR NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS core.cases (
+    id_number VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    business_date DATE,
+    file_id BIGINT NOT NULL,
+    row_number BIGINT NOT NULL,
+    load_id VARCHAR NOT NULL,
+    superseded_by_load VARCHAR,
+    PRIMARY KEY (file_id, row_number)
+);
+CREATE INDEX IF NOT EXISTS cases_by_person ON core.cases (id_number);
+CREATE TABLE IF NOT EXISTS core.employers (
+    employer_uscc VARCHAR PRIMARY KEY,
+    employer_name VARCHAR,
+    source_id VARCHAR NOT NULL,
+    first_load VARCHAR NOT NULL,
+    last_load VARCHAR NOT NULL
+);
 -- Verdict history: per load, item and standard version, the rows checked and how many
 -- lacked each field, and how many rows failed each rule (Data Docs and reports read these).
 CREATE TABLE IF NOT EXISTS ops.rule_checks (

@@ -1,0 +1,86 @@
+"""One person across all items and tiers: the person master, scoped lookups, history, as-of."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.pipeline import sync_sources
+from tests.cases import BASE, SOURCE, TODAY
+from tests.test_history import write_export
+from tierhub.errors import ScopeError
+from warehouse.queries import CITY, find_person, last_commit, person_records, search_people
+from warehouse.schema import open_warehouse
+
+
+def someone_in_several_items(con: duckdb.DuckDBPyConnection) -> str:
+    [(id_number,)] = con.execute(
+        "SELECT id_number FROM core.cases WHERE superseded_by_load IS NULL "
+        "GROUP BY id_number HAVING count(DISTINCT item_code) >= 2 ORDER BY id_number LIMIT 1"
+    ).fetchall()
+    return str(id_number)
+
+
+def test_person_master_has_one_row_per_accepted_id(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
+    [(persons, ids)] = warehouse_ro.execute(
+        "SELECT (SELECT count(*) FROM core.persons), (SELECT count(DISTINCT id_number) FROM core.cases)"
+    ).fetchall()
+    assert persons == ids > 1000
+
+
+def test_one_lookup_shows_every_item_and_service_point(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
+    id_number = someone_in_several_items(warehouse_ro)
+    person = find_person(warehouse_ro, CITY, id_number)
+    assert person is not None and person.records >= 2 and person.name
+    records = person_records(warehouse_ro, CITY, id_number)
+    assert len(records) == person.records
+    assert len({r.item_code for r in records}) >= 2
+    days = [r.business_date for r in records if r.business_date]
+    assert days == sorted(days, reverse=True)
+    assert all(r.source_name and r.item_name_zh for r in records)
+    assert all(r.fields.get("id_number") == id_number for r in records)
+
+
+def test_scope_hides_people_and_records_outside_the_subtree(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
+    id_number = someone_in_several_items(warehouse_ro)
+    home = person_records(warehouse_ro, CITY, id_number)[0].source_id
+    own_district = home[:6] + "000000"
+    other_district = "120117000000" if home.startswith("120101") else "120101000000"
+    assert find_person(warehouse_ro, own_district, id_number) is not None
+    assert find_person(warehouse_ro, other_district, id_number) is None
+    assert person_records(warehouse_ro, other_district, id_number) == []
+    person = find_person(warehouse_ro, CITY, id_number)
+    assert person is not None and person.name
+    found = search_people(warehouse_ro, own_district, person.name)
+    assert id_number in {p.id_number for p in found}
+    assert id_number not in {p.id_number for p in search_people(warehouse_ro, other_district, person.name)}
+
+
+def test_name_search_needs_a_district(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(ScopeError):
+        search_people(warehouse_ro, CITY, "张")
+
+
+def test_changes_are_kept_and_as_of_shows_the_past(tmp_path: Path) -> None:
+    drops = tmp_path / "drops"
+    outbox = drops / SOURCE[:6] / SOURCE
+    con = open_warehouse(tmp_path / "warehouse.duckdb")
+    write_export(outbox, f"失业登记_{SOURCE}_20261105.csv", [BASE])
+    sync_sources(con, drops, [SOURCE], today=TODAY)
+    first_commit = last_commit(con)
+    time.sleep(0.01)
+    # The street re-exports the record with a new mobile number.
+    write_export(outbox, f"失业登记_{SOURCE}_20261106.csv", [{**BASE, "mobile_phone": "13900000000"}])
+    sync_sources(con, drops, [SOURCE], today=TODAY)
+
+    id_number = str(BASE["id_number"])
+    person = find_person(con, CITY, id_number)
+    assert person is not None and person.mobile_phone == "13900000000" and person.records == 1
+    history = con.execute("SELECT field, old_value, new_value FROM core.person_history").fetchall()
+    assert history == [("mobile_phone", "13812345678", "13900000000")]
+    [now] = person_records(con, CITY, id_number)
+    [then] = person_records(con, CITY, id_number, as_of=first_commit)
+    assert now.fields["mobile_phone"] == "13900000000" and then.fields["mobile_phone"] == "13812345678"

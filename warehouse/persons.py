@@ -1,0 +1,98 @@
+"""One person across all programmes and tiers: the person master, its history, the case index.
+
+Called inside a load's transaction (``warehouse.load.commit_batch``), so the master never
+disagrees with the facts. Rules:
+
+- Every accepted record with an ID number is indexed in ``core.cases`` (item, source,
+  business date, the fact row) — the person 360 view reads this index, then the rows.
+- ``core.persons`` holds name, sex, birth date and mobile from the *latest* accepted record
+  by business date (a record about an older date never overwrites a newer one); sex and
+  birth date fall back to what the ID number says when an item does not collect them.
+- Every change of a master value is kept in ``core.person_history`` with the record's
+  source, item and load.
+- Employers (GB 32100 codes on accepted records) are kept in ``core.employers``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from quality.rules import lit
+from quality.standards import ItemStandard
+from warehouse.schema import fact_columns, fact_table
+
+MASTER_FIELDS = ("name", "sex", "birth_date", "mobile_phone")
+
+
+def _business_date(item: ItemStandard, columns: dict[str, str]) -> str:
+    dates = [d for d in dict.fromkeys(v.business_date for v in item.versions) if columns.get(d) == "DATE"]
+    return "coalesce(" + ", ".join(f'"{d}"' for d in dates) + ")" if dates else "CAST(NULL AS DATE)"
+
+
+def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
+    """Index the item's accepted rows of this load by person and update the person master."""
+    columns = fact_columns(item)
+    if "employer_uscc" in columns:
+        name = '"employer_name"' if "employer_name" in columns else "NULL"
+        con.execute(
+            f"INSERT INTO core.employers SELECT employer_uscc, {name}, _source_code, ?, ? FROM {judged} "
+            "WHERE len(_reasons) = 0 AND employer_uscc IS NOT NULL "
+            "QUALIFY row_number() OVER (PARTITION BY employer_uscc ORDER BY _file_id DESC, _row_number DESC) = 1 "
+            "ON CONFLICT (employer_uscc) DO UPDATE SET "
+            "employer_name = coalesce(excluded.employer_name, employer_name), last_load = excluded.last_load",
+            [load_id, load_id],
+        )
+    if "id_number" not in columns:
+        return
+    day = _business_date(item, columns)
+    con.execute(
+        f"INSERT INTO core.cases SELECT id_number, _item_code, _source_code, {day}, _file_id, _row_number, ?, NULL "
+        f"FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL",
+        [load_id],
+    )
+    sex_from_id = "CASE WHEN CAST(substr(id_number, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
+    birth_from_id = "CAST(strptime(substr(id_number, 7, 8), '%Y%m%d') AS DATE)"
+    values = {
+        "name": '"name"' if "name" in columns else "NULL",
+        "sex": f'coalesce("sex", {sex_from_id})' if "sex" in columns else sex_from_id,
+        "birth_date": f'coalesce("birth_date", {birth_from_id})' if "birth_date" in columns else birth_from_id,
+        "mobile_phone": '"mobile_phone"' if "mobile_phone" in columns else "NULL",
+    }
+    selected = ", ".join(f"{expr} AS {field}" for field, expr in values.items())
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _th_people AS SELECT id_number, {selected}, _source_code AS source_id, "
+        f"_item_code AS item_code, {day} AS as_of_date FROM {judged} "
+        "WHERE len(_reasons) = 0 AND id_number IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY id_number "
+        "ORDER BY as_of_date DESC NULLS LAST, _file_id DESC, _row_number DESC) = 1"
+    )
+    newer = "coalesce(n.as_of_date, DATE '1900-01-01') >= coalesce(p.as_of_date, DATE '1900-01-01')"
+    changes = " UNION ALL ".join(
+        f"SELECT n.id_number, {lit(f)}, CAST(p.{f} AS VARCHAR), CAST(n.{f} AS VARCHAR), n.source_id, n.item_code "
+        f"FROM _th_people n JOIN core.persons p USING (id_number) "
+        f"WHERE {newer} AND n.{f} IS NOT NULL AND p.{f} IS DISTINCT FROM n.{f}"
+        for f in MASTER_FIELDS
+    )
+    con.execute(
+        f"INSERT INTO core.person_history SELECT *, ?, now() FROM ({changes})",
+        [load_id],
+    )
+    updates = ", ".join(f"{f} = coalesce(excluded.{f}, {f})" for f in MASTER_FIELDS)
+    con.execute(
+        f"INSERT INTO core.persons SELECT id_number, {', '.join(MASTER_FIELDS)}, source_id, item_code, as_of_date, "
+        "?, ? FROM _th_people "
+        f"ON CONFLICT (id_number) DO UPDATE SET {updates}, source_id = excluded.source_id, "
+        "item_code = excluded.item_code, as_of_date = excluded.as_of_date, last_load = excluded.last_load "
+        "WHERE coalesce(excluded.as_of_date, DATE '1900-01-01') >= coalesce(as_of_date, DATE '1900-01-01')",
+        [load_id, load_id],
+    )
+    con.execute("DROP TABLE _th_people")
+
+
+def mark_superseded_cases(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard) -> None:
+    """Mark in the case index the records this load superseded (as-of queries still see them)."""
+    con.execute(
+        f"UPDATE core.cases c SET superseded_by_load = f.superseded_by_load FROM {fact_table(item)} f "
+        "WHERE c.file_id = f.file_id AND c.row_number = f.row_number AND f.superseded_by_load = ?",
+        [load_id],
+    )
