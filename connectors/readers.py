@@ -4,6 +4,11 @@ Each batch has ``_row_number`` (the row as a spreadsheet shows it, 1-based), ``_
 and one string column per recognised canonical field, holding the cell exactly as read
 (numbers rendered as Excel displays them, so an ID stored as a number shows up as
 ``1.20101199001011E+17`` and is caught as damaged, never silently "repaired").
+
+Headers are found below title rows and may span rows: a group row of merged cells
+(个人信息 over 姓名/公民身份号码) above the column labels, with some labels (序号, 备注)
+merged down over both rows. In Excel data, a value merged down over several rows applies to
+each of them; a value merged across columns stays in its first column.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +31,7 @@ from tierhub.reference import header_index, normalise_label
 
 HEADER_SCAN_ROWS = 20
 MIN_KNOWN_HEADERS = 2
+HEADER_BAND_ROWS = 3  # a header spans at most this many rows: group rows above the labels
 SAMPLE_BYTES = 256 * 1024
 TOTAL_MARKERS = ("合计", "小计", "总计")
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -38,7 +45,7 @@ class FileRead:
 
     path: Path
     sheet: str
-    header_row: int
+    header_row: int  # 1-based; the header's last row when it spans several
     columns: dict[int, str]  # column position → canonical field
     unknown_headers: list[str]
     encoding: str | None
@@ -95,11 +102,43 @@ def map_header(cells: Sequence[str | None]) -> tuple[dict[int, str], list[str]]:
     return columns, unknown
 
 
-def find_header(rows: Sequence[Sequence[str | None]], path: Path, source_id: str | None) -> int:
-    """Index of the header row: the first of the top rows naming enough known fields."""
-    for i, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
-        if len(map_header(cells)[0]) >= MIN_KNOWN_HEADERS:
-            return i
+def header_labels(band: Sequence[Sequence[str | None]]) -> list[str | None]:
+    """One label per column of a header spanning ``band``'s rows.
+
+    Bottom-up, the first text that names a known field, else the lowest text: the labels row
+    beats the group row above it, and a label merged down over the band (its text only in the
+    top row) still counts.
+    """
+    index = header_index()
+    labels: list[str | None] = []
+    for column in range(max((len(row) for row in band), default=0)):
+        texts = [t for row in reversed(band) if column < len(row) and (t := row[column]) is not None and t.strip()]
+        known = [t for t in texts if normalise_label(t) in index]
+        labels.append(known[0] if known else texts[0] if texts else None)
+    return labels
+
+
+def find_header(
+    rows: Sequence[Sequence[str | None]], path: Path, source_id: str | None
+) -> tuple[int, list[str | None]]:
+    """The header among the top rows: the index of its last row, and its label per column.
+
+    The header is the band of up to ``HEADER_BAND_ROWS`` rows naming the most known fields;
+    on a tie the one ending first, then the one with fewer rows. So a title above the header
+    never counts, and a group row (merged cells) joins the labels below it only when it adds
+    a field of its own.
+    """
+    top = rows[:HEADER_SCAN_ROWS]
+    best: tuple[int, int, int] | None = None  # (known fields, -last row, -rows in band)
+    for last in range(len(top)):
+        for first in range(last, max(-1, last - HEADER_BAND_ROWS), -1):
+            known = len(map_header(header_labels(top[first : last + 1]))[0])
+            rank = (known, -last, first - last)
+            if known >= MIN_KNOWN_HEADERS and (best is None or rank > best):
+                best = rank
+    if best is not None:
+        last, first = -best[1], -best[1] + best[2]
+        return last, header_labels(top[first : last + 1])
     seen = next((c for c in rows if any(x for x in c)), [])
     shown = "、".join(str(x) for x in seen if x)[:200] or "(empty)"
     raise HeaderMismatch(
@@ -195,8 +234,8 @@ def read_csv(
             path=str(path),
             fix="save the file as UTF-8 or GBK, or set the source's encoding",
         ) from exc
-    header_at = find_header(head, path, source_id)
-    columns, unknown = map_header(head[header_at])
+    header_at, labels = find_header(head, path, source_id)
+    columns, unknown = map_header(labels)
 
     def rows() -> Iterator[tuple[int, Sequence[str | None]]]:
         number = len(head)
@@ -220,6 +259,36 @@ def read_csv(
     return read
 
 
+def _merged_down(
+    ranges: Sequence[tuple[tuple[int, int], tuple[int, int]]], header_at: int, first_column: int
+) -> dict[int, list[tuple[int, int]]]:
+    """Merged cells below the header spanning rows, by 1-based first row: (column, last row)."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for (top, left), (bottom, _right) in ranges:
+        if top > header_at and bottom > top:
+            spans.setdefault(top + 1, []).append((left - first_column, bottom + 1))
+    return spans
+
+
+def _fill_merged_down(
+    rows: Iterator[tuple[int, list[str | None]]], merged_down: dict[int, list[tuple[int, int]]]
+) -> Iterator[tuple[int, Sequence[str | None]]]:
+    """Copy each value merged down over rows into the rows below its cell.
+
+    A row with nothing of its own stays empty (and is skipped as blank).
+    """
+    carried: dict[int, tuple[str | None, int]] = {}  # column → (value, last row of the merge)
+    for number, cells in rows:
+        if any(cells):
+            for column, (value, last) in carried.items():
+                if number <= last and column < len(cells) and cells[column] is None:
+                    cells[column] = value
+        for column, last in merged_down.get(number, ()):
+            if column < len(cells):
+                carried[column] = (cells[column], last)
+        yield number, cells
+
+
 def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None = None) -> FileRead:
     """Open an XLSX/XLS export: the first sheet with a recognisable header row."""
     try:
@@ -234,28 +303,29 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
     last_error: HeaderMismatch | None = None
     for name in workbook.sheet_names:
         sheet = workbook.get_sheet_by_name(name)
-        start_row = sheet.start[0] if sheet.start else 0
+        # iter_rows pads the empty rows above the data (row i is the sheet's row i + 1) but
+        # starts at the first used column.
+        first_column = sheet.start[1] if sheet.start else 0
         rows_iter = iter(sheet.iter_rows())
         head = [[cell_text(c) for c in row] for _, row in zip(range(HEADER_SCAN_ROWS), rows_iter, strict=False)]
         try:
-            header_at = find_header(head, path, source_id)
+            header_at, labels = find_header(head, path, source_id)
         except HeaderMismatch as exc:
             last_error = exc
             continue
-        columns, unknown = map_header(head[header_at])
+        columns, unknown = map_header(labels)
+        merged_down = _merged_down(sheet.merged_cell_ranges or [], header_at, first_column)
 
         def rows(
             head: list[list[str | None]] = head,
             header_at: int = header_at,
             rows_iter: Iterator[list[Any]] = rows_iter,
-            start_row: int = start_row,
+            merged_down: dict[int, list[tuple[int, int]]] = merged_down,
         ) -> Iterator[tuple[int, Sequence[str | None]]]:
-            for i, row in enumerate(head[header_at + 1 :], start=start_row + header_at + 2):
-                yield i, row
-            for i, raw in enumerate(rows_iter, start=start_row + len(head) + 1):
-                yield i, [cell_text(c) for c in raw]
+            data = itertools.chain(head[header_at + 1 :], ([cell_text(c) for c in raw] for raw in rows_iter))
+            yield from _fill_merged_down(enumerate(data, start=header_at + 2), merged_down)
 
-        read = FileRead(path, name, start_row + header_at + 1, columns, unknown, None, iter(()))
+        read = FileRead(path, name, header_at + 1, columns, unknown, None, iter(()))
         read.batches = _batches(rows(), read, batch_rows)
         return read
     raise last_error or UnreadableFile("the workbook has no sheets", source_id=source_id, path=str(path))

@@ -46,6 +46,81 @@ def test_xlsx_title_rows_numbers_dates_and_total_row() -> None:
     assert read.skipped_rows == [5, 6]  # type: ignore[attr-defined]
 
 
+SHOWN = ("row_no", "name", "community_code", "registration_date", "handled_at", "documents", "remarks")
+MERGED_CASES = [
+    pytest.param(
+        "失业登记_120101001000_20261128_merged.xlsx",
+        ("台账", 4),
+        [
+            "row_no",
+            "name",
+            "id_number",
+            "sex",
+            "mobile_phone",
+            "residence_address",
+            "community_code",
+            "registration_date",
+            "documents",
+            "remarks",
+        ],
+        [
+            # (row, 序号, 姓名, 所属社区, 登记日期, 提交材料, 备注): the SHOWN fields the file has
+            (5, "1", "张伟", "120101001001", "2026-11-02", "身份证、离职证明", None),
+            # 所属社区 and 登记日期 merged down; 提交材料 merged across into 备注 stays 提交材料.
+            (6, "2", "李娜", "120101001001", "2026-11-02", "身份证、解除劳动合同证明", None),
+            (7, "3", "阿依古丽·买买提", "120101001001", "2026-11-05", "社保卡", "补录"),
+        ],
+        [8],  # the merged 合计 row
+        id="group-row-naming-known-fields",
+    ),
+    pytest.param(
+        "失业登记_120117001000_20261128_merged_offset.xlsx",
+        ("明细", 4),  # after a notes sheet; the table starts at B2
+        ["name", "id_number", "registration_date", "handled_at", "documents", "remarks"],
+        [
+            # (row, 姓名, 登记日期, 经办日期, 提交材料, 备注)
+            (5, "王芳", "2026-11-20", "2026-11-21", "身份证、离职证明", None),
+            (6, "赵强", "2026-11-20", "2026-11-21", "身份证", "同一批次"),
+            (7, "刘洋", "2026-11-22", "2026-11-21", "身份证", None),
+        ],
+        [],
+        id="labels-merged-down-over-the-header-offset-table",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "where", "fields", "rows", "skipped"), MERGED_CASES)
+def test_merged_title_two_level_header_and_merged_data(
+    name: str,
+    where: tuple[str, int],
+    fields: list[str],
+    rows: list[tuple[object, ...]],
+    skipped: list[int],
+) -> None:
+    table, read = read_all(SAMPLES / name)
+    assert (read.sheet, read.header_row) == where  # type: ignore[attr-defined]
+    assert list(read.columns.values()) == fields  # type: ignore[attr-defined]
+    assert read.unknown_headers == []  # type: ignore[attr-defined]  (group labels are not columns)
+    shown = ["_row_number"] + [f for f in SHOWN if f in fields]
+    assert [tuple(r[f] for f in shown) for r in table.to_pylist()] == rows
+    assert read.skipped_rows == skipped  # type: ignore[attr-defined]
+
+
+def test_two_level_header_in_a_csv(tmp_path: Path) -> None:
+    path = tmp_path / "失业登记_120101001000_20261128.csv"
+    path.write_text(
+        "失业登记台账,,,,\n序号,个人信息,,联系方式,备注\n,姓名,公民身份号码,联系电话,\n1,张伟,120101198001010014,13812345678,\n",
+        encoding="utf-8",
+    )
+    table, read = read_all(path)
+    assert read.header_row == 3  # type: ignore[attr-defined]
+    assert list(read.columns.values()) == ["row_no", "name", "id_number", "mobile_phone", "remarks"]  # type: ignore[attr-defined]
+    assert table.to_pylist() == [
+        {"_row_number": 4, "_sheet": "", "row_no": "1", "name": "张伟", "id_number": "120101198001010014"}
+        | {"mobile_phone": "13812345678", "remarks": None}
+    ]
+
+
 def test_batches_are_bounded(tmp_path: Path) -> None:
     path = tmp_path / "失业登记_120101001000_20261127.csv"
     path.write_text("姓名,身份证号\n" + "".join(f"人{i},{i}\n" for i in range(2_500)), encoding="utf-8")
