@@ -3,8 +3,20 @@
 Every source is a node of the division table (a street centre or a community/village
 workstation). A YAML file maps districts to an endpoint — an SFTP server or a local
 folder — with a path template for each source's outbox; sources may override encoding,
-expected items and submission calendar. Secrets are never in the file: an SFTP endpoint
-names the environment variables that hold its private key path and passphrase.
+expected items and submission calendar.
+
+Secrets are never in the file. An SFTP endpoint's private key comes from one of:
+
+- ``key_env``: an environment variable holding the path of the private key file on the worker;
+- ``key_block``: a Prefect Secret block (``prefect.blocks.system.Secret``) whose value is the
+  private key's text itself (OpenSSH or PEM format, as in ``~/.ssh/id_ed25519``). The text is
+  read from the Prefect API at connect time and parsed in memory — no worker needs a key file,
+  and tierhub never writes the key to disk. Create it once with
+  ``Secret(value=Path("id_ed25519").read_text()).save("sftp-key-heping")`` or in the UI.
+
+A passphrase, if the key has one, likewise comes from ``passphrase_env`` (an environment
+variable holding the passphrase) or ``passphrase_block`` (a Secret block holding it). Each
+pair is either-or.
 
     default:                      # every district not listed below
       kind: folder
@@ -19,6 +31,13 @@ names the environment variables that hold its private key path and passphrase.
         known_hosts: /etc/tierhub/known_hosts
         root: /srv/outbox
         outbox: "{source}/out"
+      "120117":
+        kind: sftp
+        host: sftp.nh.example
+        user: tierhub
+        key_block: sftp-key-ninghe             # Prefect Secret block holding the key's text
+        known_hosts: /etc/tierhub/known_hosts
+        root: /srv/outbox
     sources:
       "120101001001": {encoding: gbk, items: [JY02, SK01], calendar: weekly}
 """
@@ -30,7 +49,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tierhub.errors import ConfigError
 from tierhub.reference import divisions
@@ -48,14 +67,17 @@ class Endpoint(BaseModel):
     port: int = 22
     user: str | None = None
     key_env: str | None = None
+    key_block: str | None = None
     passphrase_env: str | None = None
+    passphrase_block: str | None = None
     known_hosts: str | None = None
     max_connections: int = 4
     timeout_seconds: float = 30.0
     retries: int = 4
-    # paramiko throttles prefetch in a 10 ms sleep loop: 64 in flight gave 5–14 MB/s, 1,024 gave
-    # ~100 MB/s on loopback (bench/RESULTS.md).
-    prefetch_requests: int = 1024
+    # Read requests kept in flight per download, each as large as the server allows (≤ 256 KiB):
+    # 16 × 255 KiB = 4 MiB, more than the SSH window, so the window is what paces a transfer.
+    # 4–32 measured alike on loopback (bench/RESULTS.md); the name is kept for existing files.
+    prefetch_requests: int = 16
     stable: Literal["settle", "done_marker"] = "settle"
     settle_seconds: float = 2.0
     max_file_bytes: int = 512 * 1024 * 1024
@@ -71,19 +93,61 @@ class Endpoint(BaseModel):
             return f"sftp://{self.user}@{self.host}:{self.port}{self.root}"
         return f"folder {self.root}"
 
+    @model_validator(mode="after")
+    def _one_source_per_secret(self) -> Endpoint:
+        for env, block in (("key_env", "key_block"), ("passphrase_env", "passphrase_block")):
+            if getattr(self, env) and getattr(self, block):
+                raise ValueError(f"set {env} or {block}, not both")
+        return self
+
     def private_key_path(self) -> Path:
         """The private key file named by the environment variable ``key_env``."""
         if not self.key_env or not os.environ.get(self.key_env):
             raise ConfigError(
                 f"no private key for {self.label}",
                 fix=f"set the environment variable {self.key_env or '(key_env in the sources file)'} "
-                "to the path of the SSH private key",
+                "to the path of the SSH private key, or name a Prefect Secret block in key_block",
             )
         return Path(os.environ[self.key_env])
 
+    def private_key_text(self) -> str:
+        """The private key's text from the Prefect Secret block ``key_block``."""
+        if not self.key_block:
+            raise ConfigError(f"{self.label} names no key_block", fix="set key_block or key_env in the sources file")
+        return secret_from_block(self.key_block, f"private key of {self.label}")
+
     def passphrase(self) -> str | None:
-        """The key's passphrase from ``passphrase_env``, if any."""
+        """The key's passphrase from ``passphrase_env`` or ``passphrase_block``, if any."""
+        if self.passphrase_block:
+            return secret_from_block(self.passphrase_block, f"key passphrase of {self.label}")
         return os.environ.get(self.passphrase_env) if self.passphrase_env else None
+
+
+def secret_from_block(name: str, purpose: str) -> str:
+    """The text value of the Prefect Secret block ``name`` (read from the Prefect API)."""
+    from prefect.blocks.system import Secret  # Prefect is slow to import; only SFTP with blocks needs it
+
+    try:
+        block = Secret.load(name)
+    except ValueError as exc:  # Prefect: "Unable to find block document named …"
+        raise ConfigError(
+            f"{purpose}: no Prefect Secret block named {name!r}",
+            fix=f"create it (Secret(value=<key text>).save({name!r}) or in the Prefect UI) on the "
+            "Prefect API this worker uses, or correct the name in the sources file",
+        ) from exc
+    if not isinstance(block, Secret):  # a coroutine: Prefect dispatches to aload inside async code
+        block.close()
+        raise ConfigError(
+            f"{purpose}: Secret block {name!r} was asked for from async code",
+            fix="open SFTP connections from synchronous flows and tasks",
+        )
+    value = block.value.get_secret_value()
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"{purpose}: the Prefect Secret block {name!r} does not hold text",
+            fix="save the value as a plain string (the whole key file's text)",
+        )
+    return value
 
 
 class SourceOverride(BaseModel):

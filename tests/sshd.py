@@ -49,8 +49,8 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+def keygen(path: Path, kind: str = "ed25519", passphrase: str = "", *extra: str) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", passphrase, *extra, "-f", str(path)], check=True)
 
 
 class Sshd:
@@ -92,8 +92,8 @@ class Sshd:
             self.process.wait()
             self.process = None
 
-    def endpoint(self, key_env: str = "TIERHUB_TEST_SFTP_KEY", **overrides: object) -> Endpoint:
-        """An SFTP endpoint for this server (the key path goes into ``key_env``)."""
+    def endpoint(self, key_env: str | None = "TIERHUB_TEST_SFTP_KEY", **overrides: object) -> Endpoint:
+        """An SFTP endpoint for this server (the key path goes into ``key_env``; None for ``key_block``)."""
         values: dict[str, object] = {
             "kind": "sftp",
             "host": "127.0.0.1",
@@ -107,6 +107,11 @@ class Sshd:
         }
         values.update(overrides)
         return Endpoint.model_validate(values)
+
+    def authorize(self, public_key: Path) -> None:
+        """Accept one more client key (sshd reads authorized_keys at each login)."""
+        with (self.home / "authorized_keys").open("a") as handle:
+            handle.write(public_key.read_text())
 
     @property
     def client_key(self) -> Path:

@@ -12,13 +12,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.config import SourcesConfig
+from connectors.config import SourcesConfig, load_sources
 from connectors.outboxes import Outboxes
 from connectors.safety import refuse_name
-from connectors.sftp import SftpOutbox
+from connectors.sftp import MAX_READ_BYTES, SAFE_READ_BYTES, SftpOutbox, connect, read_pipelined, server_read_limit
 from flows.pipeline import sync_sources
 from tests.sshd import Sshd, keygen
-from tierhub.errors import AuthenticationRefused, HostKeyRejected
+from tierhub.errors import AuthenticationRefused, ConfigError, HostKeyRejected
 from tierhub.synth.city import GeneratedCity
 from warehouse.schema import open_warehouse
 
@@ -232,3 +232,104 @@ def test_upload_is_atomic_and_lands_in_the_outbox(sshd: Sshd, tmp_path: Path) ->
     served = sshd.root / path
     assert served.read_bytes() == receipt.read_bytes()
     assert [p.name for p in served.parent.iterdir()] == [receipt.name]
+
+
+def test_pipelined_reads_follow_short_reads_and_stop_at_the_end(sshd: Sshd) -> None:
+    content = os.urandom(3 * 1024 * 1024 + 12_345)
+    (sshd.root / "big.csv").write_bytes(content)
+    sftp = connect(sshd.endpoint())
+    try:
+        limit = server_read_limit(sftp)  # OpenSSH ≥ 8.6 states 255 KiB in limits@openssh.com
+        assert SAFE_READ_BYTES < limit <= MAX_READ_BYTES
+        with sftp.open(str(sshd.root / "big.csv"), "rb") as remote:
+            handle = remote.handle
+            # 1 MiB requests: the server answers each with 255 KiB, the rest is asked for again.
+            chunks = list(read_pipelined(sftp, handle, len(content), request_bytes=1024 * 1024, in_flight=3))
+            assert b"".join(chunks) == content and max(map(len, chunks)) <= limit
+            # The file is shorter than asked (it shrank after listing): the bytes there, then stop.
+            shorter = list(read_pipelined(sftp, handle, len(content) + 10**6, request_bytes=limit, in_flight=8))
+            assert b"".join(shorter) == content
+        assert sftp.stat(str(sshd.root / "big.csv")).st_size == len(content)  # the session is still usable
+    finally:
+        sftp.close()
+
+
+def test_big_file_lands_verified_with_large_requests(sshd: Sshd, tmp_path: Path) -> None:
+    content = os.urandom(20 * 1024 * 1024 + 1)
+    path = outbox(sshd) / f"失业登记_{SOURCE}_20261111.csv"
+    path.write_bytes(content)
+    os.utime(path, (time.time() - 600, time.time() - 600))
+    box = SftpOutbox(sshd.endpoint(), tmp_path / "landing")
+    [listing], _, _ = box.scan(SOURCE)
+    record = box.fetch(listing)
+    box.close()
+    assert record.sha256 == hashlib.sha256(content).hexdigest() and record.local_path.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("kind", "passphrase", "extra"),
+    [("ed25519", "", ()), ("ecdsa", "口令 2026", ()), ("rsa", "pass-phrase", ("-b", "2048", "-m", "PEM"))],
+    ids=["ed25519-openssh", "ecdsa-openssh-passphrase", "rsa-pem-passphrase"],
+)
+def test_key_from_a_prefect_secret_block(
+    prefect_harness: None,
+    sshd: Sshd,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    passphrase: str,
+    extra: tuple[str, ...],
+) -> None:
+    from prefect.blocks.system import Secret
+
+    keygen(tmp_path / "block_key", kind, passphrase, *extra)
+    sshd.authorize(tmp_path / "block_key.pub")
+    key_text = (tmp_path / "block_key").read_text()
+    block = f"sftp-key-{kind}"
+    Secret(value=key_text).save(block, overwrite=True)
+    overrides: dict[str, object] = {"key_block": block}
+    if passphrase:
+        Secret(value=passphrase).save(f"{block}-passphrase", overwrite=True)
+        overrides["passphrase_block"] = f"{block}-passphrase"
+    # No key file anywhere the endpoint could find: the env var is gone and the file deleted.
+    monkeypatch.delenv("TIERHUB_TEST_SFTP_KEY")
+    (tmp_path / "block_key").unlink()
+    (outbox(sshd) / CSV).write_text("姓名,身份证号\n张三,1\n", encoding="utf-8")
+    os.utime(outbox(sshd) / CSV, (time.time() - 600, time.time() - 600))
+    box = SftpOutbox(sshd.endpoint(key_env=None, **overrides), tmp_path / "landing")
+    [listing], _, _ = box.scan(SOURCE)
+    record = box.fetch(listing)
+    box.close()
+    assert record.local_path.read_bytes() == (outbox(sshd) / CSV).read_bytes()
+    # The key was used from memory: no file under the test's folder holds its text.
+    secret_part = "".join(key_text.splitlines()[1:-1])[-80:-40]  # the private half (the public is in clear)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and secret_part in p.read_text("latin-1")]
+
+
+def test_a_missing_secret_block_names_endpoint_and_block(prefect_harness: None, sshd: Sshd, tmp_path: Path) -> None:
+    box = SftpOutbox(sshd.endpoint(key_env=None, key_block="sftp-key-nowhere"), tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        box.scan(SOURCE)
+    message = str(caught.value)
+    assert "'sftp-key-nowhere'" in message and f"sftp://root@127.0.0.1:{sshd.port}" in message
+    assert "no Prefect Secret block" in message
+
+
+def test_a_secret_block_without_a_key_is_refused_without_showing_it(
+    prefect_harness: None, sshd: Sshd, tmp_path: Path
+) -> None:
+    from prefect.blocks.system import Secret
+
+    Secret(value="not-a-key-but-secret-all-the-same").save("sftp-key-garbled", overwrite=True)
+    with pytest.raises(ConfigError, match="does not hold a usable private key") as caught:
+        SftpOutbox(sshd.endpoint(key_env=None, key_block="sftp-key-garbled"), tmp_path).scan(SOURCE)
+    assert "secret-all-the-same" not in str(caught.value)
+
+
+def test_key_env_and_key_block_are_either_or(tmp_path: Path) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        'districts:\n  "120101": {kind: sftp, host: h, user: u, key_env: K, key_block: b, known_hosts: k}\n'
+    )
+    with pytest.raises(ConfigError, match="set key_env or key_block, not both"):
+        load_sources(sources)
