@@ -6,7 +6,7 @@ disagrees with the facts. Rules:
 - Every accepted record with an ID number is indexed in ``core.cases`` (item, source,
   business date, the fact row) — the person 360 view reads this index, then the rows.
 - ``core.persons`` holds name, sex, birth date and mobile from the *latest* accepted record
-  by business date (a record about an older date never overwrites a newer one); sex and
+  by business date (a record about an older date never overwrites a newer one; see ``RANK``); sex and
   birth date fall back to what the ID number says when an item does not collect them.
 - Every change of a master value is kept in ``core.person_history`` with the record's
   source, item and load.
@@ -22,6 +22,13 @@ from quality.standards import ItemStandard
 from warehouse.schema import fact_columns, fact_table
 
 MASTER_FIELDS = ("name", "sex", "birth_date", "mobile_phone")
+# Which record's values the master shows: the latest business date, then a total order on the
+# record's content, so the master does not depend on how sources were batched or in what
+# order loads ran (a load killed and rerun ends in the same master).
+RANK = (
+    "concat_ws('|', coalesce(strftime(as_of_date, '%Y-%m-%d'), '0000'), source_id, item_code, "
+    "coalesce(name, ''), coalesce(mobile_phone, ''), coalesce(sex, ''), coalesce(CAST(birth_date AS VARCHAR), ''))"
+)
 
 
 def _business_date(item: ItemStandard, columns: dict[str, str]) -> str:
@@ -60,13 +67,12 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
     }
     selected = ", ".join(f"{expr} AS {field}" for field, expr in values.items())
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _th_people AS SELECT id_number, {selected}, _source_code AS source_id, "
-        f"_item_code AS item_code, {day} AS as_of_date FROM {judged} "
-        "WHERE len(_reasons) = 0 AND id_number IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY id_number "
-        "ORDER BY as_of_date DESC NULLS LAST, _file_id DESC, _row_number DESC) = 1"
+        f"CREATE OR REPLACE TEMP TABLE _th_people AS SELECT *, {RANK} AS rank_key FROM ("
+        f"SELECT id_number, {selected}, _source_code AS source_id, _item_code AS item_code, {day} AS as_of_date "
+        f"FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL) "
+        "QUALIFY row_number() OVER (PARTITION BY id_number ORDER BY rank_key DESC) = 1"
     )
-    newer = "coalesce(n.as_of_date, DATE '1900-01-01') >= coalesce(p.as_of_date, DATE '1900-01-01')"
+    newer = "n.rank_key > p.rank_key"
     changes = " UNION ALL ".join(
         f"SELECT n.id_number, {lit(f)}, CAST(p.{f} AS VARCHAR), CAST(n.{f} AS VARCHAR), n.source_id, n.item_code "
         f"FROM _th_people n JOIN core.persons p USING (id_number) "
@@ -80,10 +86,10 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
     updates = ", ".join(f"{f} = coalesce(excluded.{f}, {f})" for f in MASTER_FIELDS)
     con.execute(
         f"INSERT INTO core.persons SELECT id_number, {', '.join(MASTER_FIELDS)}, source_id, item_code, as_of_date, "
-        "?, ? FROM _th_people "
+        "rank_key, ?, ? FROM _th_people "
         f"ON CONFLICT (id_number) DO UPDATE SET {updates}, source_id = excluded.source_id, "
-        "item_code = excluded.item_code, as_of_date = excluded.as_of_date, last_load = excluded.last_load "
-        "WHERE coalesce(excluded.as_of_date, DATE '1900-01-01') >= coalesce(as_of_date, DATE '1900-01-01')",
+        "item_code = excluded.item_code, as_of_date = excluded.as_of_date, rank_key = excluded.rank_key, "
+        "last_load = excluded.last_load WHERE excluded.rank_key > rank_key",
         [load_id, load_id],
     )
     con.execute("DROP TABLE _th_people")

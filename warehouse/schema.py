@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS core.persons (
     source_id VARCHAR NOT NULL,          -- the service point whose record the values come from
     item_code VARCHAR NOT NULL,
     as_of_date DATE,                     -- business date of that record
+    rank_key VARCHAR NOT NULL,           -- see warehouse/persons.py RANK
     first_load VARCHAR NOT NULL,
     last_load VARCHAR NOT NULL
 );
@@ -159,7 +160,33 @@ ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_file BIGINT;
 ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_row BIGINT;
 ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_valid BOOLEAN;
 -- The quarantined rows no later submission has replaced: what a street still has to fix.
-CREATE OR REPLACE VIEW quarantine.open_rows AS SELECT * FROM quarantine.rows WHERE superseded_by_load IS NULL
+CREATE OR REPLACE VIEW quarantine.open_rows AS SELECT * FROM quarantine.rows WHERE superseded_by_load IS NULL;
+-- Receipts: one per registered file, put into the source's outbox (receipts/ folder) once.
+CREATE TABLE IF NOT EXISTS ops.receipts (
+    file_id BIGINT PRIMARY KEY,
+    source_id VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,               -- where the receipt lies, relative to the endpoint root
+    sha256 VARCHAR NOT NULL,             -- of the receipt itself
+    written_at TIMESTAMPTZ NOT NULL
+);
+-- Quality report deliveries, one row per attempt series: a (district, period, channel) that has a
+-- row with status sent is not sent again unless forced.
+CREATE SEQUENCE IF NOT EXISTS ops.delivery_id_seq START 1;
+CREATE TABLE IF NOT EXISTS ops.deliveries (
+    delivery_id BIGINT PRIMARY KEY,
+    district_code VARCHAR NOT NULL,
+    period_start DATE NOT NULL,
+    period_end DATE NOT NULL,
+    channel VARCHAR NOT NULL,            -- sftp | email
+    status VARCHAR NOT NULL,             -- sent | failed
+    attempts INTEGER NOT NULL,
+    error VARCHAR,
+    target VARCHAR,                      -- remote folder, or the recipients
+    files VARCHAR[] NOT NULL,
+    forced BOOLEAN NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    sent_at TIMESTAMPTZ
+)
 """
 
 # Reason texts rendered for people: {field} → the Chinese label, {value}, {detail}.
