@@ -27,6 +27,8 @@ from tierhub.synth.city import GeneratedCity
 
 # Prefect's temporary local API must not try to phone home from a closed network.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The embedded API needs ~17 s to start here; on a busy 2-core machine 20 s is too tight.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 app = typer.Typer(
     name="tierhub",
@@ -402,6 +404,122 @@ def standards_list(as_of: AsOf = None, catalogue_folder: CatalogueFolder = None)
             time_limit_words(version.time_limit, "zh")[0],
         )
     console.print(table)
+
+
+def _day(text: str | None, option: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a date", fix="write it as YYYY-MM-DD, e.g. 2026-11-23") from None
+
+
+@app.command()
+def report(
+    district: Annotated[list[str], typer.Option(help="District code (6 or 12 digits); repeatable.")],
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First day YYYY-MM-DD (default: Monday of last week).")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day YYYY-MM-DD (default: Sunday of last week).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the reports (default: settings reports_path).")] = None,
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB warehouse file (default: settings warehouse_path).")
+    ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="Deliver: the district's SFTP outbox and its e-mail recipients.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Send again even if this period was sent.")] = False,
+    lang: Annotated[Language, typer.Option("--lang", help="zh for district staff, en for engineers.")] = Language.zh,
+) -> None:
+    """Write each district's data quality report (Excel + HTML) for a period, and deliver it with --send."""
+    from connectors.config import load_sources
+    from connectors.mail import load_recipients
+    from connectors.outboxes import Outboxes
+    from flows.reports import report_period
+    from quality.reports.model import latest_data_docs, percent
+    from quality.reports.run import deliver_report, expectations_from, smtp_server, write_report
+    from warehouse.schema import open_warehouse
+
+    settings = TierhubSettings()
+    warehouse = warehouse or settings.warehouse_file
+    if not warehouse.exists():
+        raise TierhubError(f"warehouse {warehouse} does not exist", fix="pass --warehouse or run `tierhub sync` first")
+    period = report_period(_day(date_from, "--from"), _day(date_to, "--to"))
+    config = load_sources(settings.sources_file, default_root=settings.drops_folder)
+    con = open_warehouse(warehouse)
+    outboxes = Outboxes(config, settings.landing_folder) if send else None
+    try:
+        for code in district:
+            started = time.monotonic()
+            written = write_report(
+                con,
+                code,
+                period,
+                out or settings.reports_folder,
+                expectations=expectations_from(settings, config, period),
+                escalate_after=settings.report_escalate_after,
+                language=lang.value,
+                data_docs=latest_data_docs(warehouse),
+            )
+            r = written.report
+            console.print(
+                f"[bold]{r.district_name}[/bold] {period.label}: {r.total('rows_in'):,} rows, pass rate "
+                f"{percent(r.pass_rate)}, {r.total('fixed_rows')} fixed, {r.total('open_rows')} to fix, "
+                f"{r.total('escalated_rows')} escalated ({time.monotonic() - started:.1f} s)\n"
+                f"  {written.xlsx.resolve()}\n  {written.html.resolve()}",
+                highlight=False,
+            )
+            if outboxes is not None:
+                for d in deliver_report(
+                    con,
+                    written,
+                    outboxes=outboxes,
+                    server=smtp_server(settings),
+                    recipients=load_recipients(settings.report_recipients_file),
+                    language=lang.value,
+                    force=force,
+                    attempts=settings.delivery_attempts,
+                    backoff=settings.delivery_backoff_seconds,
+                ):
+                    note = {"skipped": " (already sent for this period; --force sends again)"}.get(d.status, "")
+                    line = f"  {d.channel}: {d.status}{note}" + (f" → {d.target}" if d.target else "")
+                    if d.error:
+                        err_console.print(f"{line}: {d.error}", soft_wrap=True, highlight=False)
+                    else:
+                        console.print(line, highlight=False)
+    finally:
+        if outboxes is not None:
+            outboxes.close()
+        con.close()
+
+
+@app.command()
+def receipts(
+    scope: Scope = None,
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB warehouse file (default: settings warehouse_path).")
+    ] = None,
+    lang: Annotated[Language, typer.Option("--lang", help="Language of the receipts.")] = Language.zh,
+) -> None:
+    """Write a receipt into each source's outbox (receipts/ folder) for every received file that has none."""
+    from connectors.config import load_sources
+    from connectors.outboxes import Outboxes
+    from quality.reports.receipts import send_receipts
+    from warehouse.queries import CITY
+    from warehouse.schema import open_warehouse
+
+    settings = TierhubSettings()
+    config = load_sources(settings.sources_file, default_root=settings.drops_folder)
+    con = open_warehouse(warehouse or settings.warehouse_file)
+    outboxes = Outboxes(config, settings.landing_folder)
+    code = CITY if scope is None else scope.ljust(12, "0")
+    try:
+        run = send_receipts(con, outboxes, code, settings.home / "receipts-work", language=lang.value)
+    finally:
+        outboxes.close()
+        con.close()
+    console.print(f"Wrote {len(run.written):,} receipts.")
+    for source, error in run.failed:
+        err_console.print(f"[yellow]{source}[/yellow] receipts wait for the next run: {error}", soft_wrap=True)
 
 
 def main() -> None:

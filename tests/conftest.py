@@ -11,6 +11,8 @@ import duckdb
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The embedded API needs ~17 s to start here; on a busy 2-core machine 20 s is too tight.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from flows.pipeline import sync_sources
 from tests.sshd import Sshd
