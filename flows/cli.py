@@ -419,7 +419,9 @@ def report(
     date_from: Annotated[
         str | None, typer.Option("--from", help="First day YYYY-MM-DD (default: Monday of last week).")
     ] = None,
-    date_to: Annotated[str | None, typer.Option("--to", help="Last day YYYY-MM-DD (default: Sunday of last week).")] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last day YYYY-MM-DD (default: Sunday of last week).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the reports (default: settings reports_path).")] = None,
     warehouse: Annotated[
         Path | None, typer.Option(help="DuckDB warehouse file (default: settings warehouse_path).")

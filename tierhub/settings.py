@@ -51,6 +51,16 @@ class TierhubSettings(BaseSettings):
         default=True,
         description="Render Great Expectations Data Docs for every sync run into datadocs/<run>/ beside the warehouse.",
     )
+    snapshot_keep: int = Field(
+        default=24,
+        ge=1,
+        description="Read-only snapshots kept after each sync: the newest N (plus one a day, see snapshot_days).",
+    )
+    snapshot_days: int = Field(
+        default=90,
+        ge=0,
+        description="Also keep the last snapshot of each of the last N days, for audits (as-of a sync date).",
+    )
     batch_rows: int = Field(
         default=50_000,
         ge=1_000,
@@ -60,6 +70,55 @@ class TierhubSettings(BaseSettings):
         default=400,
         ge=1,
         description="Sources handled by one Prefect task; one task per source is too fine for 5,916 sources.",
+    )
+
+    reports_path: Path | None = Field(
+        default=None,
+        description="Folder the quality reports are written to (<district>/<period>/); defaults to <home>/reports.",
+    )
+    report_escalate_after: int = Field(
+        default=2,
+        ge=1,
+        description="A failing row still open this many periods after it first failed is escalated to the "
+        "district summary.",
+    )
+    report_deadline_working_days: int = Field(
+        default=1,
+        ge=0,
+        description="Submissions for a period are due by the end of this many working days after it (Beijing time).",
+    )
+    report_street_items: list[str] = Field(
+        default_factory=list,
+        description="Items every street centre is expected to submit each period; "
+        "empty: every catalogue item in force.",
+    )
+    report_community_items: list[str] = Field(
+        default_factory=list,
+        description="Items a community workstation is expected to submit each period unless the sources file "
+        "names its own; empty: at least one export of any item.",
+    )
+    report_recipients_file: Path | None = Field(
+        default=None,
+        description="YAML file naming each district's report recipients (see connectors/mail.py).",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server that sends the reports (STARTTLS).")
+    smtp_port: int = Field(default=587, description="SMTP submission port.")
+    smtp_user: str | None = Field(default=None, description="SMTP login; none: send without logging in.")
+    smtp_password_env: str = Field(
+        default="TIERHUB_SMTP_PASSWORD",
+        description="Name of the environment variable holding the SMTP password (never the password itself).",
+    )
+    smtp_sender: str = Field(default="tierhub@localhost", description="The reports' From address.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates to verify the SMTP server with; none: the system's.",
+    )
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP connect and command timeout.")
+    delivery_attempts: int = Field(
+        default=4, ge=1, description="Attempts per report delivery (SFTP or e-mail) before it is logged as failed."
+    )
+    delivery_backoff_seconds: float = Field(
+        default=5.0, ge=0, description="Wait before the second delivery attempt; doubled after each failure."
     )
 
     @classmethod
@@ -83,6 +142,11 @@ class TierhubSettings(BaseSettings):
     def landing_folder(self) -> Path:
         """Where SFTP downloads land."""
         return self.landing_path or self.home / "landing"
+
+    @property
+    def reports_folder(self) -> Path:
+        """Where quality reports are written."""
+        return self.reports_path or self.home / "reports"
 
     @property
     def drops_folder(self) -> Path:

@@ -1,0 +1,165 @@
+"""The ``send-quality-reports`` and ``send-receipts`` flows: thin tasks over ``quality.reports``.
+
+Each district's report is one task (build and write), its delivery another; a delivery
+already made for the period is skipped unless ``force``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from connectors.config import load_sources
+from connectors.mail import load_recipients
+from connectors.outboxes import Outboxes
+from quality.reports.model import latest_data_docs
+from quality.reports.receipts import send_receipts
+from quality.reports.run import deliver_report, expectations_from, smtp_server, write_report
+from tierhub.reference import divisions
+from tierhub.settings import TierhubSettings
+from warehouse.marts import Period, last_week
+from warehouse.queries import CITY
+from warehouse.schema import open_warehouse
+
+
+@dataclass
+class ReportOutcome:
+    """One district's report: where it was written and how each channel went."""
+
+    district_code: str
+    period: str
+    xlsx: str
+    html: str
+    rows_in: int
+    pass_rate: float | None
+    escalated: int
+    deliveries: list[tuple[str, str, int, str | None]] = field(default_factory=list)  # channel, status, attempts, error
+
+
+def report_period(start: dt.date | None, end: dt.date | None) -> Period:
+    if start is None and end is None:
+        return last_week(dt.date.today())
+    if start is None or end is None:
+        return Period(start or end or dt.date.today(), end or start or dt.date.today())
+    return Period(start, end)
+
+
+@task(name="district-report", task_run_name="report-{district}")
+def district_report(
+    district: str,
+    start: dt.date,
+    end: dt.date,
+    warehouse: str,
+    out_dir: str,
+    send: bool,
+    force: bool,
+    language: str = "zh",
+) -> ReportOutcome:
+    """Write one district's report, then deliver it (when ``send``)."""
+    settings = TierhubSettings()
+    config = load_sources(settings.sources_file, default_root=settings.drops_folder)
+    period = Period(start, end)
+    con = open_warehouse(Path(warehouse))
+    try:
+        written = write_report(
+            con,
+            district,
+            period,
+            Path(out_dir),
+            expectations=expectations_from(settings, config, period),
+            escalate_after=settings.report_escalate_after,
+            language=language,
+            data_docs=latest_data_docs(Path(warehouse)),
+        )
+        if send:
+            outboxes = Outboxes(config, settings.landing_folder)
+            try:
+                deliver_report(
+                    con,
+                    written,
+                    outboxes=outboxes,
+                    server=smtp_server(settings),
+                    recipients=load_recipients(settings.report_recipients_file),
+                    language=language,
+                    force=force,
+                    attempts=settings.delivery_attempts,
+                    backoff=settings.delivery_backoff_seconds,
+                )
+            finally:
+                outboxes.close()
+    finally:
+        con.close()
+    report = written.report
+    outcome = ReportOutcome(
+        district_code=report.district_code,
+        period=period.label,
+        xlsx=str(written.xlsx),
+        html=str(written.html),
+        rows_in=report.total("rows_in"),
+        pass_rate=report.pass_rate,
+        escalated=report.total("escalated_rows"),
+        deliveries=[(d.channel, d.status, d.attempts, d.error) for d in written.deliveries],
+    )
+    get_run_logger().info("%s %s: %s", report.district_name, period.label, outcome.deliveries or "written")
+    return outcome
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    districts = flow_run.parameters.get("districts")
+    return f"reports-{'-'.join(d[:6] for d in districts) if districts else 'city'}"
+
+
+@flow(name="send-quality-reports", flow_run_name=_run_name, log_prints=True)
+def send_quality_reports(
+    districts: list[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    warehouse: str | None = None,
+    out_dir: str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    language: str = "zh",
+) -> list[ReportOutcome]:
+    """Write each district's quality report for a period (default: last ISO week) and deliver it.
+
+    ``dry_run`` writes the reports without sending; ``force`` sends again a period already sent.
+    """
+    settings = TierhubSettings()
+    warehouse = warehouse or str(settings.warehouse_file.resolve())
+    out_dir = out_dir or str(settings.reports_folder.resolve())
+    period = report_period(start, end)
+    codes = districts or [d.code for d in divisions().at_level("district")]
+    outcomes = [
+        district_report(code, period.start, period.end, warehouse, out_dir, not dry_run, force, language)
+        for code in codes
+    ]
+    lines = ["| district | period | rows | pass rate | escalated | deliveries |", "|---|---|---:|---:|---:|---|"]
+    for o in outcomes:
+        rate = f"{o.pass_rate:.1%}" if o.pass_rate is not None else "—"
+        sent = "; ".join(f"{c} {s} ×{a}" for c, s, a, _ in o.deliveries) or "written only"
+        lines.append(f"| {o.district_code[:6]} | {o.period} | {o.rows_in:,} | {rate} | {o.escalated} | {sent} |")
+    create_markdown_artifact(markdown="\n".join(lines), key="quality-reports", description="District reports")
+    return outcomes
+
+
+@flow(name="send-receipts", log_prints=True)
+def send_receipts_flow(scope: str = CITY, warehouse: str | None = None, language: str = "zh") -> int:
+    """Write a receipt into each source's outbox for every registered file that has none yet."""
+    settings = TierhubSettings()
+    config = load_sources(settings.sources_file, default_root=settings.drops_folder)
+    con = open_warehouse(Path(warehouse or settings.warehouse_file))
+    outboxes = Outboxes(config, settings.landing_folder)
+    try:
+        run = send_receipts(con, outboxes, scope, settings.home / "receipts-work", language=language)
+    finally:
+        outboxes.close()
+        con.close()
+    for source, error in run.failed:
+        get_run_logger().warning("receipts for %s wait for the next run: %s", source, error)
+    return len(run.written)

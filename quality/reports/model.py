@@ -1,0 +1,229 @@
+"""One district's quality report for one period, assembled from the marts.
+
+The Excel workbook, the HTML page and the e-mail all render this one object, so the three
+always show the same figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from tierhub.errors import ConfigError
+from tierhub.reference import divisions
+from warehouse import marts
+from warehouse.marts import (
+    TZ,
+    Expectations,
+    FailingLine,
+    ItemQuality,
+    LateSubmission,
+    Period,
+    ReasonTally,
+    SourceCompleteness,
+)
+from warehouse.queries import last_commit
+
+LANGUAGES = ("zh", "en")
+TREND_PERIODS = 8
+
+
+@cache
+def labels(language: str) -> dict[str, Any]:
+    """The reports' words in ``language`` (zh or en)."""
+    if language not in LANGUAGES:
+        raise ConfigError(f"no report language {language!r}", fix=f"use one of {', '.join(LANGUAGES)}")
+    data = yaml.safe_load((Path(__file__).parent / "labels.yaml").read_text(encoding="utf-8"))
+    return dict(data[language])
+
+
+def district_of(code: str) -> str:
+    """The 12-digit code of a district given as 6 or 12 digits (raises if it is not one)."""
+    full = code if len(code) == 12 else code.ljust(12, "0")
+    node = divisions().by_code.get(full)
+    if node is None or node.level != "district":
+        raise ConfigError(f"{code} is not a Tianjin district code", fix="use a district code such as 120101")
+    return full
+
+
+@dataclass
+class StreetSummary:
+    """One street's line of the district summary."""
+
+    code: str
+    name: str
+    sources: int = 0
+    files: int = 0
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    expected: int = 0
+    received: int = 0
+    top_reasons: list[ReasonTally] = field(default_factory=list)
+    silent: list[SourceCompleteness] = field(default_factory=list)
+    late: list[LateSubmission] = field(default_factory=list)
+    open_rows: int = 0
+    new_rows: int = 0
+    fixed_rows: int = 0
+    escalated_rows: int = 0
+    workload: int = 0
+    trend: list[float | None] = field(default_factory=list)
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of the rows received that passed (None: nothing received)."""
+        return self.rows_loaded / self.rows_in if self.rows_in else None
+
+    @property
+    def completeness(self) -> float | None:
+        """Share of the expected submissions received."""
+        return self.received / self.expected if self.expected else None
+
+
+@dataclass
+class DistrictReport:
+    """Everything one district's report for one period shows."""
+
+    district_code: str
+    district_name: str
+    period: Period
+    generated_at: dt.datetime
+    data_as_of: dt.datetime | None
+    escalate_after: int
+    deadline_working_days: int
+    streets: list[StreetSummary]
+    lines: dict[str, list[FailingLine]]  # street code → its failing (and fixed) lines
+    escalated: list[FailingLine]
+    trend: list[tuple[Period, float | None]]
+    completeness: list[SourceCompleteness]
+    items: list[ItemQuality]
+    workload: dict[str, dict[str, int]]  # street code → item code → records
+    item_names: dict[str, tuple[str, str]]
+    data_docs: str | None = None
+
+    @property
+    def source_names(self) -> dict[str, str]:
+        """Source code → name, for every source of the district."""
+        return {c.source_id: c.source_name for c in self.completeness}
+
+    def total(self, name: str) -> int:
+        """A street counter summed over the district."""
+        return sum(int(getattr(s, name)) for s in self.streets)
+
+    @property
+    def pass_rate(self) -> float | None:
+        """The district's pass rate in the period."""
+        rows = self.total("rows_in")
+        return self.total("rows_loaded") / rows if rows else None
+
+    @property
+    def deadline(self) -> dt.datetime:
+        """When weekly submissions for the period were due."""
+        return marts.deadline(self.period.end, self.deadline_working_days)
+
+    def file_stem(self) -> str:
+        """The base name of the report's files: ``质量报告_120101_2026-W48``."""
+        return f"质量报告_{self.district_code[:6]}_{self.period.label.replace('~', '_')}"
+
+
+def _row_ids(lines: list[FailingLine]) -> set[tuple[int, int]]:
+    return {(line.file_id, line.row_number) for line in lines}
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection,
+    district: str,
+    period: Period,
+    *,
+    expectations: Expectations,
+    escalate_after: int = 2,
+    now: dt.datetime | None = None,
+    data_docs: str | None = None,
+) -> DistrictReport:
+    """Assemble one district's report for ``period`` from the marts (scope: the district)."""
+    scope = district_of(district)
+    now = now or dt.datetime.now(TZ)
+    streets = {code: StreetSummary(code, name) for code, name in marts.division_names(con, scope, "street").items()}
+    history = marts.trailing(period, TREND_PERIODS)
+    rates = marts.pass_rates(con, scope, history, by="street")
+    for street in streets.values():
+        street.trend = [None] * len(history)
+    for rate in rates:
+        street = streets[rate.division_code]
+        street.trend[history.index(rate.period)] = rate.pass_rate
+        if rate.period == period:
+            street.files, street.rows_in = rate.files, rate.rows_in
+            street.rows_loaded, street.rows_quarantined = rate.rows_loaded, rate.rows_quarantined
+    district_trend: list[tuple[Period, float | None]] = []
+    for p in history:
+        rows_in = sum(r.rows_in for r in rates if r.period == p)
+        loaded = sum(r.rows_loaded for r in rates if r.period == p)
+        district_trend.append((p, loaded / rows_in if rows_in else None))
+    for tally in marts.reason_tallies(con, scope, period, by="street"):
+        if len(streets[tally.division_code].top_reasons) < 3:
+            streets[tally.division_code].top_reasons.append(tally)
+    completeness = marts.completeness(con, scope, period, expectations, now=now)
+    for source in completeness:
+        street = streets[source.street_code]
+        street.sources += 1
+        street.expected += source.expected
+        street.received += source.received
+        street.late += source.late
+        if source.silent:
+            street.silent.append(source)
+    lines = marts.failing_lines(con, scope, period)
+    escalated = marts.escalations(lines, escalate_after)
+    by_street: dict[str, list[FailingLine]] = {code: [] for code in streets}
+    for line in lines:
+        by_street[line.street_code].append(line)
+    for code, street_lines in by_street.items():
+        street = streets[code]
+        street.open_rows = len(_row_ids([x for x in street_lines if x.status == "open"]))
+        street.new_rows = len(_row_ids([x for x in street_lines if x.status == "open" and x.age == 0]))
+        street.fixed_rows = len(_row_ids([x for x in street_lines if x.status == "fixed"]))
+        street.escalated_rows = len(_row_ids([x for x in escalated if x.street_code == code]))
+    workload: dict[str, Counter[str]] = {code: Counter() for code in streets}
+    for work in marts.workload(con, scope, [period], by="street"):
+        workload[work.division_code][work.item_code] += work.records
+    for code, counter in workload.items():
+        streets[code].workload = sum(counter.values())
+    item_names = {
+        str(c): (str(z), str(e)) for c, z, e in con.execute("SELECT code, name_zh, name_en FROM ref.items").fetchall()
+    }
+    return DistrictReport(
+        district_code=scope,
+        district_name=divisions().get(scope).name,
+        period=period,
+        generated_at=now,
+        data_as_of=last_commit(con),
+        escalate_after=escalate_after,
+        deadline_working_days=expectations.deadline_working_days,
+        streets=list(streets.values()),
+        lines=by_street,
+        escalated=escalated,
+        trend=district_trend,
+        completeness=completeness,
+        items=marts.item_quality(con, scope, period),
+        workload={code: dict(counter) for code, counter in workload.items()},
+        item_names=item_names,
+        data_docs=data_docs,
+    )
+
+
+def latest_data_docs(warehouse: Path) -> str | None:
+    """The index page of the newest Data Docs run beside the warehouse (``datadocs/<run>/``), if any."""
+    folder = warehouse.resolve().parent / "datadocs"
+    pages = sorted(folder.glob("*/index.html"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    return pages[-1].as_uri() if pages else None
+
+
+def percent(value: float | None) -> str:
+    """A rate as ``97.3%`` (``—`` when there is none)."""
+    return "—" if value is None else f"{value:.1%}"

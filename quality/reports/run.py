@@ -1,0 +1,142 @@
+"""Write and deliver district reports: the plain functions the flow and the CLI call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from connectors.config import SourcesConfig
+from connectors.mail import Recipients, SmtpServer
+from connectors.outboxes import Outboxes
+from quality.reports.delivery import Delivery, deliver_email, deliver_sftp
+from quality.reports.excel import write_workbook
+from quality.reports.html import write_html
+from quality.reports.model import DistrictReport, build_report, district_of
+from tierhub.settings import TierhubSettings
+from warehouse.marts import Expectations, Period, default_expectations
+
+
+def expectations_from(settings: TierhubSettings, config: SourcesConfig, period: Period) -> Expectations:
+    """What each source owes per period: the settings' defaults and the sources file's overrides."""
+    return default_expectations(
+        period.end,
+        street_items=settings.report_street_items,
+        community_items=settings.report_community_items,
+        overrides={code: (o.items, o.calendar) for code, o in config.sources.items() if o.items or o.calendar},
+        deadline_working_days=settings.report_deadline_working_days,
+    )
+
+
+@dataclass
+class WrittenReport:
+    """A district report written to disk."""
+
+    report: DistrictReport
+    xlsx: Path
+    html: Path
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files sent: workbook and page."""
+        return [self.xlsx, self.html]
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    district: str,
+    period: Period,
+    out: Path,
+    *,
+    expectations: Expectations,
+    escalate_after: int = 2,
+    language: str = "zh",
+    now: dt.datetime | None = None,
+    data_docs: str | None = None,
+) -> WrittenReport:
+    """Build one district's report and write its workbook and page into ``out/<district6>/``."""
+    report = build_report(
+        con,
+        district_of(district),
+        period,
+        expectations=expectations,
+        escalate_after=escalate_after,
+        now=now,
+        data_docs=data_docs,
+    )
+    folder = out / report.district_code[:6]
+    suffix = "" if language == "zh" else f".{language}"
+    stem = report.file_stem() + suffix
+    return WrittenReport(
+        report,
+        write_workbook(report, folder / f"{stem}.xlsx", language),
+        write_html(report, folder / f"{stem}.html", language),
+    )
+
+
+def deliver_report(
+    con: duckdb.DuckDBPyConnection,
+    written: WrittenReport,
+    *,
+    outboxes: Outboxes | None,
+    server: SmtpServer | None,
+    recipients: dict[str, Recipients],
+    language: str = "zh",
+    force: bool = False,
+    attempts: int = 4,
+    backoff: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Delivery]:
+    """Send a written report into the district's outbox and to its recipients (each channel configured)."""
+    report = written.report
+    if outboxes is not None:
+        written.deliveries.append(
+            deliver_sftp(
+                con,
+                outboxes,
+                report.district_code,
+                report.period,
+                written.files,
+                force=force,
+                attempts=attempts,
+                backoff=backoff,
+                sleep=sleep,
+            )
+        )
+    who = recipients.get(report.district_code[:6])
+    if server is not None and who is not None:
+        written.deliveries.append(
+            deliver_email(
+                con,
+                server,
+                who,
+                report,
+                written.files,
+                language=language,
+                force=force,
+                attempts=attempts,
+                backoff=backoff,
+                sleep=sleep,
+            )
+        )
+    return written.deliveries
+
+
+def smtp_server(settings: TierhubSettings) -> SmtpServer | None:
+    """The SMTP server the settings name (None: e-mail delivery is off)."""
+    if not settings.smtp_host:
+        return None
+    return SmtpServer(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        user=settings.smtp_user,
+        password_env=settings.smtp_password_env,
+        sender=settings.smtp_sender,
+        ca_file=settings.smtp_ca_file,
+        timeout=settings.smtp_timeout_seconds,
+    )
