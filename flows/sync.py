@@ -18,6 +18,7 @@ from flows.pipeline import sync_sources
 from quality.datadocs import build_data_docs
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
+from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
 
 
@@ -47,6 +48,7 @@ class SyncSummary:
     warehouse: str
     batches: list[BatchSummary]
     data_docs: str | None = None  # index page of the run's Great Expectations Data Docs
+    snapshot: str | None = None  # the read-only generation readers now see
 
     def total(self, name: str) -> int:
         """The sum of one counter over all batches."""
@@ -125,6 +127,20 @@ def publish_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_d
     return str(index.resolve()) if index else None
 
 
+@task(name="publish-snapshot")
+def publish_snapshot(warehouse: str, keep: int, days: int) -> str:
+    """Publish the committed warehouse as the next read-only generation; prune old ones."""
+    path = Path(warehouse)
+    con = open_warehouse(path)
+    try:
+        snapshot = publish(con, path)
+    finally:
+        con.close()
+    prune(snapshots_folder(path), keep=keep, days=days)
+    get_run_logger().info("published %s (%.1f MiB)", snapshot.path, snapshot.bytes / 2**20)
+    return str(snapshot.path)
+
+
 def summary_markdown(summary: SyncSummary) -> str:
     """The run's per-district table for the Prefect UI."""
     by_district: dict[str, list[BatchSummary]] = {}
@@ -142,6 +158,8 @@ def summary_markdown(summary: SyncSummary) -> str:
             f"{sum(b.waiting_files for b in batches)} | {sum(b.rows_loaded for b in batches)} | "
             f"{sum(b.rows_quarantined for b in batches)} |"
         )
+    if summary.snapshot:
+        lines += ["", f"**Readers now see** `{summary.snapshot}`"]
     if summary.data_docs:
         lines += ["", f"**Data Docs** (Great Expectations): [{summary.data_docs}](file://{summary.data_docs})"]
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
@@ -183,6 +201,8 @@ def sync_flow(
     ]
     summary = SyncSummary(warehouse=warehouse, batches=batches)
     load_ids = [b.load_id for b in batches if b.rows_in]
+    if load_ids or not (snapshots_folder(Path(warehouse)) / CURRENT).exists():
+        summary.snapshot = publish_snapshot(warehouse, settings.snapshot_keep, settings.snapshot_days)
     if (settings.data_docs if data_docs is None else data_docs) and load_ids:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_label = f"{_run_name()}-{stamp}"

@@ -1,20 +1,30 @@
 """Read connections for the portal, the reports and analysts: never the loader's connection.
 
-Every reader opens the warehouse through ``open_reader``, so how readers are kept from
-being blocked by a running load is decided here, in one place (docs/decisions/0007).
+Every reader opens the warehouse through ``open_reader``: it opens the last published
+snapshot (``snapshots/current.duckdb``, see ``warehouse.publish``) read-only, so a running
+sync never blocks it and it never blocks the sync (docs/decisions/0007). A warehouse that
+has never been published is opened read-only directly (tests, first runs).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 from pathlib import Path
 
 import duckdb
 
 from tierhub.errors import WarehouseError
+from warehouse.publish import CURRENT, generation_as_of, snapshots_folder
 
 
-def open_reader(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the last committed state of the warehouse at ``path``."""
+def published_file(warehouse: Path) -> Path:
+    """The file a reader of ``warehouse`` opens: the current snapshot if one was published."""
+    current = snapshots_folder(warehouse) / CURRENT
+    return current.resolve() if current.exists() else warehouse
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise WarehouseError(
             f"warehouse {path} does not exist", fix="run `tierhub sync` (or `tierhub demo`) to create it"
@@ -22,4 +32,53 @@ def open_reader(path: Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {path} for reading: {exc}") from exc
+        raise WarehouseError(
+            f"cannot open warehouse {path} for reading: {exc}",
+            fix="publish a snapshot (`tierhub sync` does after each run) so readers never open the loader's file",
+        ) from exc
+
+
+def open_reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the last published state of ``warehouse``."""
+    return _connect(published_file(warehouse))
+
+
+def open_as_of(warehouse: Path, when: dt.datetime) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the generation that was current at ``when`` (for audits)."""
+    snapshot = generation_as_of(snapshots_folder(warehouse), when)
+    if snapshot is None:
+        raise WarehouseError(
+            f"no snapshot of {warehouse} was published at or before {when:%Y-%m-%d %H:%M}",
+            fix="older generations were pruned, or none was published yet; facts can still be read as of a time "
+            "with warehouse.queries (as_of=)",
+        )
+    return _connect(snapshot.path)
+
+
+class SnapshotReader:
+    """A long-lived reader (the portal's): reopens when a new generation is published.
+
+    ``cursor()`` gives each request its own cursor on the shared connection (DuckDB
+    cursors are safe to use from one thread each).
+    """
+
+    def __init__(self, warehouse: Path) -> None:
+        self.warehouse = warehouse
+        self._lock = threading.Lock()
+        self._path = published_file(warehouse)
+        self._con = _connect(self._path)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on the newest published state."""
+        with self._lock:
+            newest = published_file(self.warehouse)
+            if newest != self._path:
+                # Requests still holding the old connection's cursors finish on it; the
+                # old generation's file stays readable while open.
+                self._con, self._path = _connect(newest), newest
+            return self._con.cursor()
+
+    @property
+    def path(self) -> Path:
+        """The file currently read."""
+        return self._path
