@@ -524,6 +524,82 @@ def receipts(
         err_console.print(f"[yellow]{source}[/yellow] receipts wait for the next run: {error}", soft_wrap=True)
 
 
+warehouse_app = typer.Typer(help="Warehouse maintenance: check, back up, restore, compact, publish for readers.")
+app.add_typer(warehouse_app, name="warehouse")
+WarehouseFile = Annotated[
+    Path | None, typer.Option("--warehouse", help="DuckDB warehouse file (default: settings warehouse_path).")
+]
+
+
+@warehouse_app.command("check")
+def warehouse_check(warehouse: WarehouseFile = None) -> None:
+    """Check that every file's rows reconcile (in = loaded + quarantined) and show table sizes."""
+    from warehouse.maintenance import check
+
+    path = warehouse or TierhubSettings().warehouse_file
+    result = check(path)
+    table = Table(title=f"{path}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in result.tables.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    if result.problems:
+        raise TierhubError("; ".join(result.problems), path=str(path), fix="restore the last good backup")
+    console.print("All counts reconcile.")
+
+
+@warehouse_app.command("backup")
+def warehouse_backup(
+    warehouse: WarehouseFile = None,
+    to: Annotated[Path | None, typer.Option(help="Folder for backups (default: backups/ beside it).")] = None,
+) -> None:
+    """Write a verified, consistent copy of the warehouse (refused while a sync runs)."""
+    from warehouse.maintenance import backup
+
+    path = warehouse or TierhubSettings().warehouse_file
+    saved = backup(path, to or path.parent / "backups")
+    console.print(f"Backed up to {saved}")
+
+
+@warehouse_app.command("restore")
+def warehouse_restore(
+    backup_file: Annotated[Path, typer.Argument(help="A backup written by `tierhub warehouse backup`.")],
+    warehouse: WarehouseFile = None,
+) -> None:
+    """Replace the warehouse with a backup; the replaced file is kept beside it."""
+    from warehouse.maintenance import restore
+
+    path = warehouse or TierhubSettings().warehouse_file
+    kept = restore(backup_file, path)
+    console.print(f"Restored {path} from {backup_file}" + (f"; the replaced file is {kept}" if kept else ""))
+
+
+@warehouse_app.command("compact")
+def warehouse_compact(warehouse: WarehouseFile = None) -> None:
+    """Rewrite the warehouse into a fresh file to reclaim space (refused while a sync runs)."""
+    from warehouse.maintenance import compact
+
+    path = warehouse or TierhubSettings().warehouse_file
+    before, after = compact(path)
+    console.print(f"Compacted {path}: {before / 2**20:,.1f} MiB → {after / 2**20:,.1f} MiB")
+
+
+@warehouse_app.command("publish")
+def warehouse_publish(warehouse: WarehouseFile = None) -> None:
+    """Publish the warehouse as a read-only snapshot for readers now (the sync does this after each run)."""
+    from warehouse.publish import publish
+    from warehouse.schema import open_warehouse
+
+    path = warehouse or TierhubSettings().warehouse_file
+    con = open_warehouse(path)
+    try:
+        snapshot = publish(con, path)
+    finally:
+        con.close()
+    console.print(f"Readers now see generation {snapshot.generation}: {snapshot.path}")
+
+
 def main() -> None:
     """Entry point: run the app, turning tierhub errors into one-line messages."""
     try:
