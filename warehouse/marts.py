@@ -1,7 +1,8 @@
 """Marts: the figures the quality reports and the portal read — the one place they are computed.
 
 Every function takes the caller's scope (a division code) and returns nothing outside that
-node's subtree; scope is applied here, in SQL. A period is an inclusive date range, an ISO
+node's subtree; scope is applied here, in SQL. Grouping ``by`` a level above the scope gives
+nothing (a street sees no district totals), as in ``warehouse.queries``. A period is an inclusive date range, an ISO
 week by default. A file counts for the period holding its export date (the date in its name;
 the day it reached the outbox when the name had none). Decision 0009 says why, and what
 "expected" and "late" mean.
@@ -145,11 +146,11 @@ def counts(
               FROM ops.files f JOIN ref.divisions d ON d.code = f.source_id
               WHERE starts_with(f.source_id, ?)) g
         JOIN {_PERIODS} p ON g.day BETWEEN p.p_start AND p.p_end
-        JOIN ref.divisions n ON n.code = g.code
+        JOIN ref.divisions n ON n.code = g.code AND starts_with(n.code, ?)
         GROUP BY p.p_start, p.p_end, g.code, g.item_code
         ORDER BY p.p_start, g.code, g.item_code
         """,
-        [scope_prefix(scope), *_periods_params(periods)],
+        [scope_prefix(scope), *_periods_params(periods), scope_prefix(scope)],
     ).fetchall()
     return [
         Counts(Period(s, e), str(c), str(n), i, int(f), int(r), int(a), int(b), int(q))
@@ -216,10 +217,11 @@ def reason_tallies(
         JOIN ref.divisions d ON d.code = q.source_id
         CROSS JOIN UNNEST(q.reasons) AS u(r)
         JOIN ref.rules m ON m.rule = r.rule
-        WHERE starts_with(q.source_id, ?) AND {_FILE_DAY} BETWEEN ? AND ?
+        WHERE starts_with(q.source_id, $prefix) AND starts_with({_GROUP[by]}, $prefix)
+          AND {_FILE_DAY} BETWEEN $start AND $end
         GROUP BY ALL ORDER BY 1, 5 DESC, 2
         """,
-        [scope_prefix(scope), period.start, period.end],
+        {"prefix": scope_prefix(scope), "start": period.start, "end": period.end},
     ).fetchall()
     return [ReasonTally(str(d), str(r), str(z), str(e), int(n)) for d, r, z, e, n in rows]
 
@@ -484,7 +486,7 @@ def workload(
         JOIN ref.divisions d ON d.code = r.source_id
         JOIN (SELECT unnest($starts::DATE[]) AS p_start, unnest($ends::DATE[]) AS p_end) p
           ON r.day BETWEEN p.p_start AND p.p_end
-        JOIN ref.divisions n ON n.code = {_GROUP[by]}
+        JOIN ref.divisions n ON n.code = {_GROUP[by]} AND starts_with(n.code, $prefix)
         GROUP BY p.p_start, p.p_end, {_GROUP[by]}, r.item_code
         ORDER BY p.p_start, code, r.item_code
         """,
