@@ -7,12 +7,14 @@ engine works on any DuckDB connection: the warehouse's, a benchmark's or a test'
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 
 import chinese_calendar
 import duckdb
 import pyarrow as pa
-from duckdb.func import PythonUDFType
+from duckdb.func import FunctionNullHandling, PythonUDFType
+from stdnum import luhn
 
 from quality.checkdigits import id_check_characters, uscc_check_characters
 from tierhub.reference import code_tables, divisions
@@ -32,6 +34,21 @@ DATE_FORMATS = (
     "%Y/%m/%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
 )
+
+
+_DIGITS = re.compile(r"\d{1,30}")
+
+
+def luhn_check_characters(values: pa.Array) -> pa.Array:
+    """The Luhn (ISO/IEC 7812) check digit for each digit string (null where not digits).
+
+    The arithmetic is python-stdnum's ``luhn.calc_check_digit``; bank card numbers on
+    social security cards and benefit accounts carry it.
+    """
+    return pa.array(
+        [luhn.calc_check_digit(v) if v is not None and _DIGITS.fullmatch(v) else None for v in values.to_pylist()],
+        type=pa.string(),
+    )
 
 
 def is_working_day(day: dt.date) -> bool:
@@ -100,3 +117,13 @@ def install_lookups(con: duckdb.DuckDBPyConnection) -> None:
     )
     for name, function in (("th_id_check", id_check_characters), ("th_uscc_check", uscc_check_characters)):
         con.create_function(name, function, ["VARCHAR"], "VARCHAR", type=PythonUDFType.ARROW)
+    # DuckDB may evaluate the Luhn function on values its guard has already rejected (an
+    # Excel-damaged "6.22202E+18"): it returns NULL for them, so NULLs must be allowed.
+    con.create_function(
+        "th_luhn_check",
+        luhn_check_characters,
+        ["VARCHAR"],
+        "VARCHAR",
+        type=PythonUDFType.ARROW,
+        null_handling=FunctionNullHandling.SPECIAL,
+    )

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 from quality.normalise import RAW_PREFIX
-from quality.standards import FieldRule, ItemStandard, StandardVersion
+from quality.standards import NUMERIC_TYPES, FieldRule, ItemStandard, StandardVersion
 from tierhub.reference import field_dictionary
+
+# Separators between the entries of a list cell (documents, several codes).
+LIST_SEPARATORS = "[,，;；/|、\\s]+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +34,12 @@ class JudgeContext:
 
 
 def lit(value: object) -> str:
-    """A SQL literal for a Python str, int or date."""
+    """A SQL literal for a Python str, int, Decimal or date."""
     if value is None:
         return "NULL"
     if isinstance(value, dt.date):
         return f"DATE '{value.isoformat()}'"
-    if isinstance(value, int):
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -73,11 +77,28 @@ class VersionCompiler:
     def _value(self, rule: FieldRule) -> str:
         f = rule.field
         col = f"s.{ident(f)}"
-        if f == "id_number":
+        if f == "id_number" or rule.check == "disability_cert":
             return f"upper(regexp_replace({col}, '[\\s''`]', '', 'g'))"
         if rule.check == "mobile":
             bare = f"regexp_replace({col}, '[\\s()\\-]', '', 'g')"
             return f"regexp_replace({bare}, '^(\\+?86|0086)(1\\d{{10}})$', '\\2')"
+        if rule.check == "landline":
+            # 022-2345 6789, (022)23456789, +86 22 2345 6789 and a bare 23456789 all mean 02223456789.
+            bare = f"regexp_replace({col}, '[\\s()\\-]', '', 'g')"
+            bare = f"regexp_replace({bare}, '^(\\+?86|0086)(22\\d{{8}})$', '0\\2')"
+            return f"CASE WHEN regexp_full_match({bare}, '[2-9]\\d{{7}}') THEN '022' || {bare} ELSE {bare} END"
+        if rule.check == "luhn":
+            return f"regexp_replace({col}, '[\\s\\-]', '', 'g')"
+        if rule.code_table and rule.multiple:
+            # One map per table, so each listed entry is looked up without a join per entry.
+            alias = f"cm_{f}"
+            self.joins.append(
+                f"CROSS JOIN (SELECT map_from_entries(list({{'k': label, 'v': code}})) AS m "
+                f"FROM th_code_lookup WHERE tbl = {lit(rule.code_table)}) {alias}"
+            )
+            split = f"string_split(regexp_replace({col}, '{LIST_SEPARATORS}', '、', 'g'), '、')"
+            parts = f"list_filter({split}, lambda x: x <> '')"
+            return f"list_transform({parts}, lambda x: {alias}.m[lower(x)])"
         if rule.code_table:
             alias = f"cl_{f}"
             self.joins.append(
@@ -87,14 +108,26 @@ class VersionCompiler:
             return f"{alias}.code"
         if rule.type == "date":
             return f"th_date({col})"
-        if f == "employer_uscc":
+        if rule.type in NUMERIC_TYPES:
+            # Thousands separators, ￥ (NFKC folds it to ¥) and a trailing 元 are decoration.
+            bare = f"regexp_replace({col}, '[,\\s¥￥]|元$', '', 'g')"
+            if rule.type == "integer":
+                return (
+                    f"CASE WHEN regexp_full_match({bare}, '[+-]?\\d{{1,18}}(\\.0+)?') "
+                    f"THEN TRY_CAST(regexp_replace({bare}, '\\.0+$', '') AS BIGINT) END"
+                )
+            return (
+                f"CASE WHEN regexp_full_match({bare}, '[+-]?\\d{{1,15}}(\\.\\d{{1,2}})?') "
+                f"THEN TRY_CAST({bare} AS DECIMAL(18, 2)) END"
+            )
+        if f == "employer_uscc" or rule.check == "gb32100":
             return f"upper(replace({col}, ' ', ''))"
         if rule.check == "division_in_source":
             alias = f"dv_{f}"
             self.joins.append(f"LEFT JOIN th_divisions {alias} ON {alias}.code = {col}")
             return col
         if f == "documents":
-            split = f"string_split(regexp_replace({col}, '[,，;；/|、\\s]+', '、', 'g'), '、')"
+            split = f"string_split(regexp_replace({col}, '{LIST_SEPARATORS}', '、', 'g'), '、')"
             return f"list_filter(list_transform({split}, lambda x: lower(trim(x))), lambda x: x <> '')"
         return col
 
@@ -107,15 +140,37 @@ class VersionCompiler:
 
     def _field_checks(self, rule: FieldRule) -> None:
         f, v, raw = rule.field, self.values[rule.field], self._raw(rule.field)
+        present = self._present(f)
         if rule.required:
             self.checks.append(when(f"s.{ident(f)} IS NULL", "REQUIRED_MISSING", f, raw))
         if rule.code_table:
             standard = field_dictionary()[f].standard
-            self.checks.append(when(f"{self._present(f)} AND {v} IS NULL", "CODE_UNKNOWN", f, raw, lit(standard)))
+            unknown = (
+                f"(len({v}) = 0 OR list_bool_or(list_transform({v}, lambda c: c IS NULL)))"
+                if rule.multiple
+                else f"{v} IS NULL"
+            )
+            self.checks.append(when(f"{present} AND {unknown}", "CODE_UNKNOWN", f, raw, lit(standard)))
         if rule.type == "date":
-            self.checks.append(when(f"{self._present(f)} AND {v} IS NULL", "DATE_FORMAT", f, raw))
+            self.checks.append(when(f"{present} AND {v} IS NULL", "DATE_FORMAT", f, raw))
             if rule.check == "not_future":
                 self.checks.append(when(f"{v} > {lit(self.ctx.today)}", "DATE_FUTURE", f, raw))
+        if rule.type in NUMERIC_TYPES:
+            self.checks.append(when(f"{present} AND {v} IS NULL", "NUMBER_FORMAT", f, raw, lit(rule.type)))
+            if rule.min is not None or rule.max is not None:
+                low = f"{v} < {lit(rule.min)}" if rule.min is not None else "FALSE"
+                high = f"{v} > {lit(rule.max)}" if rule.max is not None else "FALSE"
+                self.checks.append(when(f"({low} OR {high})", "VALUE_RANGE", f, raw, lit(value_range(rule))))
+        if rule.pattern is not None:
+            self.checks.append(
+                when(
+                    f"{present} AND NOT regexp_full_match({v}, {lit(rule.pattern)})",
+                    "PATTERN_MISMATCH",
+                    f,
+                    raw,
+                    lit(rule.pattern_hint),
+                )
+            )
         check = rule.check
         if check == "gb11643":
             self._id_checks(f, v, raw)
@@ -143,6 +198,32 @@ class VersionCompiler:
         elif check == "mobile":
             self.checks.append(
                 when(f"{self._present(f)} AND NOT regexp_full_match({v}, '1[3-9]\\d{{9}}')", "MOBILE_FORMAT", f, raw)
+            )
+        elif check == "landline":
+            self.checks.append(
+                when(f"{present} AND NOT regexp_full_match({v}, '022[2-9]\\d{{7}}')", "LANDLINE_FORMAT", f, raw)
+            )
+        elif check == "luhn":
+            self.checks.append(
+                when(
+                    f"{present} AND NOT (regexp_full_match({v}, '\\d{{12,19}}') "
+                    f"AND right({v}, 1) = th_luhn_check(left({v}, length({v}) - 1)))",
+                    "LUHN_CHECKSUM",
+                    f,
+                    raw,
+                )
+            )
+        elif check == "disability_cert":
+            # 第二代残疾人证号: the holder's 18-character ID, category 1-7, grade 1-4.
+            self.checks.append(
+                when(
+                    f"_id_ok AND {present} AND NOT (regexp_full_match({v}, '\\d{{17}}[\\dX][1-7][1-4]') "
+                    f"AND left({v}, 18) = _id)",
+                    "DISABILITY_CERT_MISMATCH",
+                    f,
+                    raw,
+                    "_id",
+                )
             )
         elif check == "gb32100":
             self.checks.append(
@@ -197,7 +278,18 @@ class VersionCompiler:
                     )
                 )
         limit = self.version.time_limit
-        if limit and limit.from_ in self.values and limit.to in self.values:
+        if limit and limit.calendar_days is not None:
+            start, end = self.values[limit.from_], self.values[limit.to]
+            self.checks.append(
+                when(
+                    f"{end} - {start} > {limit.calendar_days}",
+                    "TIME_LIMIT_EXCEEDED_CALENDAR",
+                    limit.to,
+                    self._raw(limit.to),
+                    f"{end} - {start}",
+                )
+            )
+        elif limit:
             self.joins.append(f"LEFT JOIN th_workdays wd_from ON wd_from.day = {self.values[limit.from_]}")
             self.joins.append(f"LEFT JOIN th_workdays wd_to ON wd_to.day = {self.values[limit.to]}")
             self.checks.append(
@@ -230,6 +322,22 @@ class VersionCompiler:
         """The row's business date (which version applies), parsed."""
         return f"th_date(s.{ident(self.version.business_date)})"
 
+    def duplicate_key_sql(self) -> str:
+        """The row's duplicate key as one string, NULL when a key field is empty.
+
+        Code-table fields count by their normalised text: the key is computed before the
+        lookups are joined.
+        """
+        parts = []
+        for name in self.version.duplicate_key:
+            rule = self.version.field(name)
+            parts.append(f"s.{ident(name)}" if rule is None or rule.code_table else self.values[name])
+        if not parts:
+            return "NULL"
+        filled = " AND ".join(f"({p}) IS NOT NULL" for p in parts)
+        joined = ", ".join(f"CAST({p} AS VARCHAR)" for p in parts)
+        return f"CASE WHEN {filled} THEN concat_ws('|', {joined}) END"
+
     def compile(self, relation: str, where: str = "TRUE") -> str:
         """The judging SELECT for the rows of ``relation`` that satisfy ``where``."""
         for rule in self.version.fields:
@@ -238,11 +346,14 @@ class VersionCompiler:
         for rule in self.version.fields:
             self._field_checks(rule)
         self._cross_checks()
-        duplicate = (
-            f"CASE WHEN _id IS NOT NULL AND _bdate IS NOT NULL AND _first_row <> s._row_number "
-            f"THEN {reason('DUPLICATE_ROW', 'id_number', self._raw('id_number'), '_first_row')} END"
-        )
-        checks = ",\n      ".join([*self.checks, duplicate]).replace("_id_ok", id_ok_expression())
+        checks = [*self.checks]
+        key = self.version.duplicate_key
+        if key:
+            checks.append(
+                f"CASE WHEN _key IS NOT NULL AND _bdate IS NOT NULL AND _first_row <> s._row_number "
+                f"THEN {reason('DUPLICATE_ROW', key[0], self._raw(key[0]), '_first_row')} END"
+            )
+        checks_sql = ",\n      ".join(checks).replace("_id_ok", id_ok_expression())
         columns = ",\n    ".join(f"{expr} AS {ident(name)}" for name, expr in self.values.items())
         raws = ", ".join(f"{lit(rule.field)}: {self._raw(rule.field)}" for rule in self.version.fields)
         joins = "\n".join(self.joins)
@@ -254,19 +365,26 @@ SELECT
     {columns},
     {{{raws}}} AS _raw,
     list_filter([
-      {checks}
+      {checks_sql}
     ], lambda x: x IS NOT NULL) AS _reasons
 FROM (
   SELECT s.*,
     CAST(try_strptime(substr(s._id, 7, 8), '%Y%m%d') AS DATE) AS _id_birth,
-    first_value(s._row_number) OVER (PARTITION BY s._file_id, s._id, s._bdate ORDER BY s._row_number) AS _first_row
+    first_value(s._row_number) OVER (PARTITION BY s._file_id, s._key, s._bdate ORDER BY s._row_number) AS _first_row
   FROM (
-    SELECT s.*, {id_value} AS _id, {self.business_date_sql()} AS _bdate
+    SELECT s.*, {id_value} AS _id, {self.duplicate_key_sql()} AS _key, {self.business_date_sql()} AS _bdate
     FROM {relation} s WHERE {where}
   ) s
 ) s
 {joins}
 """
+
+
+def value_range(rule: FieldRule) -> str:
+    """The allowed range of a numeric field as people write it: 12–24, ≥ 12 or ≤ 300000."""
+    if rule.min is not None and rule.max is not None:
+        return f"{rule.min}–{rule.max}"
+    return f"≥ {rule.min}" if rule.min is not None else f"≤ {rule.max}"
 
 
 def id_ok_expression() -> str:

@@ -7,12 +7,15 @@ validator, the handbook and the reports all read the catalogue through this modu
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tierhub.errors import CatalogueError, StandardNotFound
 from tierhub.reference import code_tables, field_dictionary, normalise_label
@@ -24,10 +27,19 @@ Check = Literal[
     "sex_matches_id",
     "birth_date_matches_id",
     "mobile",
+    "landline",
     "gb32100",
+    "luhn",
+    "disability_cert",
     "division_in_source",
     "not_future",
 ]
+FieldType = Literal["string", "date", "decimal", "integer"]
+NUMERIC_TYPES = ("decimal", "integer")
+# Checks that compare a field with the row's ID number.
+ID_CROSS_CHECKS = ("sex_matches_id", "birth_date_matches_id", "disability_cert")
+# Regex features RE2 (DuckDB's regex engine) lacks: a pattern must mean the same in both.
+_NOT_RE2 = re.compile(r"\\[1-9]|\\k<|\(\?(?:=|!|<=|<!|P=)")
 
 
 class _Model(BaseModel):
@@ -35,14 +47,26 @@ class _Model(BaseModel):
 
 
 class FieldRule(_Model):
-    """How one canonical field is checked for an item."""
+    """How one canonical field is checked for an item.
+
+    ``type`` decimal (an amount, at most two decimals) or integer is parsed after
+    stripping thousands separators, ￥ and 元; ``min``/``max`` bound the parsed number.
+    ``pattern`` is a full-match regex on the normalised text, ``pattern_hint`` names the
+    expected form in Chinese for the message. ``multiple``: the cell lists several codes
+    of ``code_table`` (separated by 、,; or spaces), each of which must be known.
+    """
 
     field: str
     required: bool = False
-    type: Literal["string", "date"] = "string"
+    type: FieldType = "string"
     code_table: str | None = None
+    multiple: bool = False
     check: Check | None = None
     level: Literal["district", "street", "community"] | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    pattern: str | None = None
+    pattern_hint: str | None = None
 
     @field_validator("field")
     @classmethod
@@ -57,6 +81,32 @@ class FieldRule(_Model):
         if value is not None and value not in code_tables():
             raise ValueError(f"{value!r} is not a shipped code table")
         return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)  # raises re.error, reported as a validation error
+            if _NOT_RE2.search(value):
+                raise ValueError(f"pattern {value!r} uses a back-reference or look-around, which DuckDB cannot run")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        numeric = self.type in NUMERIC_TYPES
+        if (self.min is not None or self.max is not None) and not numeric:
+            raise ValueError(f"{self.field}: min/max need type decimal or integer")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"{self.field}: min {self.min} is above max {self.max}")
+        if self.pattern is not None and (not self.pattern_hint or self.type != "string" or self.code_table):
+            raise ValueError(f"{self.field}: a pattern needs a pattern_hint and a plain string field")
+        if self.multiple and not self.code_table:
+            raise ValueError(f"{self.field}: multiple needs a code_table")
+        if self.check == "not_future" and self.type != "date":
+            raise ValueError(f"{self.field}: not_future needs type date")
+        if self.code_table and (numeric or self.type == "date"):
+            raise ValueError(f"{self.field}: a code-table field is text, not {self.type}")
+        return self
 
 
 class Document(_Model):
@@ -74,13 +124,27 @@ class Document(_Model):
 
 
 class TimeLimit(_Model):
-    """A time limit in working days between two date fields."""
+    """A time limit between two date fields: in working days (Chinese public holidays and
+    adjusted weekends from chinese-calendar), or in calendar days where a law counts them
+    (the 15 days of labour-dispute mediation)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    working_days: int
+    working_days: int | None = Field(default=None, ge=0)
+    calendar_days: int | None = Field(default=None, ge=0)
     from_: str = Field(alias="from")
     to: str
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Self:
+        if (self.working_days is None) == (self.calendar_days is None):
+            raise ValueError("a time limit has either working_days or calendar_days")
+        return self
+
+    @property
+    def days(self) -> int:
+        """The limit, in its unit."""
+        return self.working_days if self.working_days is not None else self.calendar_days or 0
 
 
 class Step(_Model):
@@ -103,6 +167,31 @@ class StandardVersion(_Model):
     date_order: tuple[tuple[str, str], ...] = ()
     documents: tuple[Document, ...] = ()
     steps: tuple[Step, ...] = ()
+    # Two rows of one file with equal values here (and the same business date) are duplicates.
+    duplicate_key: tuple[str, ...] = ("id_number",)
+
+    @model_validator(mode="after")
+    def _references_own_fields(self) -> Self:
+        names = {f.field for f in self.fields}
+        if len(names) != len(self.fields):
+            raise ValueError(f"version {self.version} names a field twice")
+        used = [self.business_date, *self.duplicate_key, *(f for pair in self.date_order for f in pair)]
+        if self.time_limit:
+            used += [self.time_limit.from_, self.time_limit.to]
+        if self.documents:
+            used.append("documents")
+        missing = sorted({f for f in used if f not in names})
+        if missing:
+            raise ValueError(f"version {self.version} refers to {', '.join(missing)}, which it does not list in fields")
+        id_rule = self.field("id_number")
+        needs_id = sorted(f.field for f in self.fields if f.check in ID_CROSS_CHECKS)
+        if needs_id and (id_rule is None or id_rule.check != "gb11643"):
+            raise ValueError(f"version {self.version}: {', '.join(needs_id)} are checked against id_number (gb11643)")
+        dates = {f.field for f in self.fields if f.type == "date"}
+        undated = sorted({f for pair in self.date_order for f in pair} - dates)
+        if self.business_date not in dates or undated:
+            raise ValueError(f"version {self.version}: business_date and date_order need date fields")
+        return self
 
     def field(self, name: str) -> FieldRule | None:
         """The rule for one field, if the standard names it."""
@@ -124,6 +213,18 @@ class ItemStandard(_Model):
     owner_system: Literal["人社", "医保", "税务"]
     dataset: str
     versions: tuple[StandardVersion, ...]
+
+    @model_validator(mode="after")
+    def _versions_do_not_overlap(self) -> Self:
+        ordered = sorted(self.versions, key=lambda v: v.effective_from)
+        if len({v.version for v in ordered}) != len(ordered):
+            raise ValueError(f"item {self.code} has two versions with the same name")
+        for earlier, later in itertools.pairwise(ordered):
+            if earlier.effective_to is None or earlier.effective_to > later.effective_from:
+                raise ValueError(
+                    f"item {self.code}: version {earlier.version} is still in force when {later.version} starts"
+                )
+        return self
 
     def version_for(self, day: dt.date) -> StandardVersion:
         """The version in force on a business date."""

@@ -6,14 +6,22 @@ import csv
 import datetime as dt
 import hashlib
 import re
+from collections import Counter
 from pathlib import Path
 
 from connectors.readers import detect_encoding
 from quality.checkdigits import id_check_character
+from quality.standards import catalogue
+from tierhub.reference import field_dictionary, header_index, normalise_label
 from tierhub.synth.city import FILES, GeneratedCity, generate_city, read_manifest
-from tierhub.synth.defects import DEFECTS
+from tierhub.synth.defects import BY_KIND, DEFECTS, targets
+from tierhub.synth.mix import MIX
+from tierhub.synth.people import ALL_HISTORIC
 
-NAME = re.compile(r"(失业登记|城乡居民养老保险参保登记|社会保障卡申领)_(\d{12})_(\d{8})\.(csv|xlsx)")
+ITEM_NAMES = "|".join(re.escape(item.name_zh) for item in catalogue())
+NAME = re.compile(rf"({ITEM_NAMES})_(\d{{12}})_(\d{{8}})\.(csv|xlsx)")
+ID_FIELD = field_dictionary()["id_number"]
+ID_HEADERS = {normalise_label(h) for h in (ID_FIELD.zh_header, *ID_FIELD.aliases)}
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -22,6 +30,20 @@ def digest(folder: Path) -> dict[str, str]:
         for p in folder.rglob("*")
         if p.is_file()
     }
+
+
+def inventory(city: GeneratedCity) -> list[dict[str, str]]:
+    with (city.root / FILES).open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def csv_tables(city: GeneratedCity) -> dict[str, list[list[str]]]:
+    """Every CSV drop, by its path under drops/, as rows of cells."""
+    tables = {}
+    for path in city.drops.rglob("*.csv"):
+        with path.open(encoding=detect_encoding(path.read_bytes()), newline="") as handle:
+            tables[path.relative_to(city.drops).as_posix()] = list(csv.reader(handle))
+    return tables
 
 
 def test_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
@@ -39,30 +61,68 @@ def test_file_names_and_sources(city: GeneratedCity) -> None:
         assert path.parent.name == match[2] and path.parent.parent.name == match[2][:6]
 
 
+def test_every_item_is_reported_and_the_demo_keeps_its_size(city: GeneratedCity) -> None:
+    files = inventory(city)
+    assert {f["item_code"] for f in files} == set(catalogue().items) == set(MIX)
+    assert 650 <= city.files <= 900 and 12_000 <= city.rows <= 15_000
+
+
+def test_social_insurance_and_card_items_carry_most_rows(city: GeneratedCity) -> None:
+    rows: Counter[str] = Counter()
+    for f in inventory(city):
+        rows[catalogue().find(f["item_code"]).category] += int(f["rows"])
+    busy = rows["social_insurance"] + rows["social_security_card"]
+    assert busy > 0.75 * sum(rows.values())
+    assert min(rows.values()) > 0
+
+
+def test_every_field_of_every_item_gets_values(city: GeneratedCity) -> None:
+    index = header_index()
+    filled: dict[str, set[str]] = {}
+    for relative, table in csv_tables(city).items():
+        code = next(f["item_code"] for f in inventory(city) if f["file"] == relative)
+        columns = [index[normalise_label(h)] for h in table[0]]
+        for row in table[1:]:
+            filled.setdefault(code, set()).update(c for c, cell in zip(columns, row, strict=True) if cell)
+    for item in catalogue():
+        expected = {f.field for v in item.versions for f in v.fields}
+        assert expected <= filled[item.code], (item.code, expected - filled[item.code])
+
+
 def test_every_defect_kind_is_injected(city: GeneratedCity) -> None:
     kinds = {d.kind for d in read_manifest(city.root)}
     assert kinds == {d.kind for d in DEFECTS}
 
 
+def test_defects_only_break_fields_the_item_checks(city: GeneratedCity) -> None:
+    for defect in read_manifest(city.root):
+        item = catalogue().find(defect.item_code)
+        version = item.versions[-1]
+        kind = BY_KIND[defect.kind]
+        assert defect.rule == kind.rule
+        assert defect.field in targets(kind, version, [f.field for f in version.fields]), defect
+
+
 def test_formats_and_encodings_are_mixed(city: GeneratedCity) -> None:
-    with (city.root / FILES).open(encoding="utf-8") as handle:
-        seen = {(r["format"], r["encoding"]) for r in csv.DictReader(handle)}
+    seen = {(r["format"], r["encoding"]) for r in inventory(city)}
     assert seen == {("csv", "utf-8"), ("csv", "utf-8-sig"), ("csv", "gbk"), ("xlsx", "")}
 
 
-def test_clean_ids_are_valid_and_include_former_counties(city: GeneratedCity) -> None:
+def test_clean_rows_hold_the_hard_valid_cases(city: GeneratedCity) -> None:
+    """Valid IDs with abolished county codes and a lower-case x, and minority names with ·."""
     defective = {(d.file, d.row_number) for d in read_manifest(city.root)}
+    index = header_index()
     ids: list[str] = []
-    for path in city.drops.rglob("*.csv"):
-        encoding = detect_encoding(path.read_bytes())
-        with path.open(encoding=encoding, newline="") as handle:
-            rows = list(csv.reader(handle))
-        column = next(
-            i
-            for i, h in enumerate(rows[0])
-            if h in ("公民身份号码", "身份证号", "身份证号码", "证件号码", "社会保障号码", "个人社保号")
-        )
-        relative = path.relative_to(city.drops).as_posix()
-        ids += [r[column].upper() for n, r in enumerate(rows[1:], start=2) if (relative, n) not in defective]
-    assert ids and all(i[17] == id_check_character(i[:17]) for i in ids)
-    assert any(i.startswith("120221") for i in ids)  # former 宁河县 on older residents
+    names: list[str] = []
+    for relative, rows in csv_tables(city).items():
+        columns = {index[normalise_label(h)]: i for i, h in enumerate(rows[0])}
+        clean = [r for n, r in enumerate(rows[1:], start=2) if (relative, n) not in defective]
+        if "id_number" in columns:  # an enterprise survey has no person and no ID
+            ids += [r[columns["id_number"]] for r in clean]
+        if "name" in columns:
+            names += [r[columns["name"]] for r in clean]
+    assert ids and all(i[17].upper() == id_check_character(i[:17]) for i in ids)
+    # Former counties and districts (宁河、武清、静海、宝坻、蓟县; 塘沽、汉沽、大港) on older residents.
+    assert {i[:6] for i in ids} >= {*ALL_HISTORIC}
+    assert any(i.endswith("x") for i in ids)
+    assert any("·" in name for name in names)

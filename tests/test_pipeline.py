@@ -9,9 +9,10 @@ from pathlib import Path
 import duckdb
 
 from flows.pipeline import sync_sources
+from quality.standards import catalogue
 from tierhub.synth.city import FILES, GeneratedCity, read_manifest
 from warehouse.queries import district_counts, reason_counts
-from warehouse.schema import open_warehouse
+from warehouse.schema import fact_table, open_warehouse
 
 
 def quarantined(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], set[str]]:
@@ -47,11 +48,8 @@ def test_rows_in_equal_loaded_plus_quarantined(city: GeneratedCity, warehouse_ro
         ).fetchall()
     }
     assert {p: v[0] for p, v in registry.items()} == expected
-    facts = warehouse_ro.execute(
-        "SELECT (SELECT count(*) FROM core.unemployment_registration)"
-        " + (SELECT count(*) FROM core.resident_pension_enrolment)"
-        " + (SELECT count(*) FROM core.ss_card_application), (SELECT count(*) FROM quarantine.rows)"
-    ).fetchone()
+    loaded = " + ".join(f"(SELECT count(*) FROM {fact_table(item)})" for item in catalogue())
+    facts = warehouse_ro.execute(f"SELECT {loaded}, (SELECT count(*) FROM quarantine.rows)").fetchone()
     assert facts == (sum(v[1] for v in registry.values()), sum(v[2] for v in registry.values()))
     assert sum(expected.values()) == sum(facts)
 

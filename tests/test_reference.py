@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quality.checkdigits import id_check_character, uscc_check_character
-from tierhub.reference import code_tables, divisions, field_dictionary, header_index
+from tierhub.reference import code_tables, divisions, field_dictionary, header_index, normalise_label
 
 
 def test_division_tree_has_the_five_tiers() -> None:
@@ -49,6 +49,13 @@ def test_every_node_lies_inside_its_parent() -> None:
         ("gbt4658_education", "本科", "20"),
         ("gbt4658_education", "大学本科", "20"),
         ("gbt4762_political_status", "群众", "13"),
+        ("local_hukou_type", "农业", "1"),
+        ("local_hardship_category", "4050", "01"),
+        ("local_hardship_category", "需赡养（抚养）患重大疾病直系亲属人员", "06"),
+        ("local_insurance_types", "居民医保", "390"),
+        ("local_contribution_tier", "1", "01"),
+        ("local_ss_card_status", "书面挂失", "3"),
+        ("local_industry", "餐饮", "62"),
     ],
 )
 def test_free_text_maps_to_codes(table: str, text: str, code: str) -> None:
@@ -60,7 +67,16 @@ def test_each_header_alias_names_one_field() -> None:
     assert index["身份证号"] == "id_number"
     assert index["社会保障号码"] == "id_number"
     assert index["所属社区"] == "community_code"
-    assert len(field_dictionary()) == 46
+    assert index[normalise_label("贷款金额（元）")] == index["贷款金额"] == "loan_amount"
+    assert len(field_dictionary()) == 96
+
+
+def test_local_code_tables_sit_beside_the_national_ones() -> None:
+    tables = code_tables()
+    local = {name for name, table in tables.items() if table.is_local}
+    assert {"local_hukou_type", "local_employment_status", "local_insurance_types", "local_id_type"} <= local
+    assert not tables["gbt3304_ethnicity"].is_local
+    assert all(table.names for table in tables.values())
 
 
 def test_check_characters_match_the_standards() -> None:

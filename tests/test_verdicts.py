@@ -9,7 +9,7 @@ import pytest
 from quality.rules import JudgeContext
 from quality.standards import catalogue
 from quality.verdicts import FileToJudge, judge_files, judged_table
-from tests.cases import BASE, CASES, SOURCE, TODAY
+from tests.cases import BASE, CASES, ITEM_BASES, ITEM_CASES, SOURCE, TODAY
 from tierhub.reference import divisions
 
 
@@ -95,3 +95,23 @@ def test_every_catalogue_item_compiles_and_runs() -> None:
         node = divisions().get(SOURCE)
         summary = judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [])], JudgeContext(TODAY))
         assert summary == {}
+
+
+@pytest.mark.parametrize(
+    ("item_code", "changes", "expected"), [(i, c, e) for _, i, c, e in ITEM_CASES], ids=[n for n, _, _, _ in ITEM_CASES]
+)
+def test_each_item_case_gets_exactly_its_reasons(
+    item_code: str, changes: dict[str, str | None], expected: set[str]
+) -> None:
+    [(_, rules)] = judge([{**ITEM_BASES[item_code], **changes}], item_code)
+    assert rules == expected
+
+
+def test_duplicates_follow_the_items_key() -> None:
+    base = ITEM_BASES["SB12"]
+    other = {**base, "employer_uscc": "91120101MA05K0JQ08", "employer_name": "天津市渤海零售有限公司"}
+    assert judge([base, other, {**base, "contact_name": "李强"}], "SB12") == [
+        (2, set()),
+        (3, set()),
+        (4, {"DUPLICATE_ROW"}),
+    ]

@@ -1,4 +1,4 @@
-"""Reference data shipped with tierhub: divisions, national code tables, field dictionary.
+"""Reference data shipped with tierhub: divisions, code tables, field dictionary.
 
 The files live in ``tierhub/reference/data`` with their sources in ``SOURCES.md``; this
 package only reads them. Each loader is cached: the tables are small and immutable.
@@ -19,6 +19,7 @@ from tierhub.errors import ReferenceDataError
 DATA = Path(str(resources.files("tierhub.reference") / "data"))
 
 LEVELS = ("city", "district", "street", "community")
+LOCAL_TABLE_PREFIX = "local_"
 # Significant prefix length of a 12-digit NBS code at each level: a node's subtree is
 # every code that starts with its prefix, so "is X inside Y" is one string comparison.
 PREFIX_LENGTH = {"city": 2, "district": 6, "street": 9, "community": 12}
@@ -169,11 +170,20 @@ def header_index() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class CodeTable:
-    """A national code table with the free-text forms that map to its codes."""
+    """A code table with the free-text forms that map to its codes.
+
+    National tables are named after their standard (``gbt3304_ethnicity``); local
+    人社/医保 tables start with ``local_`` (inferred, editable: see SOURCES.md).
+    """
 
     name: str
     names: dict[str, str]  # code → official name
     lookup: dict[str, str]  # folded accepted text → code
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this is a local (人社/医保) table rather than a national standard."""
+        return self.name.startswith(LOCAL_TABLE_PREFIX)
 
     def resolve(self, text: str) -> str | None:
         """The code for a cell's text, or None if the text names no code."""
@@ -182,7 +192,11 @@ class CodeTable:
 
 @cache
 def code_tables() -> dict[str, CodeTable]:
-    """Every shipped code table by file stem, e.g. ``gbt2261_1_sex``."""
+    """Every shipped code table by file stem, e.g. ``gbt2261_1_sex`` or ``local_hukou_type``.
+
+    A table is a CSV whose first column is the code and whose ``name`` column (else the
+    second) is the official name; ``code_aliases.csv`` adds free-text forms per table.
+    """
     aliases: dict[str, dict[str, str]] = {}
     for row in read_csv_rows(DATA / "code_aliases.csv"):
         aliases.setdefault(row["table"], {})[normalise_label(row["text"])] = row["code"]

@@ -1,10 +1,13 @@
-"""Realistic synthetic residents and employers: names, GB 11643 IDs, phones, GB 32100 codes."""
+"""Realistic synthetic residents and employers: names, GB 11643 IDs, phones, GB 32100 codes,
+bank card numbers (Luhn), Tianjin landlines and social security card numbers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 from dataclasses import dataclass
+
+from stdnum import luhn
 
 from quality.checkdigits import id_check_character, uscc_check_character
 
@@ -35,6 +38,8 @@ RURAL_HISTORIC = {
 }
 BINHAI_HISTORIC = ("120107", "120108", "120109")  # 塘沽, 汉沽, 大港
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+# Issuer prefixes of debit cards banks attach to social security cards (6 digits).
+CARD_BINS = ("622202", "621700", "622848", "621661", "622262", "621068")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +54,22 @@ class Person:
     mobile: str
 
 
+ALL_HISTORIC = (*BINHAI_HISTORIC, *sorted(RURAL_HISTORIC.values()))
+
+
 def address_code(rng: random.Random, district6: str, birth: dt.date) -> str:
-    """The 6-digit address code printed on an ID: often a former county for older residents."""
+    """The 6-digit address code printed on an ID: often a former county for older residents.
+
+    Most carry their own district's former code; some were born elsewhere in Tianjin and
+    moved (an ID keeps its birthplace code for life).
+    """
     if birth.year < 1985 and rng.random() < 0.5:
         if district6 in RURAL_HISTORIC:
             return RURAL_HISTORIC[district6]
         if district6 == "120116":
             return rng.choice(BINHAI_HISTORIC)
+    if birth.year < 2000 and rng.random() < 0.06:
+        return rng.choice(ALL_HISTORIC)
     return district6
 
 
@@ -80,7 +94,7 @@ def make_person(
         given, ethnicity = rng.choice(MINORITY)
         name = given
     else:
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
+        name = random_name(rng)
         ethnicity = rng.choice(ETHNICITIES)
     return Person(
         name=name,
@@ -104,3 +118,33 @@ def make_uscc(rng: random.Random, district6: str) -> str:
 def corrupt_check(rng: random.Random, number: str, alphabet: str) -> str:
     """The same number with a different, wrong check character."""
     return number[:-1] + rng.choice([c for c in alphabet if c != number[-1]])
+
+
+def random_name(rng: random.Random) -> str:
+    """A Han Chinese name."""
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
+
+
+def make_bank_account(rng: random.Random) -> str:
+    """A 16- or 19-digit debit card number with a valid Luhn check digit."""
+    length = rng.choice((19, 19, 16))
+    body = rng.choice(CARD_BINS) + "".join(rng.choice("0123456789") for _ in range(length - 7))
+    return body + luhn.calc_check_digit(body)
+
+
+def make_landline(rng: random.Random) -> str:
+    """A Tianjin landline as people write it: 022-2345 6789, (022)23456789, 23456789 …"""
+    number = rng.choice("2345678") + "".join(rng.choice("0123456789") for _ in range(7))
+    style = rng.randrange(4)
+    if style == 0:
+        return f"022-{number}"
+    if style == 1:
+        return f"(022){number}"
+    if style == 2:
+        return f"022 {number[:4]} {number[4:]}"
+    return number
+
+
+def make_card_number(rng: random.Random) -> str:
+    """A social security card number: a letter or digit, then 8 digits (inferred form)."""
+    return rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") + "".join(rng.choice("0123456789") for _ in range(8))
