@@ -110,8 +110,6 @@ def test_an_unreachable_source_does_not_stop_the_others(city: GeneratedCity, ssh
     assert source == other and "unknown host key" in error
 
 
-# paramiko's prefetch thread dies with the killed connection; that is the scenario under test.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_server_killed_mid_transfer_then_back_lands_the_file_once(sshd: Sshd, tmp_path: Path) -> None:
     big = outbox(sshd) / f"失业登记_{SOURCE}_20261102.csv"
     big.write_bytes(os.urandom(64 * 1024 * 1024))
