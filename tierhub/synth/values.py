@@ -261,7 +261,7 @@ class ValueDrawer:
             "contact_name": lambda: person.name,
             "bank_name": lambda: rng.choice(BANKS),
             "bank_account_no": lambda: (
-                " ".join(account[i : i + 4] for i in range(0, 19, 4)) if rng.random() < 0.2 else account
+                " ".join(account[i : i + 4] for i in range(0, len(account), 4)) if rng.random() < 0.2 else account
             ),
             "ss_card_no": lambda: make_card_number(rng),
             "disability_cert_no": lambda: (
