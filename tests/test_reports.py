@@ -6,7 +6,6 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import duckdb
 import openpyxl
 import pytest
 from typer.testing import CliRunner
@@ -57,7 +56,7 @@ def column(name: str) -> int:
 def test_a_known_defect_is_listed_cell_by_cell(city: GeneratedCity, ninghe: tuple[Path, Path, Path]) -> None:
     xlsx, _, warehouse = ninghe
     defect = next(d for d in read_manifest(city.root) if d.source_id.startswith("120117") and d.kind == "bad_mobile")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_warehouse(warehouse)
     try:
         [(message, fix)] = con.execute(
             "SELECT message_zh, fix_zh FROM quarantine.reasons WHERE path = ? AND row_number = ? AND rule = ?",
@@ -107,7 +106,7 @@ def test_the_summary_reconciles_with_the_registry(ninghe: tuple[Path, Path, Path
     streets = [s for s in divisions().at_level("street") if s.code.startswith("120117")]
     body = list(range(5, 5 + len(streets)))
     assert [sheet.cell(r, 1).value for r in body] == [s.name for s in streets]
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_warehouse(warehouse)
     try:
         [(rows_in, loaded)] = con.execute(
             "SELECT sum(rows_in), sum(rows_loaded) FROM ops.files WHERE starts_with(source_id, '120117')"
