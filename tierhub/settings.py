@@ -61,16 +61,6 @@ class TierhubSettings(BaseSettings):
         ge=0,
         description="Also keep the last snapshot of each of the last N days, for audits (as-of a sync date).",
     )
-    snapshot_keep: int = Field(
-        default=24,
-        ge=1,
-        description="Read-only snapshots kept after each sync: the newest N (plus one a day, see snapshot_days).",
-    )
-    snapshot_days: int = Field(
-        default=90,
-        ge=0,
-        description="Also keep the last snapshot of each of the last N days, for audits (as-of a sync date).",
-    )
     batch_rows: int = Field(
         default=50_000,
         ge=1_000,
