@@ -191,6 +191,8 @@ def demo(
     seed: Seed = 7,
 ) -> None:
     """Generate a synthetic Tianjin, sync it into a DuckDB warehouse, and show what happened."""
+    # The demo's people are synthetic: its warehouse is not encrypted, so it runs with no key.
+    os.environ["TIERHUB_ENCRYPT"] = "false"
     started = time.monotonic()
     drops = home / "drops"
     if drops.exists():

@@ -15,7 +15,10 @@ independently (``tests/test_suites.py`` compares the two row by row).
   level and lies inside the submitting source's subtree (column B: the source's prefix).
 - ``ExpectColumnPairWorkingDaysToBeAtMost``: at most N working days (Chinese public
   holidays and adjusted weekends from chinese-calendar) from column A to column B.
-- ``ExpectColumnValuesToPassLuhn``: ISO/IEC 7812 Luhn check (bank accounts).
+- ``ExpectColumnValuesToPassLuhn``: 12–19 digits passing the ISO/IEC 7812 Luhn check (bank accounts).
+- ``ExpectColumnValuesToListKnownCodes``: a cell listing several codes names only known ones.
+- ``ExpectColumnPairDisabilityCertToMatchId``: a disability certificate number is the ID + category + grade.
+- ``ExpectColumnPairDaysToBeAtMost``: at most N calendar days from column A to column B.
 
 Import this module before validating a suite that uses them: importing registers them.
 """
@@ -45,11 +48,15 @@ from stdnum import luhn
 
 from quality.checkdigits import id_check_character, uscc_check_character
 from quality.lookups import working_day_index
+from quality.rules import LIST_SEPARATORS
 from tierhub.reference import divisions
 
 _ID18 = re.compile(r"\d{17}[\dX]")
 _USCC = re.compile(r"[0-9A-HJ-NP-RTUW-Y]{18}")
 _DOC_SPLIT = re.compile(r"[,，;；/|、\s]+")
+_LIST_SPLIT = re.compile(LIST_SEPARATORS)
+_ACCOUNT = re.compile(r"\d{12,19}")
+_DISABILITY = re.compile(r"\d{17}[\dX][1-7][1-4]")
 
 
 def valid_gb11643(value: str, today: dt.date) -> bool:
@@ -71,6 +78,22 @@ def valid_gb32100(value: str) -> bool:
 def listed_documents(cell: str) -> set[str]:
     """The folded document names in a submitted-documents cell."""
     return {part.strip().lower() for part in _DOC_SPLIT.split(cell) if part.strip()}
+
+
+def valid_bank_account(value: str) -> bool:
+    """Whether ``value`` is a 12–19 digit card account passing the ISO/IEC 7812 Luhn check."""
+    return bool(_ACCOUNT.fullmatch(value)) and bool(luhn.is_valid(value))
+
+
+def valid_disability_cert(value: str, id_number: str) -> bool:
+    """Whether a second-generation disability certificate number is the holder's ID + category 1-7 + grade 1-4."""
+    return bool(_DISABILITY.fullmatch(value)) and value[:18] == id_number
+
+
+def known_codes(cell: str, labels: set[str]) -> bool:
+    """Whether a cell listing several codes names at least one, all of them known."""
+    parts = [p for p in _LIST_SPLIT.split(cell) if p]
+    return bool(parts) and all(p.lower() in labels for p in parts)
 
 
 # -- metrics (pandas) ---------------------------------------------------------------------
@@ -109,7 +132,37 @@ class ColumnValuesLuhn(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        return column.map(lambda v: bool(luhn.is_valid(str(v))))
+        return column.map(lambda v: valid_bank_account(str(v)))
+
+
+class ColumnValuesKnownCodes(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.tierhub_known_codes"
+    condition_value_keys = ("labels",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, labels: list[str], **kwargs: Any) -> pd.Series:
+        known = set(labels)
+        return column.map(lambda v: known_codes(str(v), known))
+
+
+class ColumnPairDisabilityCert(ColumnPairMapMetricProvider):
+    condition_metric_name = "column_pair_values.tierhub_disability_cert"
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_A: pd.Series, column_B: pd.Series, **kwargs: Any) -> pd.Series:
+        return pd.Series(
+            [valid_disability_cert(str(a), str(b)) for a, b in zip(column_A, column_B, strict=True)],
+            index=column_A.index,
+        )
+
+
+class ColumnPairDaysAtMost(ColumnPairMapMetricProvider):
+    condition_metric_name = "column_pair_values.tierhub_days_at_most"
+    condition_value_keys = ("days",)
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_A: pd.Series, column_B: pd.Series, days: int, **kwargs: Any) -> pd.Series:
+        return (column_B - column_A).dt.days <= days
 
 
 class ColumnPairInSourceArea(ColumnPairMapMetricProvider):
@@ -179,11 +232,39 @@ class ExpectColumnValuesToPassLuhn(ColumnMapExpectation):
     success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
 
 
+class ExpectColumnValuesToListKnownCodes(ColumnMapExpectation):
+    """Expect a cell listing several codes (、,; or spaces between) to name only codes of the table."""
+
+    labels: list[str]
+    map_metric: ClassVar[str] = "column_values.tierhub_known_codes"
+    success_keys: ClassVar[tuple[str, ...]] = ("mostly", "labels")
+
+
+_IgnoreRowIf = Literal["both_values_are_missing", "either_value_is_missing", "neither"]
+
+
+class ExpectColumnPairDisabilityCertToMatchId(ColumnPairMapExpectation):
+    """Expect a disability certificate number (A) to be the holder's ID number (B) + category 1-7 + grade 1-4."""
+
+    ignore_row_if: _IgnoreRowIf = "either_value_is_missing"
+    map_metric: ClassVar[str] = "column_pair_values.tierhub_disability_cert"
+    success_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "ignore_row_if", "mostly")
+
+
+class ExpectColumnPairDaysToBeAtMost(ColumnPairMapExpectation):
+    """Expect at most ``days`` calendar days from date A to date B (limits a law counts in calendar days)."""
+
+    days: int
+    ignore_row_if: _IgnoreRowIf = "either_value_is_missing"
+    map_metric: ClassVar[str] = "column_pair_values.tierhub_days_at_most"
+    success_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "ignore_row_if", "mostly", "days")
+
+
 class ExpectColumnPairValuesToBeInSourceArea(ColumnPairMapExpectation):
     """Expect a division code (A) that exists at ``level`` and lies in the source's subtree (B: its code prefix)."""
 
     level: str
-    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "either_value_is_missing"
+    ignore_row_if: _IgnoreRowIf = "either_value_is_missing"
     map_metric: ClassVar[str] = "column_pair_values.tierhub_in_source_area"
     success_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "ignore_row_if", "mostly", "level")
 
@@ -192,6 +273,6 @@ class ExpectColumnPairWorkingDaysToBeAtMost(ColumnPairMapExpectation):
     """Expect at most ``working_days`` working days from date A to date B."""
 
     working_days: int
-    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "either_value_is_missing"
+    ignore_row_if: _IgnoreRowIf = "either_value_is_missing"
     map_metric: ClassVar[str] = "column_pair_values.tierhub_working_days_at_most"
     success_keys: ClassVar[tuple[str, ...]] = ("column_A", "column_B", "ignore_row_if", "mostly", "working_days")

@@ -121,12 +121,15 @@ class SuiteBuilder:
                     f"{later} on or after {earlier}",
                 )
         limit = self.version.time_limit
-        if (
-            limit
-            and limit.working_days is not None
-            and self.version.field(limit.from_)
-            and self.version.field(limit.to)
-        ):
+        if limit and limit.calendar_days is not None:
+            self._add(
+                tx.ExpectColumnPairDaysToBeAtMost(
+                    column_A=_value_column(limit.from_), column_B=_value_column(limit.to), days=limit.calendar_days
+                ),
+                RuleKey(("TIME_LIMIT_EXCEEDED_CALENDAR",), limit.to),
+                f"{limit.to} within {limit.calendar_days} days of {limit.from_}",
+            )
+        elif limit and limit.working_days is not None:
             self._add(
                 tx.ExpectColumnPairWorkingDaysToBeAtMost(
                     column_A=_value_column(limit.from_),
@@ -145,13 +148,13 @@ class SuiteBuilder:
                         RuleKey(("DOC_MISSING",), "documents", document.name_zh),
                         f"documents name {document.name_zh}",
                     )
-        if self.version.field("id_number"):
+        if self.version.duplicate_key:
             self._add(
                 gxc.ExpectCompoundColumnsToBeUnique(
-                    column_list=["_file_id", "_id", "_bdate"], ignore_row_if="any_value_is_missing"
+                    column_list=["_file_id", "_key", "_bdate"], ignore_row_if="any_value_is_missing"
                 ),
-                RuleKey(("DUPLICATE_ROW",), "id_number"),
-                "one row per person and business date in a file",
+                RuleKey(("DUPLICATE_ROW",), self.version.duplicate_key[0]),
+                f"one row per {', '.join(self.version.duplicate_key)} and business date in a file",
             )
         return self.suite
 
@@ -163,9 +166,33 @@ class SuiteBuilder:
         if rule.code_table:
             labels = sorted(code_tables()[rule.code_table].lookup)
             self._add(
-                gxe.ExpectColumnValuesToBeInSet(column=_folded_column(f), value_set=labels),
+                tx.ExpectColumnValuesToListKnownCodes(column=f, labels=labels)
+                if rule.multiple
+                else gxe.ExpectColumnValuesToBeInSet(column=_folded_column(f), value_set=labels),
                 RuleKey(("CODE_UNKNOWN",), f),
                 f"{f} in code table {rule.code_table}",
+            )
+        if rule.type in ("decimal", "integer"):
+            self._add(
+                gxe.ExpectColumnValuesToNotBeNull(column=value, row_condition=filled),
+                RuleKey(("NUMBER_FORMAT",), f),
+                f"{f} is a readable {rule.type}",
+            )
+            if rule.min is not None or rule.max is not None:
+                self._add(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=value,
+                        min_value=float(rule.min) if rule.min is not None else None,
+                        max_value=float(rule.max) if rule.max is not None else None,
+                    ),
+                    RuleKey(("VALUE_RANGE",), f),
+                    f"{f} within {rule.min}–{rule.max}",
+                )
+        if rule.pattern is not None:
+            self._add(
+                gxe.ExpectColumnValuesToMatchRegex(column=value, regex=f"^(?:{rule.pattern})$"),
+                RuleKey(("PATTERN_MISMATCH",), f),
+                f"{f} matches {rule.pattern_hint}",
             )
         if rule.type == "date":
             self._add(
@@ -210,6 +237,24 @@ class SuiteBuilder:
                 RuleKey(("MOBILE_FORMAT",), f),
                 f"{f} is a mainland mobile number",
             )
+        elif check == "landline":
+            self._add(
+                gxe.ExpectColumnValuesToMatchRegex(column=value, regex=r"^022[2-9]\d{7}$"),
+                RuleKey(("LANDLINE_FORMAT",), f),
+                f"{f} is a Tianjin landline",
+            )
+        elif check == "luhn":
+            self._add(
+                tx.ExpectColumnValuesToPassLuhn(column=value),
+                RuleKey(("LUHN_CHECKSUM",), f),
+                f"{f} passes the Luhn check",
+            )
+        elif check == "disability_cert":
+            self._add(
+                tx.ExpectColumnPairDisabilityCertToMatchId(column_A=value, column_B="_id_ok_id"),
+                RuleKey(("DISABILITY_CERT_MISMATCH",), f),
+                f"{f} is the holder's ID plus category and grade",
+            )
         elif check == "gb32100":
             self._add(
                 tx.ExpectColumnValuesToBeGb32100Code(column=value),
@@ -244,14 +289,16 @@ class SuiteBuilder:
         return f"""
 SELECT * EXCLUDE (_id_ok),
   CASE WHEN _id_ok THEN CASE WHEN CAST(substr(_id, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END END AS _id_sex,
-  CASE WHEN _id_ok THEN _id_birth END AS _id_birth_ok
+  CASE WHEN _id_ok THEN _id_birth END AS _id_birth_ok,
+  CASE WHEN _id_ok THEN _id END AS _id_ok_id
 FROM (
   SELECT *, CASE WHEN regexp_full_match(_id, '\\d{{17}}[\\dX]')
     THEN coalesce({id_ok_expression()}, FALSE) ELSE FALSE END AS _id_ok
   FROM (
     SELECT *, CAST(try_strptime(substr(_id, 7, 8), '%Y%m%d') AS DATE) AS _id_birth
     FROM (
-      SELECT {", ".join(columns)}, {id_value} AS _id, {compiler.business_date_sql()} AS _bdate
+      SELECT {", ".join(columns)}, {id_value} AS _id, {compiler.duplicate_key_sql()} AS _key,
+        {compiler.business_date_sql()} AS _bdate
       FROM {relation} s
       JOIN {judged} j ON j._file_id = s._file_id AND j._row_number = s._row_number
         AND j._sheet IS NOT DISTINCT FROM s._sheet AND j._standard_version = {lit(self.version.version)}

@@ -13,10 +13,13 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The embedded API needs ~17 s to start here; on a busy 2-core machine 20 s is too tight.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# Test warehouses hold synthetic people: unencrypted unless a test sets a key (test_encryption.py).
+os.environ.setdefault("TIERHUB_ENCRYPT", "false")
 
 from flows.pipeline import sync_sources
 from tests.sshd import Sshd
 from tierhub.synth.city import GeneratedCity, generate_city, select_sources
+from warehouse.readers import open_reader
 from warehouse.schema import open_warehouse
 
 TODAY = dt.date.today()
@@ -45,7 +48,7 @@ def synced(city: GeneratedCity, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture
 def warehouse_ro(synced: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the synced demo warehouse."""
-    con = duckdb.connect(str(synced), read_only=True)
+    con = open_reader(synced)
     yield con
     con.close()
 

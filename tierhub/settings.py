@@ -6,6 +6,7 @@ warehouse encryption key) are read from the environment only and never from a fi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -15,6 +16,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from tierhub.errors import ConfigError
 
 
 class TierhubSettings(BaseSettings):
@@ -60,6 +63,15 @@ class TierhubSettings(BaseSettings):
         default=90,
         ge=0,
         description="Also keep the last snapshot of each of the last N days, for audits (as-of a sync date).",
+    )
+    encrypt: bool = Field(
+        default=True,
+        description="Encrypt the warehouse at rest (DuckDB AES-GCM); the key comes from the environment "
+        "variable named by key_env. Off only for the demo and tests.",
+    )
+    key_env: str = Field(
+        default="TIERHUB_WAREHOUSE_KEY",
+        description="Name of the environment variable holding the warehouse encryption key (never in a file).",
     )
     batch_rows: int = Field(
         default=50_000,
@@ -132,6 +144,19 @@ class TierhubSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then the environment, then ``tierhub.toml``, then defaults."""
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def warehouse_key(self) -> str | None:
+        """The warehouse encryption key, or None when encryption is off; raises if it is on and unset."""
+        if not self.encrypt:
+            return None
+        key = os.environ.get(self.key_env, "")
+        if len(key) < 16:
+            raise ConfigError(
+                f"the warehouse is encrypted but {self.key_env} is {'too short' if key else 'not set'}",
+                fix=f"export {self.key_env}=$(openssl rand -hex 32) and keep it in your secret store "
+                "(the same key opens the warehouse and its snapshots); TIERHUB_ENCRYPT=false only for test data",
+            )
+        return key
 
     @property
     def warehouse_file(self) -> Path:

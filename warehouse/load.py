@@ -201,7 +201,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard,
     con.execute("DROP TABLE _th_new")
 
 
-def _record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
+def record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
     """Verdict history of one item in this load: rows checked and missing per field, failures per rule."""
     missing = " UNION ALL ".join(
         f"SELECT _standard_version, {lit(f)} AS field, count(*) AS rows_checked, "
@@ -266,7 +266,7 @@ def commit_batch(
             _supersede(con, load_id, item, judged)
             record_people(con, load_id, item, judged)
             mark_superseded_cases(con, load_id, item)
-            _record_rule_stats(con, load_id, item, judged)
+            record_rule_stats(con, load_id, item, judged)
         if cursor:
             con.executemany(
                 "INSERT OR REPLACE INTO ops.cursor VALUES (?, ?, ?, ?, ?, ?, ?)",

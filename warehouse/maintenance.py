@@ -17,6 +17,7 @@ import duckdb
 
 from tierhub.errors import WarehouseError
 from warehouse.schema import open_warehouse
+from warehouse.storage import FROM_SETTINGS, Key, connect, resolve_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +28,11 @@ class CheckResult:
     problems: list[str]
 
 
-def _writer(path: Path) -> duckdb.DuckDBPyConnection:
+def _writer(path: Path, key: Key) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise WarehouseError(f"warehouse {path} does not exist", fix="check the path or run `tierhub sync` first")
     try:
-        return open_warehouse(path)
+        return open_warehouse(path, key=key)
     except duckdb.IOException as exc:
         raise WarehouseError(
             f"warehouse {path} is in use by another process ({exc})",
@@ -77,10 +78,10 @@ def check_connection(con: duckdb.DuckDBPyConnection) -> CheckResult:
 _NOT_FACTS = frozenset({"core.persons", "core.person_history", "core.cases", "core.employers"})
 
 
-def check(path: Path) -> CheckResult:
+def check(path: Path, *, key: Key = FROM_SETTINGS) -> CheckResult:
     """Check a warehouse file's invariants (read-only)."""
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = connect(path, key=key, read_only=True)
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open {path}: {exc}") from exc
     try:
@@ -89,9 +90,10 @@ def check(path: Path) -> CheckResult:
         con.close()
 
 
-def backup(path: Path, folder: Path) -> Path:
+def backup(path: Path, folder: Path, *, key: Key = FROM_SETTINGS) -> Path:
     """Copy a consistent warehouse into ``folder`` (checkpointed, verified); the backup's path."""
-    con = _writer(path)
+    key = resolve_key(key)
+    con = _writer(path, key)
     try:
         con.execute("CHECKPOINT")
         expected = table_counts(con)
@@ -103,7 +105,7 @@ def backup(path: Path, folder: Path) -> Path:
             os.fsync(handle.fileno())
     finally:
         con.close()
-    found = check(partial)
+    found = check(partial, key=key)
     if found.tables != expected:
         partial.unlink()
         raise WarehouseError(f"backup of {path} does not match the warehouse", fix="retry; check the disk")
@@ -111,14 +113,15 @@ def backup(path: Path, folder: Path) -> Path:
     return target
 
 
-def restore(backup_file: Path, path: Path) -> Path | None:
+def restore(backup_file: Path, path: Path, *, key: Key = FROM_SETTINGS) -> Path | None:
     """Replace the warehouse with a backup; the replaced file is kept beside it. Returns its path."""
-    found = check(backup_file)
+    key = resolve_key(key)
+    found = check(backup_file, key=key)
     if found.problems:
         raise WarehouseError(f"backup {backup_file} fails its checks: {'; '.join(found.problems)}")
     kept = None
     if path.exists():
-        _writer(path).close()  # refuses while a sync holds the warehouse
+        _writer(path, key).close()  # refuses while a sync holds the warehouse
         kept = path.with_name(f"{path.name}.replaced-{dt.datetime.now():%Y%m%d-%H%M%S}")
         os.replace(path, kept)
         wal = path.with_name(path.name + ".wal")
@@ -130,22 +133,24 @@ def restore(backup_file: Path, path: Path) -> Path | None:
     return kept
 
 
-def compact(path: Path) -> tuple[int, int]:
+def compact(path: Path, *, key: Key = FROM_SETTINGS) -> tuple[int, int]:
     """Rewrite the warehouse into a fresh file (reclaims space of deleted/updated rows): bytes before, after."""
+    key = resolve_key(key)
     before = path.stat().st_size
-    con = _writer(path)
+    con = _writer(path, key)
     fresh = path.with_name(path.name + ".compact")
     fresh.unlink(missing_ok=True)
     try:
         con.execute("CHECKPOINT")
         expected = table_counts(con)
         [(name,)] = con.execute("SELECT current_database()").fetchall()
-        con.execute(f"ATTACH '{fresh}' AS th_compact")
+        encryption = " (ENCRYPTION_KEY '" + key.replace("'", "''") + "')" if key else ""
+        con.execute(f"ATTACH '{fresh}' AS th_compact{encryption}")
         con.execute(f'COPY FROM DATABASE "{name}" TO th_compact')
         con.execute("DETACH th_compact")
     finally:
         con.close()
-    if check(fresh).tables != expected:
+    if check(fresh, key=key).tables != expected:
         fresh.unlink()
         raise WarehouseError(f"compacted copy of {path} does not match; the warehouse is unchanged")
     os.replace(fresh, path)

@@ -16,6 +16,7 @@ import duckdb
 
 from tierhub.errors import WarehouseError
 from warehouse.publish import CURRENT, generation_as_of, snapshots_folder
+from warehouse.storage import FROM_SETTINGS, Key, connect, resolve_key
 
 
 def published_file(warehouse: Path) -> Path:
@@ -24,13 +25,13 @@ def published_file(warehouse: Path) -> Path:
     return current.resolve() if current.exists() else warehouse
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise WarehouseError(
             f"warehouse {path} does not exist", fix="run `tierhub sync` (or `tierhub demo`) to create it"
         )
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return connect(path, key=key, read_only=True)
     except duckdb.Error as exc:
         raise WarehouseError(
             f"cannot open warehouse {path} for reading: {exc}",
@@ -38,12 +39,12 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
         ) from exc
 
 
-def open_reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
+def open_reader(warehouse: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the last published state of ``warehouse``."""
-    return _connect(published_file(warehouse))
+    return _connect(published_file(warehouse), key)
 
 
-def open_as_of(warehouse: Path, when: dt.datetime) -> duckdb.DuckDBPyConnection:
+def open_as_of(warehouse: Path, when: dt.datetime, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the generation that was current at ``when`` (for audits)."""
     snapshot = generation_as_of(snapshots_folder(warehouse), when)
     if snapshot is None:
@@ -52,7 +53,7 @@ def open_as_of(warehouse: Path, when: dt.datetime) -> duckdb.DuckDBPyConnection:
             fix="older generations were pruned, or none was published yet; facts can still be read as of a time "
             "with warehouse.queries (as_of=)",
         )
-    return _connect(snapshot.path)
+    return _connect(snapshot.path, key)
 
 
 class SnapshotReader:
@@ -62,11 +63,12 @@ class SnapshotReader:
     cursors are safe to use from one thread each).
     """
 
-    def __init__(self, warehouse: Path) -> None:
+    def __init__(self, warehouse: Path, *, key: Key = FROM_SETTINGS) -> None:
         self.warehouse = warehouse
+        self._key = resolve_key(key)
         self._lock = threading.Lock()
         self._path = published_file(warehouse)
-        self._con = _connect(self._path)
+        self._con = _connect(self._path, self._key)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the newest published state."""
@@ -75,7 +77,7 @@ class SnapshotReader:
             if newest != self._path:
                 # Requests still holding the old connection's cursors finish on it; the
                 # old generation's file stays readable while open.
-                self._con, self._path = _connect(newest), newest
+                self._con, self._path = _connect(newest, self._key), newest
             return self._con.cursor()
 
     @property

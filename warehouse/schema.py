@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from quality.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
 from tierhub.reference import DATA, divisions, field_dictionary
+from warehouse.storage import FROM_SETTINGS, Key, connect
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ref;
@@ -349,13 +350,14 @@ def reference_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the warehouse file and bring its schema up to date.
 
     The reference tables are rewritten only when the shipped data or the catalogue changed.
+    Encrypted with the key the settings name unless ``key`` says otherwise (``warehouse.storage``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = connect(path, key=key)
     fingerprint = reference_fingerprint()
     if _stored_fingerprint(con) == fingerprint:
         return con
