@@ -132,6 +132,7 @@ def best(runs: list[float]) -> float:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="tierhub-bench-sftp-"))
     server = Sshd(home / "sshd")
     server.start()
@@ -192,7 +193,9 @@ def main() -> None:
     write_section(
         "SFTP pull vs OpenSSH (bench/sftp_pull.py)",
         f"Machine: {machine()}; commit {git_revision()}; sshd on loopback; best of {REPEATS} runs each "
-        f"(the 200 MB file: best of {BIG_REPEATS} interleaved rounds).\n\n{table}\n\n"
+        f"(the 200 MB file: best of {BIG_REPEATS} interleaved rounds); load average {load_before:.1f} before "
+        f"and {os.getloadavg()[0]:.1f} after (other work on the machine slows OpenSSH and tierhub alike, "
+        f"not always equally).\n\n{table}\n\n"
         "Targets: small files ≥ 0.8×, big file ≥ 0.6× OpenSSH. tierhub's time includes listing the outbox, "
         "hashing (SHA-256) and the verify-then-rename of every file; variants of the 200 MB pull change one "
         f"setting of tierhub's; the last row is the code before this change, in the same rounds.\n\n{NOTES}",
