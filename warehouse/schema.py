@@ -229,10 +229,14 @@ def fact_columns(item: ItemStandard) -> dict[str, str]:
     types: dict[str, str] = {}
     for version in item.versions:
         for rule in version.fields:
-            if rule.field == "documents":
+            if rule.field == "documents" or (rule.code_table and rule.multiple):
                 types[rule.field] = "VARCHAR[]"
             elif rule.type == "date":
                 types[rule.field] = "DATE"
+            elif rule.type == "decimal":
+                types[rule.field] = "DECIMAL(18, 2)"
+            elif rule.type == "integer":
+                types[rule.field] = "BIGINT"
             else:
                 types.setdefault(rule.field, "VARCHAR")
     return types
