@@ -438,9 +438,8 @@ def report(
     from connectors.config import load_sources
     from connectors.mail import load_recipients
     from connectors.outboxes import Outboxes
-    from flows.reports import report_period
     from quality.reports.model import latest_data_docs, percent
-    from quality.reports.run import deliver_report, expectations_from, smtp_server, write_report
+    from quality.reports.run import deliver_report, expectations_from, report_period, smtp_server, write_report
     from warehouse.schema import open_warehouse
 
     settings = TierhubSettings()

@@ -18,10 +18,10 @@ from connectors.mail import load_recipients
 from connectors.outboxes import Outboxes
 from quality.reports.model import latest_data_docs
 from quality.reports.receipts import send_receipts
-from quality.reports.run import deliver_report, expectations_from, smtp_server, write_report
+from quality.reports.run import deliver_report, expectations_from, report_period, smtp_server, write_report
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
-from warehouse.marts import Period, last_week
+from warehouse.marts import Period
 from warehouse.queries import CITY
 from warehouse.schema import open_warehouse
 
@@ -38,14 +38,6 @@ class ReportOutcome:
     pass_rate: float | None
     escalated: int
     deliveries: list[tuple[str, str, int, str | None]] = field(default_factory=list)  # channel, status, attempts, error
-
-
-def report_period(start: dt.date | None, end: dt.date | None) -> Period:
-    if start is None and end is None:
-        return last_week(dt.date.today())
-    if start is None or end is None:
-        return Period(start or end or dt.date.today(), end or start or dt.date.today())
-    return Period(start, end)
 
 
 @task(name="district-report", task_run_name="report-{district}")

@@ -61,7 +61,6 @@ def render_html(report: DistrictReport, language: str = "zh") -> str:
     workload_chart = charts.hbars(
         [(s.name, float(s.workload), f"{s.workload:,}") for s in sorted(report.streets, key=lambda s: -s.workload)]
     )
-    workload_items = sorted({code for counts in report.workload.values() for code in counts})
     silent = [c for c in report.completeness if c.silent]
     late = [x for c in report.completeness for x in c.late]
     context: dict[str, Any] = {
@@ -74,7 +73,6 @@ def render_html(report: DistrictReport, language: str = "zh") -> str:
         "trend_chart": trend_chart,
         "item_chart": item_chart,
         "workload_chart": workload_chart,
-        "workload_items": workload_items,
         "spark": charts.spark,
         "silent": silent,
         "late": late,

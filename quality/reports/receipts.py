@@ -60,14 +60,14 @@ def receipt_name(path: str, sha256: str) -> str:
     return f"回执_{path.rsplit('/', 1)[-1]}_{sha256[:8]}.csv"
 
 
-def pending_receipts(con: duckdb.DuckDBPyConnection, scope: str) -> list[int]:
-    """Registered files inside ``scope`` that have no receipt yet, oldest first."""
+def pending_receipts(con: duckdb.DuckDBPyConnection, scope: str) -> list[tuple[int, str]]:
+    """(file id, source) of every registered file inside ``scope`` that has no receipt yet, oldest first."""
     rows = con.execute(
-        "SELECT f.file_id FROM ops.files f ANTI JOIN ops.receipts r USING (file_id) "
+        "SELECT f.file_id, f.source_id FROM ops.files f ANTI JOIN ops.receipts r USING (file_id) "
         "WHERE starts_with(f.source_id, ?) ORDER BY f.file_id",
         [scope_prefix(scope)],
     ).fetchall()
-    return [int(r[0]) for r in rows]
+    return [(int(f), str(s)) for f, s in rows]
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -162,10 +162,10 @@ def send_receipts(
     run = ReceiptRun([], [])
     broken: set[str] = set()
     try:
-        for file_id in pending_receipts(con, scope):
-            receipt = render_receipt(con, file_id, language)
-            if receipt.source_id in broken:
+        for file_id, source in pending_receipts(con, scope):
+            if source in broken:
                 continue
+            receipt = render_receipt(con, file_id, language)
             local = workdir / receipt.name
             local.write_bytes(receipt.body)
             try:

@@ -18,7 +18,14 @@ from quality.reports.excel import write_workbook
 from quality.reports.html import write_html
 from quality.reports.model import DistrictReport, build_report, district_of
 from tierhub.settings import TierhubSettings
-from warehouse.marts import Expectations, Period, default_expectations
+from warehouse.marts import Expectations, Period, default_expectations, last_week
+
+
+def report_period(start: dt.date | None, end: dt.date | None, today: dt.date | None = None) -> Period:
+    """The period asked for: last ISO week by default, one day when only one end is given."""
+    if start is None and end is None:
+        return last_week(today or dt.date.today())
+    return Period(start or end or dt.date.today(), end or start or dt.date.today())
 
 
 def expectations_from(settings: TierhubSettings, config: SourcesConfig, period: Period) -> Expectations:
