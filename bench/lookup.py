@@ -1,0 +1,186 @@
+"""Person lookup at city scale: p95 of the person 360 read path, idle and during a load.
+
+Issue #5 targets: person lookup p95 ≤ 10 ms at 10 M persons and 30 M case rows; lookup p95
+during a concurrent load ≤ 2× idle. The warehouse is built with the real schema
+(``open_warehouse``) and filled in SQL: ``--persons`` people, ``--cases`` accepted records
+each (core.cases + the fact rows they point to, spread over the catalogue's items), sorted
+by ID number as the loads insert them per batch. Lookups go through
+``warehouse.queries.find_person`` + ``person_records`` at city scope — what the portal calls.
+
+Three layouts are measured in one run: case index sorted by ID only (zone maps), and with
+the ART index ``cases_by_person`` the schema creates (≈ 50 B per key). "During a load": a
+second process appends batches to the private warehouse while this process reads the
+published snapshot (docs/decisions/0007), as the portal does.
+
+    uv run python -u bench/lookup.py [--persons 10000000] [--cases 3] [--lookups 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from bench.common import git_revision, machine, write_section
+from quality.standards import catalogue
+from warehouse.publish import publish
+from warehouse.queries import CITY, find_person, person_records
+from warehouse.readers import open_reader
+from warehouse.schema import fact_table, open_warehouse
+
+WRITER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("WRITING", flush=True)
+deadline = time.time() + float(sys.argv[2])
+n = 0
+while time.time() < deadline:
+    con.execute(
+        "INSERT INTO core.cases SELECT 'L' || lpad(CAST(i AS VARCHAR), 17, '0'), 'JY02', '120101001001', "
+        "DATE '2026-01-01', 900000000 + ?, i, 'bench-load', NULL FROM range(?, ? + 50000) t(i)",
+        [n, n, n],
+    )
+    n += 50000
+print("ROWS", n, flush=True)
+"""
+
+
+def build(path: Path, persons: int, cases: int) -> dict[str, float]:
+    """Fill a warehouse with ``persons`` people and ``persons * cases`` records; timings."""
+    timings: dict[str, float] = {}
+    con = open_warehouse(path, key=None)
+    items = [i for i in catalogue() if "id_number" in {f.field for v in i.versions for f in v.fields}]
+    sources = [
+        r[0] for r in con.execute("SELECT code FROM ref.divisions WHERE level IN ('street', 'community')").fetchall()
+    ]
+    started = time.perf_counter()
+    con.execute("DROP INDEX IF EXISTS core.cases_by_person")
+    con.execute(
+        f"""
+        INSERT INTO core.persons
+        SELECT '1201' || lpad(CAST(i AS VARCHAR), 14, '0'), '测试' || CAST(i % 9973 AS VARCHAR),
+               CAST(1 + i % 2 AS VARCHAR), DATE '1950-01-01' + CAST(i % 20000 AS INTEGER),
+               '138' || lpad(CAST(i % 100000000 AS VARCHAR), 8, '0'), '120101001001', 'JY02',
+               DATE '2026-01-01', '', 'bench', 'bench'
+        FROM range({persons}) t(i)
+        """
+    )
+    timings["persons"] = time.perf_counter() - started
+    started = time.perf_counter()
+    con.execute(
+        f"""
+        INSERT INTO core.cases
+        SELECT '1201' || lpad(CAST(p AS VARCHAR), 14, '0') AS id_number,
+               list_extract($items, CAST(1 + (p * 7 + c) % {len(items)} AS BIGINT)) AS item_code,
+               list_extract($sources, CAST(1 + (p * 31 + c) % {len(sources)} AS BIGINT)),
+               DATE '2020-01-01' + CAST((p + c * 97) % 2000 AS INTEGER), p, c, 'bench', NULL
+        FROM range({persons}) a(p), range({cases}) b(c)
+        ORDER BY id_number
+        """,
+        {"items": [i.code for i in items], "sources": sources},
+    )
+    timings["cases"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for item in items:
+        con.execute(
+            f"INSERT INTO {fact_table(item)} (file_id, row_number, load_id, source_id, item_code, standard_version, "
+            f"id_number, name) SELECT c.file_id, c.row_number, 'bench', c.source_id, c.item_code, 'bench', "
+            f"c.id_number, '测试' FROM core.cases c WHERE c.item_code = ? ORDER BY c.file_id, c.row_number",
+            [item.code],
+        )
+    timings["facts"] = time.perf_counter() - started
+    con.execute("CHECKPOINT")
+    con.close()
+    return timings
+
+
+def lookups(reader: duckdb.DuckDBPyConnection, ids: list[str]) -> list[float]:
+    """Milliseconds per person 360 (find + every record) for each ID."""
+    times = []
+    for id_number in ids:
+        started = time.perf_counter()
+        person = find_person(reader, CITY, id_number)
+        records = person_records(reader, CITY, id_number)
+        times.append((time.perf_counter() - started) * 1000)
+        assert person is not None and records
+    return times
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=10_000_000)
+    parser.add_argument("--cases", type=int, default=3)
+    parser.add_argument("--lookups", type=int, default=400)
+    parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
+    args = parser.parse_args()
+    os.environ["TIERHUB_ENCRYPT"] = "false"
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path = Path(tmp) / "warehouse.duckdb"
+        timings = build(path, args.persons, args.cases)
+        rng = random.Random(5)
+        ids = [f"1201{rng.randrange(args.persons):014d}" for _ in range(args.lookups)]
+        con = duckdb.connect(str(path))
+        sorted_only = lookups(con, ids[:100])
+        started = time.perf_counter()
+        con.execute("CREATE INDEX cases_by_person ON core.cases (id_number)")
+        index_s = time.perf_counter() - started
+        con.close()
+        con = open_warehouse(path, key=None)
+        publish(con, path)
+        con.close()
+        size_mib = path.stat().st_size / 2**20
+        reader = open_reader(path, key=None)
+        lookups(reader, ids[:20])  # warm the cache
+        idle = lookups(reader, ids)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "600"], stdout=subprocess.PIPE, text=True)
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "WRITING"
+        busy = lookups(reader, ids)
+        writer.terminate()
+        writer.wait()
+    rows = args.persons * args.cases
+    ratio = p95(busy) / p95(idle)
+    verdict = "met" if ratio <= 2 else "NOT met"
+
+    def line(label: str, times: list[float], note: str = "") -> str:
+        return f"| {label} | {len(times)} | {statistics.median(times):.1f} ms | **{p95(times):.1f} ms**{note} |"
+
+    table = "\n".join(
+        [
+            "| layout | lookups | p50 | p95 |",
+            "|---|---:|---:|---:|",
+            line("cases sorted by ID, no index (zone maps only)", sorted_only),
+            line(f"+ ART index on cases.id_number (built in {index_s:.0f} s), idle, from the snapshot", idle),
+            line("same, while another process loads batches into the warehouse", busy, f" ({ratio:.2f}× idle)"),
+        ]
+    )
+    body = f"""Script: `bench/lookup.py` · machine: {machine()} · commit {git_revision()} · {dt.date.today()}
+
+{args.persons:,} persons, {rows:,} case rows (+ the same number of fact rows over {len(catalogue())} item tables),
+built in {sum(timings.values()):.0f} s (persons {timings["persons"]:.0f} s, cases {timings["cases"]:.0f} s,
+facts {timings["facts"]:.0f} s); warehouse file {size_mib:,.0f} MiB. A lookup = `find_person` + `person_records`
+(every record of the person, from the case index and each fact row) at city scope, random IDs. Fact rows are
+stored in load order (file id ascending), as loads write them.
+
+{table}
+
+Targets: p95 ≤ 10 ms — {"met" if p95(idle) <= 10 else "NOT met"}; during a load ≤ 2× idle — {verdict}.
+"""
+    print(body)
+    write_section("Person lookup at city scale (issue #5)", body)
+
+
+if __name__ == "__main__":
+    main()
