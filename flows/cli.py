@@ -439,7 +439,14 @@ def report(
     from connectors.mail import load_recipients
     from connectors.outboxes import Outboxes
     from quality.reports.model import latest_data_docs, percent
-    from quality.reports.run import deliver_report, expectations_from, report_period, smtp_server, write_report
+    from quality.reports.run import (
+        deliver_report,
+        expectations_from,
+        reading,
+        report_period,
+        smtp_server,
+        write_report,
+    )
     from warehouse.schema import open_warehouse
 
     settings = TierhubSettings()
@@ -448,9 +455,8 @@ def report(
         raise TierhubError(f"warehouse {warehouse} does not exist", fix="pass --warehouse or run `tierhub sync` first")
     period = report_period(_day(date_from, "--from"), _day(date_to, "--to"))
     config = load_sources(settings.sources_file, default_root=settings.drops_folder)
-    con = open_warehouse(warehouse)
-    outboxes = Outboxes(config, settings.landing_folder) if send else None
-    try:
+    reports = []
+    with reading(warehouse) as con:  # the published snapshot when there is one
         for code in district:
             started = time.monotonic()
             written = write_report(
@@ -463,6 +469,7 @@ def report(
                 language=lang.value,
                 data_docs=latest_data_docs(warehouse),
             )
+            reports.append(written)
             r = written.report
             console.print(
                 f"[bold]{r.district_name}[/bold] {period.label}: {r.total('rows_in'):,} rows, pass rate "
@@ -471,28 +478,33 @@ def report(
                 f"  {written.xlsx.resolve()}\n  {written.html.resolve()}",
                 highlight=False,
             )
-            if outboxes is not None:
-                for d in deliver_report(
-                    con,
-                    written,
-                    outboxes=outboxes,
-                    server=smtp_server(settings),
-                    recipients=load_recipients(settings.report_recipients_file),
-                    language=lang.value,
-                    force=force,
-                    attempts=settings.delivery_attempts,
-                    backoff=settings.delivery_backoff_seconds,
-                ):
-                    note = {"skipped": " (already sent for this period; --force sends again)"}.get(d.status, "")
-                    line = f"  {d.channel}: {d.status}{note}" + (f" → {d.target}" if d.target else "")
-                    if d.error:
-                        err_console.print(f"{line}: {d.error}", soft_wrap=True, highlight=False)
-                    else:
-                        console.print(line, highlight=False)
+    if not send:
+        return
+    log = open_warehouse(warehouse)  # deliveries are logged in the warehouse
+    outboxes = Outboxes(config, settings.landing_folder)
+    try:
+        for written in reports:
+            for d in deliver_report(
+                log,
+                written,
+                outboxes=outboxes,
+                server=smtp_server(settings),
+                recipients=load_recipients(settings.report_recipients_file),
+                language=lang.value,
+                force=force,
+                attempts=settings.delivery_attempts,
+                backoff=settings.delivery_backoff_seconds,
+            ):
+                note = {"skipped": " (already sent for this period; --force sends again)"}.get(d.status, "")
+                line = f"  {written.report.district_name} {d.channel}: {d.status}{note}"
+                line += f" → {d.target}" if d.target else ""
+                if d.error:
+                    err_console.print(f"{line}: {d.error}", soft_wrap=True, highlight=False)
+                else:
+                    console.print(line, highlight=False)
     finally:
-        if outboxes is not None:
-            outboxes.close()
-        con.close()
+        outboxes.close()
+        log.close()
 
 
 @app.command()

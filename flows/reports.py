@@ -1,7 +1,8 @@
 """The ``send-quality-reports`` and ``send-receipts`` flows: thin tasks over ``quality.reports``.
 
-Each district's report is one task (build and write), its delivery another; a delivery
-already made for the period is skipped unless ``force``.
+Each district's report is one task: built from the published snapshot (a running sync never
+blocks it), then delivered, the delivery logged in the warehouse; a delivery already made
+for the period is skipped unless ``force``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from connectors.mail import load_recipients
 from connectors.outboxes import Outboxes
 from quality.reports.model import latest_data_docs
 from quality.reports.receipts import send_receipts
-from quality.reports.run import deliver_report, expectations_from, report_period, smtp_server, write_report
+from quality.reports.run import (
+    deliver_report,
+    expectations_from,
+    reading,
+    report_period,
+    smtp_server,
+    write_report,
+)
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from warehouse.marts import Period
@@ -55,8 +63,7 @@ def district_report(
     settings = TierhubSettings()
     config = load_sources(settings.sources_file, default_root=settings.drops_folder)
     period = Period(start, end)
-    con = open_warehouse(Path(warehouse))
-    try:
+    with reading(Path(warehouse)) as con:
         written = write_report(
             con,
             district,
@@ -67,24 +74,24 @@ def district_report(
             language=language,
             data_docs=latest_data_docs(Path(warehouse)),
         )
-        if send:
-            outboxes = Outboxes(config, settings.landing_folder)
-            try:
-                deliver_report(
-                    con,
-                    written,
-                    outboxes=outboxes,
-                    server=smtp_server(settings),
-                    recipients=load_recipients(settings.report_recipients_file),
-                    language=language,
-                    force=force,
-                    attempts=settings.delivery_attempts,
-                    backoff=settings.delivery_backoff_seconds,
-                )
-            finally:
-                outboxes.close()
-    finally:
-        con.close()
+    if send:  # the delivery log is the warehouse's: opened only to deliver
+        log = open_warehouse(Path(warehouse))
+        outboxes = Outboxes(config, settings.landing_folder)
+        try:
+            deliver_report(
+                log,
+                written,
+                outboxes=outboxes,
+                server=smtp_server(settings),
+                recipients=load_recipients(settings.report_recipients_file),
+                language=language,
+                force=force,
+                attempts=settings.delivery_attempts,
+                backoff=settings.delivery_backoff_seconds,
+            )
+        finally:
+            outboxes.close()
+            log.close()
     report = written.report
     outcome = ReportOutcome(
         district_code=report.district_code,

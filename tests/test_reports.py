@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -20,6 +23,7 @@ from tests.test_marts import WEEK_A, WEEK_C, correction_history
 from tierhub.reference import divisions, field_dictionary
 from tierhub.synth.city import GeneratedCity, read_manifest
 from warehouse.marts import Expectations, default_expectations, week_of
+from warehouse.publish import publish
 from warehouse.schema import open_warehouse
 
 WORDS = labels("zh")
@@ -209,3 +213,40 @@ def test_cli_writes_a_report_for_any_range(ninghe: tuple[Path, Path, Path], tmp_
     assert written == [f"质量报告_120117_{label}.en.html", f"质量报告_120117_{label}.en.xlsx"]
     book = openpyxl.load_workbook(tmp_path / "120117" / written[1])
     assert book.sheetnames[0] == "Summary"
+
+
+def test_reports_read_the_snapshot_while_a_sync_holds_the_warehouse(
+    ninghe: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, _, synced_copy = ninghe
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(synced_copy, warehouse)
+    con = open_warehouse(warehouse)
+    try:
+        publish(con, warehouse)
+    finally:
+        con.close()
+    # Another process writes the warehouse (as a sync does): DuckDB refuses every other process.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(warehouse)], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        result = CliRunner().invoke(
+            app, ["report", "--district", "120117", "--out", str(tmp_path / "out"), "--warehouse", str(warehouse)]
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out" / "120117").glob("*.xlsx"))) == 1
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from warehouse.schema import open_warehouse
+con = open_warehouse(Path(sys.argv[1]))
+print("holding", flush=True)
+time.sleep(120)
+"""

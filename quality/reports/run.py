@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,21 @@ from quality.reports.html import write_html
 from quality.reports.model import DistrictReport, build_report, district_of
 from tierhub.settings import TierhubSettings
 from warehouse.marts import Expectations, Period, default_expectations, last_week
+from warehouse.publish import CURRENT, snapshots_folder
+from warehouse.schema import open_warehouse
+from warehouse.storage import connect
+
+
+@contextlib.contextmanager
+def reading(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to build reports from: the published snapshot (never blocked by a sync),
+    else the warehouse itself when none was published yet."""
+    current = snapshots_folder(warehouse) / CURRENT
+    con = connect(current, read_only=True) if current.exists() else open_warehouse(warehouse)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def report_period(start: dt.date | None, end: dt.date | None, today: dt.date | None = None) -> Period:
