@@ -48,7 +48,7 @@ class ReportOutcome:
     deliveries: list[tuple[str, str, int, str | None]] = field(default_factory=list)  # channel, status, attempts, error
 
 
-@task(name="district-report", task_run_name="report-{district}")
+@task(name="district-report", task_run_name="report-{district}", retries=2, retry_delay_seconds=[60, 600])
 def district_report(
     district: str,
     start: dt.date,
