@@ -354,6 +354,7 @@ class VersionCompiler:
                 f"THEN {reason('DUPLICATE_ROW', key[0], self._raw(key[0]), '_first_row')} END"
             )
         checks_sql = ",\n      ".join(checks).replace("_id_ok", id_ok_expression())
+        failing_sql = " OR ".join(f"({c}) IS NOT NULL" for c in checks).replace("_id_ok", id_ok_expression())
         columns = ",\n    ".join(f"{expr} AS {ident(name)}" for name, expr in self.values.items())
         raws = ", ".join(f"{lit(rule.field)}: {self._raw(rule.field)}" for rule in self.version.fields)
         joins = "\n".join(self.joins)
@@ -364,9 +365,10 @@ SELECT
     {lit(self.version.version)} AS _standard_version,
     {columns},
     {{{raws}}} AS _raw,
-    list_filter([
+    -- Most rows pass: test every check first, build the list only for rows that fail one.
+    CASE WHEN {failing_sql} THEN list_filter([
       {checks_sql}
-    ], lambda x: x IS NOT NULL) AS _reasons
+    ], lambda x: x IS NOT NULL) ELSE [] END AS _reasons
 FROM (
   SELECT s.*,
     CAST(try_strptime(substr(s._id, 7, 8), '%Y%m%d') AS DATE) AS _id_birth,
@@ -402,6 +404,9 @@ def compile_item(item: ItemStandard, ctx: JudgeContext, relation: str) -> str:
     by the version in force on its file's export date (else the newest), and the date
     problem is among its reasons. Every row goes to exactly one version.
     """
+    if len(item.versions) == 1:
+        # One version judges every row: no routing (it would parse each business date twice more).
+        return VersionCompiler(item, item.versions[0], ctx).compile(relation)
     newest = max(item.versions, key=lambda v: v.effective_from)
 
     def in_range(version: StandardVersion, day: str) -> str:
