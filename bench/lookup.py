@@ -33,7 +33,7 @@ import duckdb
 from bench.common import git_revision, machine, write_section
 from quality.standards import catalogue
 from warehouse.publish import publish
-from warehouse.queries import CITY, find_person, person_records
+from warehouse.queries import CITY, person_360
 from warehouse.readers import open_reader
 from warehouse.schema import fact_table, open_warehouse
 
@@ -108,8 +108,7 @@ def lookups(reader: duckdb.DuckDBPyConnection, ids: list[str]) -> list[float]:
     times = []
     for id_number in ids:
         started = time.perf_counter()
-        person = find_person(reader, CITY, id_number)
-        records = person_records(reader, CITY, id_number)
+        person, records = person_360(reader, CITY, id_number)
         times.append((time.perf_counter() - started) * 1000)
         assert person is not None and records
     return times
@@ -170,7 +169,7 @@ def main() -> None:
 
 {args.persons:,} persons, {rows:,} case rows (+ the same number of fact rows over {len(catalogue())} item tables),
 built in {sum(timings.values()):.0f} s (persons {timings["persons"]:.0f} s, cases {timings["cases"]:.0f} s,
-facts {timings["facts"]:.0f} s); warehouse file {size_mib:,.0f} MiB. A lookup = `find_person` + `person_records`
+facts {timings["facts"]:.0f} s); warehouse file {size_mib:,.0f} MiB. A lookup = `person_360`: the person master row and
 (every record of the person, from the case index and each fact row) at city scope, random IDs. Fact rows are
 stored in load order (file id ascending), as loads write them.
 

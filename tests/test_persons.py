@@ -84,3 +84,13 @@ def test_changes_are_kept_and_as_of_shows_the_past(tmp_path: Path) -> None:
     [now] = person_records(con, CITY, id_number)
     [then] = person_records(con, CITY, id_number, as_of=first_commit)
     assert now.fields["mobile_phone"] == "13900000000" and then.fields["mobile_phone"] == "13812345678"
+
+
+def test_person_360_is_the_lookup_and_the_records_in_one(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
+    from warehouse.queries import person_360
+
+    id_number = someone_in_several_items(warehouse_ro)
+    person, records = person_360(warehouse_ro, CITY, id_number)
+    assert person == find_person(warehouse_ro, CITY, id_number)
+    assert records == person_records(warehouse_ro, CITY, id_number)
+    assert person_360(warehouse_ro, CITY, "1' OR '1'='1") == (None, [])

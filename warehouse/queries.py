@@ -251,11 +251,31 @@ def _people(
     return [Person(*r) for r in rows]
 
 
+def person_360(
+    con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
+) -> tuple[Person | None, list[PersonRecord]]:
+    """The person and every accepted record of theirs inside ``scope`` — one case-index lookup for both."""
+    cases = _cases_of(con, scope, id_number, as_of)
+    if not cases:
+        return None, []
+    found = con.execute(
+        "SELECT id_number, name, sex, birth_date, mobile_phone FROM core.persons "
+        f"WHERE id_number = '{id_number.strip().upper()}'"  # checked by _cases_of
+    ).fetchall()
+    if not found:
+        return None, []
+    person_id, name, sex, birth_date, mobile = found[0]
+    return Person(str(person_id), name, sex, birth_date, mobile, len(cases)), _records(con, cases)
+
+
 def person_records(
     con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
 ) -> list[PersonRecord]:
     """Every accepted record of the person inside ``scope``, across all items and tiers, newest first."""
-    cases = _cases_of(con, scope, id_number, as_of)
+    return _records(con, _cases_of(con, scope, id_number, as_of))
+
+
+def _records(con: duckdb.DuckDBPyConnection, cases: list[CaseRow]) -> list[PersonRecord]:
     items, tree = catalogue().items, divisions()
     records = []
     for code, source, day, load, file_id, row_number in cases:
