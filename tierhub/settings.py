@@ -133,6 +133,35 @@ class TierhubSettings(BaseSettings):
         default=5.0, ge=0, description="Wait before the second delivery attempt; doubled after each failure."
     )
 
+    # -- the staff portal (docs/decisions/0010-portal.md) --
+    portal_state_path: Path | None = Field(
+        default=None,
+        description="SQLite file of the portal's users, sessions, login attempts and audit log; "
+        "defaults to <home>/portal.sqlite3 (never the warehouse).",
+    )
+    portal_host: str = Field(default="127.0.0.1", description="Address `tierhub serve` listens on.")
+    portal_port: int = Field(default=8080, ge=1, le=65535, description="Port `tierhub serve` listens on.")
+    portal_secure_cookies: bool = Field(
+        default=False,
+        description="Mark session cookies Secure (set when the portal is served over TLS, directly or by a proxy).",
+    )
+    portal_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are believed.",
+    )
+    portal_session_idle_minutes: int = Field(default=30, ge=1, description="A session ends after this idle time.")
+    portal_session_max_hours: int = Field(default=10, ge=1, description="A session ends this long after login.")
+    portal_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins of one account within the lockout window that lock it."
+    )
+    portal_lockout_minutes: int = Field(default=15, ge=1, description="Lockout window and duration, in minutes.")
+    portal_ip_max_failures: int = Field(
+        default=30, ge=1, description="Failed logins from one address within the lockout window that refuse it."
+    )
+    portal_sql_seconds: float = Field(default=10.0, gt=0, description="Time limit of one analyst SQL query.")
+    portal_sql_rows: int = Field(default=1000, ge=1, description="Rows an analyst SQL query returns at most.")
+    portal_sql_memory: str = Field(default="512MB", description="DuckDB memory limit of one analyst SQL query.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -172,6 +201,11 @@ class TierhubSettings(BaseSettings):
     def reports_folder(self) -> Path:
         """Where quality reports are written."""
         return self.reports_path or self.home / "reports"
+
+    @property
+    def portal_state_file(self) -> Path:
+        """The portal's SQLite file."""
+        return self.portal_state_path or self.home / "portal.sqlite3"
 
     @property
     def drops_folder(self) -> Path:

@@ -1,0 +1,398 @@
+"""Analyst SQL: one read-only SELECT over views already filtered to the analyst's scope.
+
+Each query gets a fresh in-memory DuckDB database that ATTACHes the warehouse READ_ONLY
+under a random alias and defines one view per table in its ``main`` schema, each filtered
+to the scope's code prefix and with identifiers masked. Then external access is switched
+off and the configuration locked. DuckDB has no privileges, so the attached catalog stays
+reachable by name (``<alias>.core.persons``) and through ``query()``; the statement check
+below is what keeps an analyst inside the views:
+
+- exactly one statement, of type SELECT, that DuckDB can serialise to JSON;
+- every table it reads is one of the views (or a CTE of the query), unqualified or
+  ``main.``/``memory.main.``; every catalog or schema named anywhere is ``memory``/``main``;
+- table functions only from a short allowlist (``range``, ``generate_series``, ``unnest``);
+- table-reference kinds only from an allowlist (``SHOW_REF`` for DESCRIBE/SUMMARIZE is not).
+
+What DuckDB enforces underneath (tests/test_portal_sandbox.py): no file reads or writes,
+ATTACH, COPY, INSTALL/LOAD (``enable_external_access = false``), no SET (``lock_configuration``),
+a memory cap, one thread, a time limit (``interrupt``) and a row limit (``fetchmany``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from duckdb.func import PythonUDFType
+
+from portal.masking import SENSITIVE_FIELDS, mask_sql
+from tierhub.errors import TierhubError
+from warehouse.queries import scope_prefix
+
+MAX_SQL_CHARS = 20_000
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+ALLOWED_REF_TYPES = frozenset(
+    {"BASE_TABLE", "SUBQUERY", "JOIN", "EXPRESSION_LIST", "EMPTY", "TABLE_FUNCTION", "PIVOT", "COLUMN_DATA"}
+)
+ALLOWED_NODE_TYPES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
+# Columns the loader keeps for itself; analysts see the record, not the bookkeeping.
+INTERNAL_COLUMNS = ("sheet", "record_key", "alt_key", "superseded_by_file", "superseded_by_row", "rank_key")
+PERSON_COLUMNS = ("id_number", "name", "sex", "birth_date", "mobile_phone", "item_code", "as_of_date")
+
+
+class SqlRefused(TierhubError):
+    """An analyst's statement is not a single SELECT over the scoped views."""
+
+
+class SqlFailed(TierhubError):
+    """An analyst's SELECT was accepted but DuckDB could not run it (syntax, binding, limits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one analyst query may use."""
+
+    seconds: float = 10.0
+    rows: int = 1000
+    memory: str = "512MB"
+
+
+@dataclass(frozen=True, slots=True)
+class SqlResult:
+    """Columns and rows of an analyst query; ``truncated`` when the row limit cut it."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ViewInfo:
+    """One view an analyst may query, with its columns."""
+
+    name: str
+    columns: list[str]
+    description: str
+
+
+# -- the statement check ----------------------------------------------------------------------
+
+_parser_lock = threading.Lock()
+_parser: duckdb.DuckDBPyConnection | None = None
+
+
+def _serialise(sql: str) -> dict[str, Any]:
+    """DuckDB's own parse tree of ``sql`` (an empty in-memory database does the parsing)."""
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            _parser = duckdb.connect(":memory:")
+        row = _parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    assert row is not None
+    tree: dict[str, Any] = json.loads(row[0])
+    return tree
+
+
+def check_select(sql: str, views: set[str]) -> None:
+    """Raise :class:`SqlRefused` unless ``sql`` is one SELECT reading only ``views`` (see module doc)."""
+    if len(sql) > MAX_SQL_CHARS:
+        raise SqlRefused(f"the statement has {len(sql):,} characters", fix=f"keep it under {MAX_SQL_CHARS:,}")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise SqlFailed(f"DuckDB cannot parse the statement: {_first_line(exc)}", fix="check the SQL syntax") from None
+    if len(statements) != 1:
+        raise SqlRefused(
+            f"{len(statements)} statements were sent", fix="send exactly one SELECT (no ';'-separated batches)"
+        )
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise SqlRefused(
+            f"only SELECT is allowed, this is {statements[0].type.name}",
+            fix="write a SELECT (or FROM …) over the views listed beside the box",
+        )
+    tree = _serialise(sql)
+    if tree.get("error") or len(tree.get("statements", [])) != 1:
+        raise SqlRefused(
+            f"the statement cannot be checked: {tree.get('error_message', 'not one statement')}",
+            fix="write a plain SELECT (DESCRIBE, SUMMARIZE, PIVOT and SHOW are not available here)",
+        )
+    node = tree["statements"][0]["node"]
+    ctes = {str(key) for key in _cte_names(node)}
+    _walk(node, views, ctes)
+
+
+def _cte_names(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        cte_map = value.get("cte_map")
+        if isinstance(cte_map, dict):
+            for entry in cte_map.get("map", []):
+                yield str(entry.get("key", "")).lower()
+        for child in value.values():
+            yield from _cte_names(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _cte_names(child)
+
+
+def _walk(value: Any, views: set[str], ctes: set[str]) -> None:
+    if isinstance(value, list):
+        for child in value:
+            _walk(child, views, ctes)
+        return
+    if not isinstance(value, dict):
+        return
+    for key in ("catalog_name", "catalog"):
+        if str(value.get(key) or "").lower() not in ("", "memory"):
+            raise SqlRefused(f"database {value[key]!r} is not available", fix="query the views listed beside the box")
+    for key in ("schema_name", "schema"):
+        if str(value.get(key) or "").lower() not in ("", "main"):
+            raise SqlRefused(f"schema {value[key]!r} is not available", fix="query the views listed beside the box")
+    kind = value.get("type")
+    if isinstance(kind, str) and kind.endswith("_NODE") and kind not in ALLOWED_NODE_TYPES:
+        raise SqlRefused(f"{kind} queries are not available", fix="write a plain SELECT")
+    if "table_name" in value or kind in ("SHOW_REF", "TABLE_FUNCTION") or _is_table_ref(value):
+        _check_table_ref(value, views, ctes)
+    for child in value.values():
+        _walk(child, views, ctes)
+
+
+def _is_table_ref(value: dict[str, Any]) -> bool:
+    # Table references carry "sample" next to "type" and "alias"; expressions carry "class".
+    return "sample" in value and "alias" in value and "class" not in value and "type" in value
+
+
+def _check_table_ref(ref: dict[str, Any], views: set[str], ctes: set[str]) -> None:
+    kind = ref.get("type")
+    if kind not in ALLOWED_REF_TYPES:
+        raise SqlRefused(f"{kind} is not available", fix="write a plain SELECT over the views")
+    if kind == "BASE_TABLE":
+        name = str(ref.get("table_name", "")).lower()
+        if name not in views and name not in ctes:
+            raise SqlRefused(
+                f"table {ref.get('table_name')!r} is not available", fix="query the views listed beside the box"
+            )
+    elif kind == "TABLE_FUNCTION":
+        function = ref.get("function") or {}
+        name = str(function.get("function_name", "")).lower()
+        if name not in ALLOWED_TABLE_FUNCTIONS:
+            raise SqlRefused(
+                f"table function {name!r} is not available",
+                fix=f"only {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))} may be used in FROM",
+            )
+
+
+# -- the sandbox database ---------------------------------------------------------------------
+
+
+def person_key(secret: bytes, id_number: str) -> str:
+    """A stable pseudonym of a person for counting and joining without the ID number."""
+    return hmac.new(secret, id_number.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _all_columns(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, list[str]]:
+    """``schema.table`` → its columns in order, for every table of the attached warehouse."""
+    found: dict[str, list[str]] = {}
+    for schema, table, column in con.execute(
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = ? "
+        "ORDER BY schema_name, table_name, column_index",
+        [alias],
+    ).fetchall():
+        found.setdefault(f"{schema}.{table}", []).append(str(column))
+    return found
+
+
+def _select_list(columns: list[str], masked: bool) -> str:
+    parts = []
+    for column in columns:
+        if column in INTERNAL_COLUMNS:
+            continue
+        if masked and column in SENSITIVE_FIELDS:
+            parts.append(f"{mask_sql(column, column)} AS {_quote(column)}")
+        else:
+            parts.append(_quote(column))
+        if masked and column == "id_number":
+            parts.append('person_key("id_number") AS person_key')
+    return ", ".join(parts)
+
+
+def view_definitions(
+    con: duckdb.DuckDBPyConnection, alias: str, scope: str, masked: bool
+) -> dict[str, tuple[str, str]]:
+    """View name → (SELECT over the attached warehouse filtered to ``scope``, description)."""
+    prefix = scope_prefix(scope)
+    assert re.fullmatch(r"\d{2,12}", prefix)
+    inside = f"starts_with(source_id, '{prefix}')"
+    a = _quote(alias)
+    views: dict[str, tuple[str, str]] = {}
+    known = _all_columns(con, alias)
+    tables = con.execute(f"SELECT code, name_zh, fact_table FROM {a}.ref.items ORDER BY code").fetchall()
+    for code, name_zh, fact in tables:
+        schema, table = str(fact).split(".")
+        columns = known.get(f"{schema}.{table}", [])
+        if not columns:
+            continue  # an item the catalogue knows but this warehouse has no table for yet
+        views[table] = (
+            f"SELECT {_select_list(columns, masked)} FROM {a}.{schema}.{_quote(table)} WHERE {inside}",
+            f"{code} {name_zh}",
+        )
+    views["cases"] = (
+        f"SELECT {_select_list(known['core.cases'], masked)} FROM {a}.core.cases WHERE {inside}",
+        "每条受理记录 one row per accepted record (item, service point, business date)",
+    )
+    # The master's own bookkeeping (rank key, source of the winning record) stays out: it can
+    # carry raw identifiers and name service points outside the scope.
+    person_columns = [c for c in known["core.persons"] if c in PERSON_COLUMNS]
+    # A SEMI JOIN, not IN (subquery): with a Python UDF in the select list DuckDB 2.0.1 plans
+    # the IN form ~400x slower.
+    views["persons"] = (
+        f"SELECT {_select_list(person_columns, masked)} FROM {a}.core.persons SEMI JOIN "
+        f"(SELECT id_number AS case_id FROM {a}.core.cases WHERE {inside}) ON case_id = id_number",
+        "人员主表 people with a record inside the scope",
+    )
+    views["quarantine_reasons"] = (
+        "SELECT file_id, row_number, load_id, source_id, item_code, standard_version, r.rule AS rule, "
+        f"r.field AS field FROM {a}.quarantine.rows CROSS JOIN UNNEST(reasons) AS u(r) WHERE {inside}",
+        "隔离原因 one row per reason of a quarantined row (values withheld)",
+    )
+    views["files"] = (
+        "SELECT file_id, load_id, source_id, item_code, export_date, status, rows_in, rows_loaded, "
+        f"rows_quarantined, modified_at FROM {a}.ops.files WHERE {inside}",
+        "收到的文件 files received",
+    )
+    views["loads"] = (f"SELECT load_id, committed_at FROM {a}.ops.loads", "同步批次 sync commits")
+    views["divisions"] = (f"SELECT * FROM {a}.ref.divisions", "区划 division tree")
+    views["items"] = (f"SELECT * FROM {a}.ref.items", "服务事项 service items")
+    views["rules"] = (f"SELECT rule, title_zh, title_en FROM {a}.ref.rules", "校验规则 rules")
+    return views
+
+
+class Sandbox:
+    """A throwaway DuckDB database showing one scope's views and nothing else (see module doc)."""
+
+    def __init__(
+        self, warehouse: Path, scope: str, *, secret: bytes, masked: bool, limits: Limits, key: str | None = None
+    ) -> None:
+        if not warehouse.exists():
+            raise SqlFailed(f"warehouse {warehouse} does not exist", fix="run `tierhub sync` first")
+        self.limits = limits
+        self.alias = "wh_" + secrets.token_hex(16)  # not guessable; the statement check is the guard
+        self.con = duckdb.connect(
+            ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
+        try:
+            options = "READ_ONLY"
+            if key is not None:  # an encrypted warehouse (warehouse/storage.py): OpenSSL from the httpfs wheel
+                from warehouse.storage import _httpfs_extension
+
+                self.con.execute(f"LOAD '{_sql_string(_httpfs_extension())}'")
+                options += f", ENCRYPTION_KEY '{_sql_string(key)}'"
+            self.con.execute(f"ATTACH '{_sql_string(str(warehouse))}' AS {self.alias} ({options})")
+            # A native UDF: the arrow kind imports pandas on first use (~5 s here), this one numpy (~1 s).
+            self.con.create_function(
+                "person_key",
+                functools.partial(person_key, secret),
+                [duckdb.sqltype("VARCHAR")],
+                duckdb.sqltype("VARCHAR"),
+                type=PythonUDFType.NATIVE,
+                side_effects=False,
+            )
+            self.views = view_definitions(self.con, self.alias, scope, masked)
+            for name, (select, _) in self.views.items():
+                self.con.execute(f"CREATE VIEW main.{_quote(name)} AS {select}")
+            for setting in (
+                "SET enable_external_access = false",
+                "SET allow_community_extensions = false",
+                f"SET memory_limit = '{_sql_string(limits.memory)}'",
+                "SET threads = 1",
+                "SET lock_configuration = true",
+            ):
+                self.con.execute(setting)
+        except duckdb.Error as exc:
+            self.con.close()
+            raise SqlFailed(
+                f"cannot open the warehouse for analysts: {_first_line(exc)}",
+                fix="check the warehouse key (TIERHUB_WAREHOUSE_KEY) and that a snapshot was published",
+            ) from exc
+        except BaseException:
+            self.con.close()
+            raise
+
+    def close(self) -> None:
+        """Drop the database (and the attachment) with the connection."""
+        self.con.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> list[ViewInfo]:
+        """The views and their columns, for the page beside the SQL box."""
+        out = []
+        for name, (_, description) in self.views.items():
+            columns = [str(r[0]) for r in self.con.execute(f"DESCRIBE main.{_quote(name)}").fetchall()]
+            out.append(ViewInfo(name, columns, description))
+        return out
+
+    def run(self, sql: str) -> SqlResult:
+        """Check and run one SELECT under the time and row limits."""
+        check_select(sql, set(self.views))
+        started = time.monotonic()
+        timer = threading.Timer(self.limits.seconds, self.con.interrupt)
+        timer.start()
+        try:
+            cursor = self.con.execute(sql)
+            columns = [str(d[0]) for d in cursor.description or []]
+            rows = cursor.fetchmany(self.limits.rows + 1)
+        except duckdb.InterruptException:
+            raise SqlFailed(
+                f"the query ran longer than {self.limits.seconds:g} s and was stopped",
+                fix="filter or aggregate more (WHERE, GROUP BY), or add LIMIT",
+            ) from None
+        except duckdb.Error as exc:
+            raise SqlFailed(
+                _first_line(exc), fix="check the statement against the views listed beside the box"
+            ) from None
+        finally:
+            timer.cancel()
+        return SqlResult(columns, rows[: self.limits.rows], len(rows) > self.limits.rows, time.monotonic() - started)
+
+
+def _sql_string(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def run_analyst_sql(
+    warehouse: Path,
+    scope: str,
+    sql: str,
+    *,
+    secret: bytes,
+    masked: bool = True,
+    limits: Limits | None = None,
+    key: str | None = None,
+) -> SqlResult:
+    """Run one analyst SELECT in a fresh sandbox over ``scope``'s views."""
+    with Sandbox(warehouse, scope, secret=secret, masked=masked, limits=limits or Limits(), key=key) as box:
+        return box.run(sql)
