@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tierhub.errors import ConfigError, TierhubError
@@ -82,17 +82,60 @@ def generate(
     )
 
 
-def run_sync(drops: Path, warehouse: Path, districts: list[str] | None, sources_per_batch: int):  # type: ignore[no-untyped-def]
-    """Run the sync flow on Prefect's embedded default (no server to start)."""
-    with console.status("Starting Prefect (temporary local API) and syncing…", spinner="dots"):
-        from flows.sync import sync_flow
+def run_sync(  # type: ignore[no-untyped-def]
+    drops: Path,
+    warehouse: Path,
+    districts: list[str] | None,
+    sources_per_batch: int,
+    *,
+    levels: list[str] | None = None,
+    items: list[str] | None = None,
+    since: dt.date | None = None,
+    dry_run: bool = False,
+):
+    """Run the sync flow on Prefect's embedded default (no server), with a progress bar per district.
 
-        return sync_flow(
-            drops_root=str(drops.resolve()),
-            warehouse=str(warehouse.resolve()),
-            districts=districts,
-            sources_per_batch=sources_per_batch,
-        )
+    The bars follow the flow itself: it reports its plan and each committed batch to a
+    listener in this process, so what moves is what the flow did.
+    """
+    from flows.sync import BatchPlan, BatchSummary, progress_listener, sync_flow
+    from tierhub.reference import divisions
+
+    with _progress() as progress:
+        starting = progress.add_task("Starting Prefect (temporary local API)…", total=None)
+        bars: dict[str, TaskID] = {}
+
+        def show(event: str, value: object) -> None:
+            if event == "planned" and isinstance(value, list):
+                progress.update(starting, description="Prefect started; reading the warehouse", total=1, completed=1)
+                plans: list[BatchPlan] = value
+                for plan in plans:
+                    if plan.district_code not in bars:
+                        name = divisions().get(plan.district_code).name
+                        bars[plan.district_code] = progress.add_task(f"{name} {plan.district_code[:6]}", total=0)
+                    bar = bars[plan.district_code]
+                    progress.update(bar, total=(progress.tasks[bar].total or 0) + len(plan.source_codes))
+            elif event == "batch" and isinstance(value, BatchSummary):
+                progress.advance(bars[value.district_code], value.sources)
+
+        with progress_listener(show):
+            return sync_flow(
+                drops_root=str(drops.resolve()),
+                warehouse=str(warehouse.resolve()),
+                districts=districts,
+                levels=levels,
+                items=items,
+                since=since,
+                dry_run=dry_run,
+                sources_per_batch=sources_per_batch,
+            )
+
+
+class Level(StrEnum):
+    """Tiers of sources."""
+
+    street = "street"
+    community = "community"
 
 
 @app.command()
@@ -106,6 +149,17 @@ def sync(
     district: Annotated[
         list[str] | None, typer.Option(help="Only this district (6- or 12-digit code); repeatable.")
     ] = None,
+    level: Annotated[
+        list[Level] | None,
+        typer.Option(help="Only street centres (street) or community/village workstations (community); repeatable."),
+    ] = None,
+    item: Annotated[
+        list[str] | None, typer.Option(help="Only exports of this item code (e.g. JY02); repeatable.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Only files modified since this day, YYYY-MM-DD.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and check everything, show what would load, commit nothing.")
+    ] = False,
 ) -> None:
     """Sync new exports from local folders into the warehouse (runs the Prefect flow embedded)."""
     settings = TierhubSettings()
@@ -114,8 +168,40 @@ def sync(
     if not drops.is_dir():
         raise TierhubError(f"drops folder {drops} does not exist", fix="pass --drops or run `tierhub generate` first")
     started = time.monotonic()
-    summary = run_sync(drops, warehouse, district, settings.sources_per_batch)
+    summary = run_sync(
+        drops,
+        warehouse,
+        district,
+        settings.sources_per_batch,
+        levels=[lv.value for lv in level] if level else None,
+        items=item,
+        since=_day(since, "--since"),
+        dry_run=dry_run,
+    )
     print_sync_summary(summary, warehouse, time.monotonic() - started)
+
+
+def print_run_table(summary) -> None:  # type: ignore[no-untyped-def]
+    """This run per district: sources ok / failed / late / silent, files, rows."""
+    from tierhub.reference import divisions
+
+    title = "This run by district / 本次同步" + (" — dry run, nothing committed" if summary.dry_run else "")
+    table = Table(title=title)
+    columns = ("区 district", "sources", "ok", "failed", "late", "silent", "new files", "rejected", "loaded", "隔离")
+    for column in columns:
+        table.add_column(column, justify="left" if column.startswith("区") else "right")
+    by_district: dict[str, list] = {}  # type: ignore[type-arg]
+    for batch in summary.batches:
+        by_district.setdefault(batch.district_code, []).append(batch)
+    for code, batches in by_district.items():
+        table.add_row(
+            f"{divisions().get(code).name} {code[:6]}",
+            f"{sum(b.sources for b in batches):,}",
+            *(f"{sum(b.states.get(s, 0) for b in batches):,}" for s in ("ok", "failed", "late", "silent")),
+            *(f"{sum(getattr(b, n) for b in batches):,}" for n in ("files", "rejected_files", "rows_loaded")),
+            f"{sum(b.rows_quarantined for b in batches):,}",
+        )
+    console.print(table)
 
 
 def print_sync_summary(summary, warehouse: Path, seconds: float) -> None:  # type: ignore[no-untyped-def]
@@ -123,8 +209,13 @@ def print_sync_summary(summary, warehouse: Path, seconds: float) -> None:  # typ
     from warehouse.queries import district_counts, reason_counts
     from warehouse.schema import open_warehouse
 
+    if summary.skipped:
+        console.print(f"Nothing synced: {summary.skipped}")
+        return
+    print_run_table(summary)
     console.print(
-        f"\n[bold]This run[/bold] ({seconds:.0f} s): {summary.total('files'):,} new files, "
+        f"\n[bold]{'Dry run' if summary.dry_run else 'This run'}[/bold] ({seconds:.0f} s): "
+        f"{summary.total('files'):,} new files, "
         f"{summary.total('skipped_files'):,} already loaded, {summary.total('rejected_files'):,} rejected; "
         f"{summary.total('rows_loaded'):,} rows loaded, {summary.total('rows_quarantined'):,} quarantined."
     )
@@ -165,7 +256,9 @@ def print_sync_summary(summary, warehouse: Path, seconds: float) -> None:  # typ
         console.print(f"[bold]Data Docs[/bold] (Great Expectations, every rule per item): {summary.data_docs}")
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     for path, error in errors[:10]:
-        err_console.print(f"[yellow]rejected[/yellow] {path}: {error}")
+        err_console.print(f"[yellow]problem[/yellow] {path}: {error}", soft_wrap=True, highlight=False)
+    if len(errors) > 10:
+        err_console.print(f"… and {len(errors) - 10:,} more: SELECT * FROM ops.source_latest WHERE state <> 'ok'")
 
 
 DEMO_QUERIES = """\

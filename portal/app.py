@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.context import CsrfRejected, Forbidden, NeedLogin, Portal, context, render
+from portal.context import CsrfRejected, Forbidden, NeedLogin, NeedPassword, Portal, context, render
 from portal.routes import admin, dashboard, people, sessions, sql
 from tierhub.errors import ScopeError, TierhubError
 from tierhub.settings import TierhubSettings
@@ -70,6 +70,10 @@ def create_app(settings: TierhubSettings | None = None, *, warehouse: Path | Non
     async def need_login(request: Request, exc: NeedLogin) -> Response:
         target = exc.next_path if exc.next_path.startswith("/") and not exc.next_path.startswith("//") else "/"
         return RedirectResponse(f"/login?next={target}" if target != "/" else "/login", status_code=303)
+
+    @app.exception_handler(NeedPassword)
+    async def need_password(request: Request, exc: NeedPassword) -> Response:
+        return RedirectResponse("/account/password", status_code=303)
 
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:

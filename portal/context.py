@@ -39,6 +39,10 @@ class NeedLogin(Exception):
         self.next_path = next_path
 
 
+class NeedPassword(Exception):
+    """The account's password was reset: nothing but the change-password page until it is changed."""
+
+
 class Forbidden(TierhubError):
     """The role may not use this page."""
 
@@ -96,6 +100,7 @@ class Ctx:
     session: Session | None = None
     token: str | None = None
     user: Principal | None = None
+    must_change_password: bool = False
     new_cookies: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -158,6 +163,7 @@ def context(request: Request) -> Ctx:
                 user = portal.state.user(session.username)
                 if user is not None and not user.disabled:
                     ctx.user = principal(user)
+                    ctx.must_change_password = user.must_change_password
     return ctx
 
 
@@ -178,6 +184,8 @@ def signed_in(request: Request) -> Ctx:
     if ctx.user is None or ctx.session is None:
         target = request.url.path if request.method == "GET" else "/"
         raise NeedLogin(target)
+    if ctx.must_change_password and request.url.path != "/account/password":
+        raise NeedPassword()
     ctx.portal.state.touch_session(ctx.session)
     return ctx
 

@@ -437,3 +437,24 @@ def test_security_headers(client: TestClient) -> None:
     assert "script-src 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_reset_password_must_be_changed(app: FastAPI) -> None:
+    from portal.auth import new_password
+
+    state = app.state.portal.state
+    state.add_user("resetme", "resetme", "district", HEPING, hash_password(PASSWORD))
+    temporary = new_password()
+    state.set_password("resetme", hash_password(temporary), must_change=True)
+    c = login(TestClient(app), "resetme", temporary)
+    assert c.get("/", follow_redirects=False).headers["location"] == "/account/password"
+    page = c.get("/account/password")
+    changed = c.post(
+        "/account/password",
+        data={"current": temporary, "new": "a brand new secret", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert changed.headers["location"] == "/login"
+    assert c.get("/", follow_redirects=False).headers["location"].startswith("/login")  # sessions ended
+    again = login(TestClient(app), "resetme", "a brand new secret")
+    assert again.get("/", follow_redirects=False).status_code == 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -82,6 +83,33 @@ class TierhubSettings(BaseSettings):
         default=400,
         ge=1,
         description="Sources handled by one Prefect task; one task per source is too fine for 5,916 sources.",
+    )
+
+    # -- flows and schedules (docs/decisions/0011-flows.md) --
+    task_runner: Literal["threads", "dask"] = Field(
+        default="threads",
+        description="Where the sync prepares batches (scan, read, judge): 'threads' in the flow's process, or "
+        "'dask' on a Dask cluster (a LocalCluster, or dask_address); commits stay in the flow's process.",
+    )
+    prepare_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Batches prepared at once with the 'threads' runner, while the flow commits the previous one.",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        description="Scheduler of a running Dask cluster (tcp://host:8786) for task_runner 'dask'; "
+        "none: start a LocalCluster of dask_workers processes.",
+    )
+    dask_workers: int = Field(default=2, ge=1, description="Worker processes of the LocalCluster for 'dask'.")
+    source_status_days: int = Field(
+        default=90,
+        ge=1,
+        description="Per-source status rows (ops.source_status) older than this are pruned by maintain-warehouse.",
+    )
+    backups_path: Path | None = Field(
+        default=None,
+        description="Folder maintain-warehouse backs the warehouse up into; defaults to backups/ beside the warehouse.",
     )
 
     reports_path: Path | None = Field(

@@ -1,0 +1,160 @@
+"""The portal end to end in real headless Chromium (Debian's /usr/bin/chromium via Playwright):
+log in, find a person, drill down, export; a district user cannot reach another district."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from portal.app import create_app
+from portal.auth import hash_password
+from tests.test_portal_http import HEPING, NINGHE, PASSWORD, people_only_in
+from tierhub.settings import TierhubSettings
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(synced: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """uvicorn serving the portal over the synced demo warehouse, in a thread."""
+    settings = TierhubSettings(home=tmp_path_factory.mktemp("portal-browser"), warehouse_path=synced)
+    app = create_app(settings)
+    state = app.state.portal.state
+    password_hash = hash_password(PASSWORD)
+    state.add_user("city", "市局 张", "city", "120000000000", password_hash)
+    state.add_user("heping", "和平区 李", "district", HEPING, password_hash)
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def subjects(synced: Path) -> dict[str, str]:
+    with duckdb.connect(str(synced), read_only=True) as con:
+        return {"heping": people_only_in(con, HEPING)[0], "ninghe": people_only_in(con, NINGHE)[0]}
+
+
+def log_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_login_find_drill_down_export(browser: Browser, server: str, subjects: dict[str, str], tmp_path: Path) -> None:
+    context = browser.new_context(accept_downloads=True, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in(page, server, "city")
+    assert "数据截至" in page.inner_text("#data-as-of")
+
+    # Find a person by ID number: every record from every item and service point.
+    page.fill("input[name=q]", subjects["heping"])
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#records")
+    assert subjects["heping"] not in page.url
+    items = {el.get_attribute("data-item") for el in page.query_selector_all("tr.record")}
+    assert len(items) >= 2
+    assert page.inner_text("#person-id") == subjects["heping"]  # city staff see full IDs
+
+    # Drill down city → district → street.
+    page.click("text=统计看板")
+    page.wait_for_selector("#children")
+    assert "和平区" in page.inner_text("#children") and "宁河区" in page.inner_text("#children")
+    assert page.query_selector("svg.chart") is not None
+    page.click("#children a.drill >> text=和平区")
+    page.wait_for_selector("#trail >> text=和平区")
+    street = page.query_selector("#children a.drill")
+    assert street is not None
+    street_name = street.inner_text()
+    street.click()
+    page.wait_for_selector(f"#trail >> text={street_name}")
+    trail = page.inner_text("#trail")
+    assert "天津市" in trail and "和平区" in trail and street_name in trail
+    assert page.query_selector_all("#children tbody tr")  # the street's service points
+
+    # Export CSV and Excel.
+    for button, suffix in (("#export-csv", ".csv"), ("#export-xlsx", ".xlsx")):
+        with page.expect_download() as info:
+            page.click(button)
+        download = info.value
+        target = tmp_path / download.suggested_filename
+        download.save_as(target)
+        assert target.suffix == suffix and target.stat().st_size > 100
+    assert (tmp_path / next(p.name for p in tmp_path.glob("*.csv"))).read_bytes().startswith(b"\xef\xbb\xbf")
+
+    # English switch.
+    page.click("a.lang")
+    page.wait_for_selector("text=Dashboard")
+    assert errors == []
+    context.close()
+
+
+def test_district_user_cannot_reach_another_district(browser: Browser, server: str, subjects: dict[str, str]) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    errors: list[ConsoleMessage] = []
+    page.on("console", lambda m: errors.append(m) if m.type == "error" else None)
+    log_in(page, server, "heping")
+    # By ID number in the search box.
+    page.fill("input[name=q]", subjects["ninghe"])
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#no-person")
+    assert page.query_selector("#records") is None
+    # By URL.
+    response = page.goto(f"{server}/person/{subjects['ninghe']}")
+    assert response is not None and response.status == 404
+    assert page.query_selector("#records") is None and page.query_selector("#error-message") is not None
+    # By the dashboard's node parameter.
+    response = page.goto(f"{server}/dashboard?node={NINGHE}")
+    assert response is not None and response.status == 404
+    # Their own people open fine.
+    page.goto(f"{server}/")
+    page.fill("input[name=q]", subjects["heping"])
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#records")
+    # The only console errors are the two 404 documents themselves.
+    assert all("404" in m.text for m in errors), [m.text for m in errors]
+    context.close()
