@@ -53,10 +53,14 @@ NOTES = """What moved the figures (same machine):
   reads into 32 KiB requests and throttles them in a 10 ms sleep loop (64 in flight: 38 MB/s;
   1,024: 90 MB/s, 0.35×). tierhub now asks the server's read limit (`limits@openssh.com`:
   OpenSSH serves 255 KiB) and keeps 16 such requests in flight itself, in one thread
-  (`read_pipelined`): 0.35× → about OpenSSH's speed. Raising `SFTPFile.MAX_REQUEST_SIZE` to 255 KiB
-  under paramiko's own `prefetch` came close (0.86–0.90× in a side run) but keeps the polling
-  thread and unbounded buffering; larger SSH packets (128–256 KiB) and windows (16–32 MiB) made no
-  difference or were slower; 2–4 connections per file were slower (GIL); compression is off.
+  (`read_pipelined`). On the quiet machine (load < 0.5, side runs of the same loop) the old
+  pull was 0.35–0.37× OpenSSH and the new one 1.0–1.2× (e.g. 243 vs 209 MB/s). Under load from
+  other work (this table, when its load average is high) every figure drops and the old pull's
+  ratio rises to 0.6–0.7×; the new pull stayed at 0.9–1.2× in every loaded run.
+- Tried and not kept: `SFTPFile.MAX_REQUEST_SIZE` raised to 255 KiB under paramiko's own
+  `prefetch` (0.86–0.90× in a loaded side run, but it keeps the 10 ms polling thread);
+  larger SSH packets (128–256 KiB) and windows (16–32 MiB): no gain or slower; 2–4 connections
+  per file: slower (GIL); compression is already off.
 - AES-GCM is offered first: its tag is checked inside the cipher, no separate HMAC pass."""
 
 
