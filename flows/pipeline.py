@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import pyarrow as pa
 
 from connectors.filenames import parse_drop_name
 from connectors.outboxes import Outbox, Outboxes
@@ -31,7 +32,7 @@ from connectors.records import FileRecord, Listing, Refusal
 from connectors.safety import refuse_workbook
 from quality.rules import JudgeContext
 from quality.standards import Catalogue, ItemStandard, catalogue
-from quality.verdicts import FileToJudge, Stager, judge_staged
+from quality.verdicts import FileToJudge, Stager, input_table, judge_staged, judged_table
 from tierhub.errors import TierhubError, UnsupportedFile
 from tierhub.reference import divisions
 from warehouse.load import (
@@ -40,9 +41,9 @@ from warehouse.load import (
     RegistryEntry,
     commit_batch,
     cursors,
-    next_file_id,
     registered_files,
 )
+from warehouse.source_status import FileSeen, SourceStatus, last_file_times, record_source_status, source_states
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -60,6 +61,9 @@ class BatchOutcome:
     refusals: list[Refusal] = field(default_factory=list)
     waiting: list[Listing] = field(default_factory=list)  # still being written
     unreachable: list[tuple[str, str]] = field(default_factory=list)  # (source, error)
+    unselected_files: int = 0  # left out by ``since`` or ``items``
+    unchanged: list[Listing] = field(default_factory=list)
+    status: list[SourceStatus] = field(default_factory=list)  # per source, after the commit
 
     @property
     def skipped_files(self) -> int:
@@ -116,29 +120,87 @@ def _stage(
     entry.skipped_rows = read.skipped_rows
 
 
-def sync_sources(
-    con: duckdb.DuckDBPyConnection,
+@dataclass
+class BatchState:
+    """What the warehouse knew of a batch's sources when the sync started (read once, passed on)."""
+
+    seen: dict[tuple[str, str], tuple[int, dt.datetime]]  # (source, path) → (size, mtime) last taken
+    known: dict[tuple[str, str], int]  # (source, sha256) → file id already registered
+    last_file_at: dict[str, dt.datetime]  # source → newest file registered
+
+
+def batch_state(con: duckdb.DuckDBPyConnection, source_codes: list[str]) -> BatchState:
+    """Read the cursor, the registry and the last file times of these sources."""
+    return BatchState(
+        cursors(con, source_codes), registered_files(con, source_codes), last_file_times(con, source_codes)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which files of the outboxes a sync takes: all by default.
+
+    ``since``: only files modified at or after it; ``items``: only exports of these item
+    codes (a file whose name names no known item is left out when ``items`` is given).
+    """
+
+    since: dt.datetime | None = None
+    items: frozenset[str] | None = None
+
+    def takes(self, listing: Listing, standards: Catalogue) -> bool:
+        """Whether the sync should take this file."""
+        if self.since is not None and listing.modified_at < self.since:
+            return False
+        if self.items is None:
+            return True
+        try:
+            return standards.find(parse_drop_name(listing.name).item).code in self.items
+        except TierhubError:
+            return False
+
+
+@dataclass
+class PreparedBatch:
+    """A batch scanned, read and judged; nothing of it is in the warehouse yet.
+
+    New files carry provisional ids -1, -2, … (in path order) in ``outcome.entries``, the
+    cursor rows and the judged tables; ``commit_prepared`` swaps in ids from the
+    warehouse's sequence. ``judged`` holds each item's judged rows as Arrow, so a batch can
+    be prepared in another process (or on another machine) and committed by the one writer.
+    """
+
+    outcome: BatchOutcome
+    cursor: list[CursorRow]
+    judged: dict[str, pa.Table]
+    started_at: dt.datetime
+    run_label: str
+    last_file_at: dict[str, dt.datetime]
+    calendars: dict[str, str]
+
+
+def prepare_batch(
+    scratch: duckdb.DuckDBPyConnection,
     outboxes: Outboxes | Path,
     source_codes: Iterable[str],
+    state: BatchState,
     *,
     today: dt.date | None = None,
     run_label: str = "",
     batch_rows: int = 50_000,
     standards: Catalogue | None = None,
+    selection: Selection = Selection(),
     sleep: Callable[[float], None] = time.sleep,
-) -> BatchOutcome:
-    """Sync every new file of these sources into the warehouse.
+) -> PreparedBatch:
+    """Scan, fetch, read and judge the new files of these sources, using ``scratch`` for staging.
 
-    A file that cannot be read is registered as rejected with its error, an unreachable
-    source is reported, and the other files go on; the batch commits in one transaction
-    or not at all.
+    ``scratch`` may be the warehouse connection or any other DuckDB connection (an
+    in-memory one in a Dask worker): only temp tables are written to it.
     """
     started = dt.datetime.now(dt.UTC)
     boxes = Outboxes.folder(outboxes) if isinstance(outboxes, Path) else outboxes
     standards = standards or catalogue()
     codes = list(source_codes)
-    seen = cursors(con, codes)
-    known = registered_files(con, codes)
+    seen, known = state.seen, dict(state.known)
     outcome = BatchOutcome(sources=len(codes), load=LoadResult("", 0, 0, 0, 0, 0), entries=[])
 
     # 1–3: scan, compare with the cursor, let files being written settle.
@@ -160,8 +222,11 @@ def sync_sources(
         outbox = boxes.for_source(code)
         outcome.refusals += refusals
         for listing in listings:
-            if seen.get((code, listing.path)) == (listing.size, listing.modified_at):
+            if not selection.takes(listing, standards):
+                outcome.unselected_files += 1
+            elif seen.get((code, listing.path)) == (listing.size, listing.modified_at):
                 outcome.unchanged_files += 1
+                outcome.unchanged.append(listing)
             elif outbox.endpoint.stable == "done_marker":
                 (candidates if listing.name in markers else outcome.waiting).append(listing)
             elif (now - listing.modified_at).total_seconds() < outbox.endpoint.settle_seconds + 1:
@@ -187,7 +252,7 @@ def sync_sources(
         else:
             outcome.unreachable.append((fetched[0].source_id, str(fetched[1])))
 
-    # 5: read, stage, judge, commit.
+    # 5: read, stage, judge.
     ctx = JudgeContext(today=today or dt.date.today())
     stagers: dict[str, Stager] = {}
     cursor_rows: list[CursorRow] = []
@@ -195,7 +260,7 @@ def sync_sources(
         file_id = known.get((record.source_id, record.sha256))
         if file_id is None:
             entry = RegistryEntry(
-                file_id=next_file_id(con),
+                file_id=-(len(outcome.entries) + 1),
                 source_id=record.source_id,
                 path=record.path,
                 sha256=record.sha256,
@@ -206,7 +271,7 @@ def sync_sources(
             known[(record.source_id, record.sha256)] = file_id = entry.file_id
             encoding = boxes.config.override_for(record.source_id).encoding
             try:
-                _stage(record, entry, stagers, con, standards, batch_rows, encoding)
+                _stage(record, entry, stagers, scratch, standards, batch_rows, encoding)
             except TierhubError as exc:
                 entry.status, entry.error, entry.rows_in = "rejected", str(exc), 0
         else:
@@ -214,25 +279,155 @@ def sync_sources(
         cursor_rows.append(
             CursorRow(record.source_id, record.path, record.size, record.modified_at, record.sha256, file_id)
         )
-    items: list[ItemStandard] = []
+    judged: dict[str, pa.Table] = {}
     by_id = {e.file_id: e for e in outcome.entries}
     for code, stager in stagers.items():
         stager.flush()
         item = standards.items[code]
-        items.append(item)
-        for file_id, summary in judge_staged(con, item, ctx).items():
+        for file_id, summary in judge_staged(scratch, item, ctx).items():
             by_id[file_id].rows_loaded, by_id[file_id].rows_quarantined = summary.valid, summary.quarantined
+        judged[code] = scratch.execute(f"SELECT * FROM {judged_table(item)}").to_arrow_table()
+        scratch.execute(f"DROP TABLE {judged_table(item)}")
+        scratch.execute(f"DROP TABLE {input_table(item)}")
+    rows_loaded = sum(e.rows_loaded for e in outcome.entries)
+    rows_quarantined = sum(e.rows_quarantined for e in outcome.entries)
+    outcome.load = LoadResult(
+        "",
+        len(outcome.entries),
+        sum(e.status == "rejected" for e in outcome.entries),
+        rows_loaded + rows_quarantined,
+        rows_loaded,
+        rows_quarantined,
+    )
+    calendars = {c: str(boxes.config.override_for(c).calendar or "weekly") for c in codes}
+    return PreparedBatch(outcome, cursor_rows, judged, started, run_label, dict(state.last_file_at), calendars)
+
+
+def batch_status(prepared: PreparedBatch, now: dt.datetime | None = None) -> list[SourceStatus]:
+    """Each source's state (ok / failed / late / silent) after this batch."""
+    outcome = prepared.outcome
+    by_path = {e.path: e for e in outcome.entries}
+    files = [
+        FileSeen(
+            c.source_id,
+            c.modified_at,
+            new=c.path in by_path,
+            rejected=c.path in by_path and by_path[c.path].status == "rejected",
+            rows_loaded=by_path[c.path].rows_loaded if c.path in by_path else 0,
+            rows_quarantined=by_path[c.path].rows_quarantined if c.path in by_path else 0,
+            error=by_path[c.path].error if c.path in by_path else None,
+        )
+        for c in prepared.cursor
+    ] + [FileSeen(x.source_id, x.modified_at, new=False) for x in outcome.unchanged]
+    return source_states(
+        [s for s in prepared.calendars],
+        files=files,
+        refused=[(r.source_id, f"refused {r.path}: {r.reason}") for r in outcome.refusals],
+        waiting=[w.source_id for w in outcome.waiting],
+        unreachable=outcome.unreachable,
+        last_file_at=prepared.last_file_at,
+        calendars=prepared.calendars,
+        now=now or dt.datetime.now(dt.UTC),
+    )
+
+
+def commit_prepared(
+    con: duckdb.DuckDBPyConnection, prepared: PreparedBatch, *, standards: Catalogue | None = None
+) -> BatchOutcome:
+    """Commit a prepared batch into the warehouse ``con`` (the one writer) in one transaction.
+
+    Provisional file ids become ids of the warehouse's sequence, in the same order. The
+    per-source status is written right after the commit.
+    """
+    standards = standards or catalogue()
+    outcome = prepared.outcome
+    new = len(outcome.entries)
+    ids: list[int] = []
+    if new:
+        ids = sorted(
+            int(v) for (v,) in con.execute("SELECT nextval('ops.file_id_seq') FROM range(?)", [new]).fetchall()
+        )
+
+    def real(file_id: int) -> int:
+        return ids[-file_id - 1] if file_id < 0 else file_id
+
+    for entry in outcome.entries:
+        entry.file_id = real(entry.file_id)
+    cursor = [CursorRow(c.source_id, c.path, c.size, c.modified_at, c.sha256, real(c.file_id)) for c in prepared.cursor]
+    items: list[ItemStandard] = []
+    mapping = pa.table(
+        {"provisional": pa.array(range(-1, -new - 1, -1), pa.int64()), "real": pa.array(ids, pa.int64())}
+    )
+    con.register("_th_file_ids", mapping)
+    try:
+        for code, table in prepared.judged.items():
+            item = standards.items[code]
+            items.append(item)
+            con.register("_th_judged", table)
+            try:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {judged_table(item)} AS SELECT * REPLACE (m.real AS _file_id) "
+                    "FROM _th_judged j JOIN _th_file_ids m ON m.provisional = j._file_id"
+                )
+            finally:
+                con.unregister("_th_judged")
+    finally:
+        con.unregister("_th_file_ids")
     outcome.load = commit_batch(
         con,
         load_id=uuid.uuid4().hex,
-        started_at=started,
-        run_label=run_label,
+        started_at=prepared.started_at,
+        run_label=prepared.run_label,
         entries=outcome.entries,
         items=items,
-        cursor=cursor_rows,
+        cursor=cursor,
         refusals=outcome.refusals,
     )
+    for item in items:
+        con.execute(f"DROP TABLE IF EXISTS {judged_table(item)}")
+    prepared.cursor = cursor
+    outcome.status = batch_status(prepared)
+    record_source_status(con, outcome.load.load_id, prepared.run_label, outcome.status)
     return outcome
+
+
+def sync_sources(
+    con: duckdb.DuckDBPyConnection,
+    outboxes: Outboxes | Path,
+    source_codes: Iterable[str],
+    *,
+    today: dt.date | None = None,
+    run_label: str = "",
+    batch_rows: int = 50_000,
+    standards: Catalogue | None = None,
+    selection: Selection = Selection(),
+    dry_run: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BatchOutcome:
+    """Sync every new file of these sources into the warehouse.
+
+    A file that cannot be read is registered as rejected with its error, an unreachable
+    source is reported, and the other files go on; the batch commits in one transaction
+    or not at all. ``dry_run`` reads and judges everything but commits nothing: the
+    outcome says what a real run would load.
+    """
+    codes = list(source_codes)
+    prepared = prepare_batch(
+        con,
+        outboxes,
+        codes,
+        batch_state(con, codes),
+        today=today,
+        run_label=run_label,
+        batch_rows=batch_rows,
+        standards=standards,
+        selection=selection,
+        sleep=sleep,
+    )
+    if dry_run:
+        prepared.outcome.status = batch_status(prepared)
+        return prepared.outcome
+    return commit_prepared(con, prepared, standards=standards)
 
 
 def _parallel(boxes: Outboxes, inputs: list[In], work: Callable[[In], Out]) -> list[Out]:

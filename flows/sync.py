@@ -1,25 +1,81 @@
-"""The ``sync`` flow: city → districts → batches of sources, each batch one task.
+"""The ``sync`` flow: city → districts → batches of sources; a batch is prepared, then committed.
 
-One task per source would be the wrong shape for 5,916 sources (Prefect costs ~5 ms a
-task and its temporary API loses task runs past ~1,000): a task syncs a batch of a
-district's sources and per-file status lives in the warehouse's registry.
+One task per source would be the wrong shape for 5,916 sources (Prefect costs ~5 ms a task
+and its temporary API loses task runs past ~1,000, docs/decisions/0011-flows.md): a task
+prepares a batch of one district's sources — scan, fetch, read, judge — and the flow's own
+process commits the batches one at a time, in order, as the warehouse's one writer. The
+per-source outcome lives in the warehouse (``ops.source_status``) and in the run's markdown
+artifact. A source that cannot be reached, a refused host key or a broken file never fails
+the run; only a warehouse that cannot commit does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, cast
+from zoneinfo import ZoneInfo
 
+import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
-from flows.pipeline import sync_sources
+from connectors.config import load_sources
+from connectors.outboxes import Outboxes
+from flows.pipeline import (
+    BatchState,
+    PreparedBatch,
+    Selection,
+    batch_state,
+    batch_status,
+    commit_prepared,
+    prepare_batch,
+)
 from quality.datadocs import build_data_docs
+from quality.lookups import is_working_day
+from tierhub.errors import TierhubError, WarehouseError
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
+from warehouse.source_status import STATES
+
+BUREAU_TIME = ZoneInfo("Asia/Shanghai")
+LEVELS = ("street", "community")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """One batch: a label for run names, its district, its sources and the host serving them."""
+
+    label: str
+    district_code: str
+    source_codes: list[str]
+    host: str  # "folder" or the SFTP host: the tag that limits concurrency per host
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a run finds the outboxes and the warehouse (plain strings: task parameters)."""
+
+    warehouse: str
+    drops_root: str
+    sources_file: str | None
+    landing: str
+
+    def outboxes(self) -> Outboxes:
+        """The outboxes: the sources file's endpoints, or every source a folder under drops_root."""
+        if self.sources_file is None:
+            return Outboxes.folder(Path(self.drops_root))
+        config = load_sources(Path(self.sources_file), default_root=Path(self.drops_root))
+        return Outboxes(config, Path(self.landing))
 
 
 @dataclass
@@ -32,13 +88,16 @@ class BatchSummary:
     load_id: str = ""
     files: int = 0
     skipped_files: int = 0
+    unselected_files: int = 0
     rejected_files: int = 0
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
     waiting_files: int = 0
     refused_files: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)  # (path or source, error)
+    states: dict[str, int] = field(default_factory=dict)  # ok / failed / late / silent → sources
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (file or source, error)
+    failed: str | None = None  # the batch itself could not be prepared or committed
 
 
 @dataclass
@@ -47,6 +106,8 @@ class SyncSummary:
 
     warehouse: str
     batches: list[BatchSummary]
+    dry_run: bool = False
+    skipped: str | None = None  # why the run did nothing (a non-working day)
     data_docs: str | None = None  # index page of the run's Great Expectations Data Docs
     snapshot: str | None = None  # the read-only generation readers now see
 
@@ -54,69 +115,193 @@ class SyncSummary:
         """The sum of one counter over all batches."""
         return sum(int(getattr(b, name)) for b in self.batches)
 
+    def state_total(self, state: str) -> int:
+        """Sources in one state over all batches."""
+        return sum(b.states.get(state, 0) for b in self.batches)
 
-def plan_batches(districts: list[str] | None, sources_per_batch: int) -> list[tuple[str, str, list[str]]]:
-    """(label, district code, source codes) for every batch, district by district."""
+
+# -- progress for an embedded run (the CLI): called in the flow's process, after each commit --
+
+ProgressListener = Callable[[str, Any], None]  # ("planned", list[BatchPlan]) or ("batch", BatchSummary)
+_listeners: list[ProgressListener] = []
+
+
+@contextmanager
+def progress_listener(listener: ProgressListener) -> Iterator[None]:
+    """Call ``listener`` with the plan and each finished batch of syncs run in this process."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+def _notify(event: str, value: object) -> None:
+    for listener in list(_listeners):
+        listener(event, value)
+
+
+# -- planning --
+
+
+def plan_batches(
+    districts: list[str] | None,
+    sources_per_batch: int,
+    levels: list[str] | None = None,
+    hosts: Callable[[str], str] | None = None,
+    only: set[str] | None = None,
+) -> list[BatchPlan]:
+    """Every batch, district by district; a batch never spans districts (one endpoint each).
+
+    ``levels``: "street" (street centres) and/or "community" (community and village
+    workstations); ``only``: restrict to these source codes.
+    """
     tree = divisions()
     wanted = {d[:6] for d in districts} if districts else None
-    plans: list[tuple[str, str, list[str]]] = []
+    chosen = set(levels or LEVELS)
+    unknown = chosen - set(LEVELS)
+    if unknown:
+        raise TierhubError(f"unknown source level {sorted(unknown)}", fix="use street and/or community")
+    plans: list[BatchPlan] = []
     for district in tree.at_level("district"):
         if wanted is not None and district.code[:6] not in wanted:
             continue
-        codes = [s.code for s in tree.sources() if s.code.startswith(district.prefix)]
+        codes = [
+            s.code
+            for s in tree.sources()
+            if s.code.startswith(district.prefix) and s.level in chosen and (only is None or s.code in only)
+        ]
         chunks = [codes[i : i + sources_per_batch] for i in range(0, len(codes), sources_per_batch)]
+        host = hosts(district.code) if hosts else "folder"
         for n, chunk in enumerate(chunks, start=1):
-            plans.append((f"{district.name}-{n}/{len(chunks)}", district.code, chunk))
+            plans.append(
+                BatchPlan(f"{district.code[:6]}-{district.name}-{n}of{len(chunks)}", district.code, chunk, host)
+            )
     return plans
 
 
-@task(name="sync-batch", task_run_name="sync-{label}", retries=2, retry_delay_seconds=[2, 10])
-def sync_batch(
-    label: str,
-    district_code: str,
-    source_codes: list[str],
-    drops_root: str,
-    warehouse: str,
-    today: dt.date | None = None,
-    batch_rows: int = 50_000,
-) -> BatchSummary:
-    """Sync one batch of sources from local folders into the warehouse."""
+def endpoint_host(sources_file: str | None, drops_root: str) -> Callable[[str], str]:
+    """District code → the host serving its outboxes ("folder" for local folders)."""
+    if sources_file is None:
+        return lambda _: "folder"
+    config = load_sources(Path(sources_file), default_root=Path(drops_root))
+
+    def host(district_code: str) -> str:
+        endpoint = config.endpoint_for(district_code)
+        return f"{endpoint.host}:{endpoint.port}" if endpoint.kind == "sftp" else "folder"
+
+    return host
+
+
+def bureau_today() -> dt.date:
+    """Today in Tianjin (Asia/Shanghai), whatever the worker's timezone."""
+    return dt.datetime.now(BUREAU_TIME).date()
+
+
+def as_since(since: dt.date | dt.datetime | None) -> dt.datetime | None:
+    """A ``since`` parameter as an aware datetime (a date means its midnight in Tianjin)."""
+    if since is None:
+        return None
+    if not isinstance(since, dt.datetime):
+        return dt.datetime.combine(since, dt.time(), BUREAU_TIME)
+    return since if since.tzinfo else since.replace(tzinfo=BUREAU_TIME)
+
+
+# -- tasks: each a few lines around the library --
+
+
+@task(name="read-state", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 20, 60])
+def read_state(warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
+    """Read the cursor and registry of every planned source (one short open of the warehouse)."""
     con = open_warehouse(Path(warehouse))
     try:
-        outcome = sync_sources(con, Path(drops_root), source_codes, today=today, run_label=label, batch_rows=batch_rows)
+        return {plan.label: batch_state(con, plan.source_codes) for plan in plans}
     finally:
         con.close()
-    load = outcome.load
-    summary = BatchSummary(
-        label=label,
-        district_code=district_code,
-        sources=len(source_codes),
+
+
+@task(
+    name="prepare-batch",
+    task_run_name="prepare-{plan.label}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_jitter_factor=0.5,
+)
+def prepare(
+    plan: BatchPlan,
+    state: BatchState,
+    where: Where,
+    selection: Selection,
+    today: dt.date,
+    batch_rows: int,
+    run_label: str,
+) -> PreparedBatch:
+    """Scan, fetch, read and judge one batch in a scratch DuckDB (any process, any machine)."""
+    outboxes = where.outboxes()
+    scratch = duckdb.connect()
+    try:
+        return prepare_batch(
+            scratch,
+            outboxes,
+            plan.source_codes,
+            state,
+            today=today,
+            run_label=f"{run_label}/{plan.label}",
+            batch_rows=batch_rows,
+            selection=selection,
+        )
+    finally:
+        scratch.close()
+        outboxes.close()
+
+
+@task(
+    name="commit-batch",
+    task_run_name="commit-{plan.label}",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[5, 20, 60],
+)
+def commit(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> BatchSummary:
+    """Commit one prepared batch (the flow's process is the one writer); its summary."""
+    try:
+        con = open_warehouse(Path(warehouse))
+    except duckdb.IOException as exc:  # held by a reader or maintenance: retried with backoff
+        raise WarehouseError(f"warehouse {warehouse} is in use: {exc}", fix="the task retries") from exc
+    try:
+        commit_prepared(con, prepared)
+    finally:
+        con.close()
+    return summarise(plan, prepared)
+
+
+def summarise(plan: BatchPlan, prepared: PreparedBatch) -> BatchSummary:
+    """A batch's counts, states and errors."""
+    outcome, load = prepared.outcome, prepared.outcome.load
+    states = {s: sum(x.state == s for x in outcome.status) for s in STATES}
+    return BatchSummary(
+        label=plan.label,
+        district_code=plan.district_code,
+        sources=len(plan.source_codes),
         load_id=load.load_id,
         files=load.files,
         skipped_files=outcome.skipped_files,
+        unselected_files=outcome.unselected_files,
         rejected_files=load.rejected_files,
         rows_in=load.rows_in,
         rows_loaded=load.rows_loaded,
         rows_quarantined=load.rows_quarantined,
         waiting_files=len(outcome.waiting),
         refused_files=len(outcome.refusals),
+        states=states,
         errors=[(e.path, e.error or "") for e in outcome.entries if e.status == "rejected"]
         + [(r.path, r.reason) for r in outcome.refusals]
         + list(outcome.unreachable),
     )
-    get_run_logger().info(
-        "%s: %d new files (%d already loaded, %d rejected), %d rows loaded, %d quarantined",
-        label,
-        load.files,
-        outcome.skipped_files,
-        load.rejected_files,
-        load.rows_loaded,
-        load.rows_quarantined,
-    )
-    return summary
 
 
-@task(name="data-docs")
+@task(name="data-docs", cache_policy=NO_CACHE)
 def publish_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date) -> str | None:
     """Render the run's Great Expectations Data Docs; the index page's path."""
     con = open_warehouse(Path(warehouse))
@@ -127,7 +312,7 @@ def publish_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_d
     return str(index.resolve()) if index else None
 
 
-@task(name="publish-snapshot")
+@task(name="publish-snapshot", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
 def publish_snapshot(warehouse: str, keep: int, days: int) -> str:
     """Publish the committed warehouse as the next read-only generation; prune old ones."""
     path = Path(warehouse)
@@ -141,22 +326,161 @@ def publish_snapshot(warehouse: str, keep: int, days: int) -> str:
     return str(snapshot.path)
 
 
+# -- the run --
+
+
+def run_batches(
+    plans: list[BatchPlan],
+    where: Where,
+    selection: Selection,
+    *,
+    today: dt.date,
+    batch_rows: int,
+    run_label: str,
+    dry_run: bool,
+) -> list[BatchSummary]:
+    """Prepare every batch on the flow's task runner; commit them here, one at a time, in order.
+
+    A batch that cannot be prepared is listed as failed and the others go on; a batch that
+    cannot commit is listed too, and the run raises at the end (the warehouse is unchanged
+    by it).
+    """
+    logger = get_run_logger()
+    _notify("planned", plans)
+    states = read_state(where.warehouse, plans)
+    futures: list[PrefectFuture[PreparedBatch]] = [
+        prepare.with_options(tags=[f"sftp-host:{plan.host}"]).submit(
+            plan, states[plan.label], where, selection, today, batch_rows, run_label
+        )
+        for plan in plans
+    ]
+    summaries: list[BatchSummary] = []
+    commit_errors: list[str] = []
+    for plan, future in zip(plans, futures, strict=True):
+        try:
+            prepared = future.result()
+        except Exception as exc:  # any failure of one batch is reported; the other batches go on
+            summary = BatchSummary(plan.label, plan.district_code, len(plan.source_codes), failed=str(exc))
+            summary.states = {"failed": len(plan.source_codes)}
+            summary.errors = [(plan.label, f"batch not prepared: {exc}")]
+            logger.error("%s could not be prepared: %s", plan.label, exc)
+        else:
+            if dry_run:
+                prepared.outcome.status = batch_status(prepared)
+                summary = summarise(plan, prepared)
+            else:
+                try:
+                    summary = commit(plan, cast(PreparedBatch, quote(prepared)), where.warehouse)
+                except WarehouseError as exc:
+                    commit_errors.append(f"{plan.label}: {exc}")
+                    summary = BatchSummary(plan.label, plan.district_code, len(plan.source_codes), failed=str(exc))
+                    summary.errors = [(plan.label, f"not committed: {exc}")]
+            logger.info(
+                "%s%s: %d new files (%d unchanged, %d rejected, %d refused), %d rows loaded, %d quarantined; "
+                "sources %s",
+                plan.label,
+                " (dry run)" if dry_run else "",
+                summary.files,
+                summary.skipped_files,
+                summary.rejected_files,
+                summary.refused_files,
+                summary.rows_loaded,
+                summary.rows_quarantined,
+                ", ".join(f"{n} {s}" for s, n in summary.states.items() if n),
+            )
+            del prepared
+        summaries.append(summary)
+        _notify("batch", summary)
+    if commit_errors:
+        raise WarehouseError(
+            f"{len(commit_errors)} of {len(plans)} batches could not commit: {'; '.join(commit_errors)}",
+            fix="the other batches are committed; fix the warehouse and rerun (committed files are skipped)",
+        )
+    return summaries
+
+
+def local_cluster(**kwargs: Any) -> Any:
+    """A Dask LocalCluster whose worker processes report to this process's Prefect API.
+
+    An embedded run's API is a temporary server known only inside this process (no
+    ``PREFECT_API_URL`` in the environment): without its address each worker process would
+    start a temporary API of its own.
+    """
+    from distributed import LocalCluster
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        api_url = str(client.api_url)
+    return LocalCluster(**kwargs, env={"PREFECT_API_URL": api_url.rstrip("/")})  # type: ignore[no-untyped-call]
+
+
+def task_runner(settings: TierhubSettings | None = None) -> TaskRunner[Any]:
+    """The task runner the settings choose: threads in this process, or Dask."""
+    settings = settings or TierhubSettings()
+    if settings.task_runner == "dask":
+        from prefect_dask.task_runners import DaskTaskRunner
+
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(
+            cluster_class=local_cluster,
+            cluster_kwargs={
+                "n_workers": settings.dask_workers,
+                "processes": True,
+                "threads_per_worker": 1,
+                "dashboard_address": None,
+            },
+        )
+    return ThreadPoolTaskRunner(max_workers=settings.prepare_threads)
+
+
+def finish_run(
+    summary: SyncSummary, settings: TierhubSettings, data_docs: bool | None, run_label: str, today: dt.date
+) -> SyncSummary:
+    """Publish the snapshot and Data Docs of a run that loaded something; write the artifact."""
+    warehouse = summary.warehouse
+    load_ids = [b.load_id for b in summary.batches if b.rows_in]
+    if not summary.dry_run and (load_ids or not (snapshots_folder(Path(warehouse)) / CURRENT).exists()):
+        summary.snapshot = publish_snapshot(warehouse, settings.snapshot_keep, settings.snapshot_days)
+    if not summary.dry_run and (settings.data_docs if data_docs is None else data_docs) and load_ids:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        label = f"{run_label}-{stamp}"
+        out_dir = str(Path(warehouse).resolve().parent / "datadocs" / label)
+        summary.data_docs = publish_data_docs(warehouse, load_ids, label, out_dir, today)
+    create_markdown_artifact(
+        markdown=summary_markdown(summary),
+        key="sync-summary",
+        description="Per-district sources ok / failed / late, rows loaded / quarantined",
+    )
+    return summary
+
+
 def summary_markdown(summary: SyncSummary) -> str:
-    """The run's per-district table for the Prefect UI."""
+    """The run's per-district table and its problem sources, for the Prefect UI."""
+    if summary.skipped:
+        return f"**Nothing synced**: {summary.skipped}"
     by_district: dict[str, list[BatchSummary]] = {}
     for batch in summary.batches:
         by_district.setdefault(batch.district_code, []).append(batch)
-    lines = [
-        "| district | sources | new files | rejected | refused | waiting | rows loaded | rows quarantined |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    lines = ["**Dry run: nothing was committed.** What a real run would load:", ""] if summary.dry_run else []
+    lines += [
+        "| district | sources | ok | failed | late | silent | new files | rejected | refused | waiting "
+        "| rows loaded | rows quarantined |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for code, batches in by_district.items():
         name = divisions().get(code).name
+
+        def total(attribute: str, group: list[BatchSummary] = batches) -> str:
+            return f"{sum(int(getattr(b, attribute)) for b in group):,}"
+
+        def state(s: str, group: list[BatchSummary] = batches) -> str:
+            return f"{sum(b.states.get(s, 0) for b in group):,}"
+
         lines.append(
-            f"| {name} {code[:6]} | {sum(b.sources for b in batches)} | {sum(b.files for b in batches)} | "
-            f"{sum(b.rejected_files for b in batches)} | {sum(b.refused_files for b in batches)} | "
-            f"{sum(b.waiting_files for b in batches)} | {sum(b.rows_loaded for b in batches)} | "
-            f"{sum(b.rows_quarantined for b in batches)} |"
+            f"| {name} {code[:6]} | {total('sources')} | {state('ok')} | {state('failed')} | {state('late')} | "
+            f"{state('silent')} | {total('files')} | {total('rejected_files')} | {total('refused_files')} | "
+            f"{total('waiting_files')} | {total('rows_loaded')} | {total('rows_quarantined')} |"
         )
     if summary.snapshot:
         lines += ["", f"**Readers now see** `{summary.snapshot}`"]
@@ -164,59 +488,91 @@ def summary_markdown(summary: SyncSummary) -> str:
         lines += ["", f"**Data Docs** (Great Expectations): [{summary.data_docs}](file://{summary.data_docs})"]
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     if errors:
-        lines += ["", "**Files and sources with problems**", "", "| file or source | problem |", "|---|---|"]
-        lines += [f"| {p} | {e.replace('|', '/')} |" for p, e in errors[:50]]
+        lines += ["", "**Sources and files with problems**", "", "| source or file | problem |", "|---|---|"]
+        lines += [f"| {p} | {_cell(e)} |" for p, e in errors[:200]]
+        if len(errors) > 200:
+            lines.append(f"| … | {len(errors) - 200:,} more: `SELECT * FROM ops.source_latest WHERE state <> 'ok'` |")
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")[:300]
 
 
 def _run_name() -> str:
     from prefect.runtime import flow_run
 
-    districts = flow_run.parameters.get("districts")
-    return f"sync-{'-'.join(d[:6] for d in districts) if districts else 'city'}"
+    params = flow_run.parameters
+    districts = params.get("districts")
+    name = f"sync-{'-'.join(d[:6] for d in districts) if districts else 'city'}"
+    levels = params.get("levels")
+    if levels and set(levels) != set(LEVELS):
+        name += "-" + "-".join(sorted(levels))
+    return name + ("-dry-run" if params.get("dry_run") else "")
 
 
-@flow(name="sync", flow_run_name=_run_name, log_prints=True)
+def _settings_where(drops_root: str | None, warehouse: str | None, settings: TierhubSettings) -> Where:
+    return Where(
+        warehouse=warehouse or str(settings.warehouse_file.resolve()),
+        drops_root=drops_root or str(settings.drops_folder.resolve()),
+        # a drops folder passed in means: every source a folder under it
+        sources_file=None if drops_root or settings.sources_file is None else str(settings.sources_file.resolve()),
+        landing=str(settings.landing_folder.resolve()),
+    )
+
+
+@flow(name="sync", flow_run_name=_run_name, log_prints=True, task_runner=task_runner())
 def sync_flow(
     drops_root: str | None = None,
     warehouse: str | None = None,
     districts: list[str] | None = None,
+    levels: list[str] | None = None,
+    items: list[str] | None = None,
+    since: dt.datetime | dt.date | None = None,
+    dry_run: bool = False,
+    working_days_only: bool = False,
     today: dt.date | None = None,
     sources_per_batch: int | None = None,
     batch_rows: int | None = None,
     data_docs: bool | None = None,
 ) -> SyncSummary:
-    """Sync every source of the chosen districts (default: the whole city) into the warehouse.
+    """Sync the sources of the chosen districts (default: the whole city) into the warehouse.
 
-    Paths and sizes left out come from the settings (environment, ``tierhub.toml``, defaults).
+    ``levels``: street and/or community sources; ``items``: only these item codes;
+    ``since``: only files modified since then (a date means midnight in Tianjin);
+    ``dry_run``: read and judge, report what would load, commit nothing;
+    ``working_days_only``: do nothing on a day that is not a working day in mainland China
+    (holidays off, adjusted weekend working days on). Paths left out come from the settings.
     """
     settings = TierhubSettings()
-    drops_root = drops_root or str(settings.drops_folder.resolve())
-    warehouse = warehouse or str(settings.warehouse_file.resolve())
-    sources_per_batch = sources_per_batch or settings.sources_per_batch
-    batch_rows = batch_rows or settings.batch_rows
-    batches = [
-        sync_batch(label, district, codes, drops_root, warehouse, today, batch_rows)
-        for label, district, codes in plan_batches(districts, sources_per_batch)
-    ]
-    summary = SyncSummary(warehouse=warehouse, batches=batches)
-    load_ids = [b.load_id for b in batches if b.rows_in]
-    if load_ids or not (snapshots_folder(Path(warehouse)) / CURRENT).exists():
-        summary.snapshot = publish_snapshot(warehouse, settings.snapshot_keep, settings.snapshot_days)
-    if (settings.data_docs if data_docs is None else data_docs) and load_ids:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_label = f"{_run_name()}-{stamp}"
-        summary.data_docs = publish_data_docs(
-            warehouse,
-            load_ids,
-            run_label,
-            str(Path(warehouse).resolve().parent / "datadocs" / run_label),
-            today or dt.date.today(),
+    where = _settings_where(drops_root, warehouse, settings)
+    day = today or bureau_today()
+    summary = SyncSummary(warehouse=where.warehouse, batches=[], dry_run=dry_run)
+    run_label = _run_name()
+    if working_days_only and not is_working_day(day):
+        summary.skipped = (
+            f"{day} is not a working day in mainland China (法定节假日或周末); the scheduled sync skipped it"
         )
-    create_markdown_artifact(
-        markdown=summary_markdown(summary), key="sync-summary", description="Per-district sync summary"
+        get_run_logger().info(summary.skipped)
+        create_markdown_artifact(markdown=summary_markdown(summary), key="sync-summary")
+        return summary
+    plans = plan_batches(
+        districts,
+        sources_per_batch or settings.sources_per_batch,
+        levels,
+        endpoint_host(where.sources_file, where.drops_root),
     )
-    return summary
+    selection = Selection(as_since(since), frozenset(items) if items else None)
+    summary.batches = run_batches(
+        plans,
+        where,
+        selection,
+        today=day,
+        batch_rows=batch_rows or settings.batch_rows,
+        run_label=run_label,
+        dry_run=dry_run,
+    )
+    return finish_run(summary, settings, data_docs, run_label, day)
 
 
 def summary_dict(summary: SyncSummary) -> dict[str, object]:

@@ -1,17 +1,29 @@
-"""The Prefect flow gives the same warehouse as the plain functions, and is deployable."""
+"""The Prefect flows: same warehouse as the plain functions, failures isolated, schedules declared."""
 
 from __future__ import annotations
 
+import ast
+import datetime as dt
 import importlib
+import shutil
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from flows.pipeline import Selection, sync_sources
+from quality.lookups import is_working_day
+from tests.sshd import Sshd
+from tierhub.reference import divisions
 from tierhub.synth.city import GeneratedCity
+from warehouse.schema import open_warehouse
+from warehouse.source_status import FileSeen, source_states
 
 ROOT = Path(__file__).parents[1]
+HEPING, NINGHE = "120101", "120117"
 
 
 def counts(path: Path, district: str) -> tuple[int, ...]:
@@ -28,23 +40,240 @@ def counts(path: Path, district: str) -> tuple[int, ...]:
     return tuple(int(x) for x in row)
 
 
+def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def streets(district: str) -> list[str]:
+    return [d.code for d in divisions().at_level("street") if d.code.startswith(district)]
+
+
+def copy_sources(city: GeneratedCity, codes: list[str], drops: Path) -> None:
+    for code in codes:
+        shutil.copytree(city.drops / code[:6] / code, drops / code[:6] / code)
+
+
+def read_artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        [artifact, *_] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+        )
+    return str(artifact.data)
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_sync_flow_matches_the_plain_pipeline(city: GeneratedCity, synced: Path, tmp_path: Path) -> None:
     from flows.sync import sync_flow
 
     warehouse = tmp_path / "flow.duckdb"
-    summary = sync_flow(
-        drops_root=str(city.drops), warehouse=str(warehouse), districts=["120101"], sources_per_batch=30
+    summary = sync_flow(drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING], sources_per_batch=30)
+    assert [b.label for b in summary.batches] == [f"{HEPING}-和平区-{n}of3" for n in (1, 2, 3)]  # 70 sources
+    assert counts(warehouse, HEPING) == counts(synced, HEPING)
+    assert summary.total("rows_loaded") + summary.total("rows_quarantined") == counts(warehouse, HEPING)[1]
+    # per-source status in the warehouse: one row per source, states add up
+    [(rows, sources, ok)] = query(
+        warehouse, "SELECT count(*), count(DISTINCT source_id), count(*) FILTER (state = 'ok') FROM ops.source_latest"
     )
-    assert len(summary.batches) == 3  # 70 sources of 和平区 in batches of 30
-    assert counts(warehouse, "120101") == counts(synced, "120101")
-    assert summary.total("rows_loaded") + summary.total("rows_quarantined") == counts(warehouse, "120101")[1]
+    assert rows == sources == 70 == sum(summary.batches[0].states.values()) + 40
+    assert ok == summary.state_total("ok") > 0
+    markdown = read_artifact("sync-summary")
+    assert "| 和平区 120101 | 70 |" in markdown and "rows quarantined" in markdown
 
 
-def test_every_deployment_entrypoint_imports() -> None:
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_refused_host_key_and_a_broken_file_never_fail_the_others(
+    city: GeneratedCity, sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.sync import sync_flow
+
+    drops = tmp_path / "drops"
+    good = streets(NINGHE)
+    copy_sources(city, good, drops)
+    broken = drops / NINGHE / good[0] / f"失业登记_{good[0]}_20261101.csv"
+    broken.write_bytes(bytes(range(256)) * 4)
+    old = time.time() - 600
+    import os
+
+    os.utime(broken, (old, old))
+    (tmp_path / "empty_known_hosts").write_text("")
+    sources = tmp_path / "sources.yaml"
+    sftp = sshd.endpoint(known_hosts=str(tmp_path / "empty_known_hosts"), retries=0).model_dump(exclude_none=True)
+    sources.write_text(yaml.safe_dump({"default": {"kind": "folder"}, "districts": {HEPING: sftp}}), encoding="utf-8")
+    monkeypatch.setenv("TIERHUB_SOURCES_FILE", str(sources))
+    monkeypatch.setenv("TIERHUB_DROPS_ROOT", str(drops))
+    monkeypatch.setenv("TIERHUB_LANDING_PATH", str(tmp_path / "landing"))
+    warehouse = tmp_path / "w.duckdb"
+
+    summary = sync_flow(warehouse=str(warehouse), districts=[HEPING, NINGHE], levels=["street"], data_docs=False)
+
+    refused = {s for s, e in summary.batches[0].errors if "host key" in e}
+    assert refused == set(streets(HEPING))  # every street of 和平区: unknown host key
+    assert summary.state_total("failed") == len(streets(HEPING)) + 1  # + the broken file's street
+    assert summary.total("rows_loaded") > 0
+    states = dict(query(warehouse, "SELECT source_id, state FROM ops.source_latest"))  # type: ignore[arg-type]
+    assert {states[c] for c in streets(HEPING)} == {"failed"} and states[good[0]] == "failed"
+    assert {states[c] for c in good[1:]} == {"ok"}
+    [(loaded_sources,)] = query(warehouse, "SELECT count(DISTINCT source_id) FROM ops.files WHERE status = 'loaded'")
+    assert loaded_sources == len(good)
+    [(error,)] = query(warehouse, f"SELECT error FROM ops.source_latest WHERE source_id = '{good[0]}'")
+    assert "binary" in str(error)
+    markdown = read_artifact("sync-summary")
+    assert "unknown host key" in markdown and f"| 宁河区 {NINGHE} | {len(good)} | {len(good) - 1} | 1 |" in markdown
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_dry_run_reports_what_would_load_and_commits_nothing(city: GeneratedCity, tmp_path: Path) -> None:
+    from flows.sync import sync_flow
+
+    warehouse = tmp_path / "w.duckdb"
+    summary = sync_flow(
+        drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING], levels=["street"], dry_run=True
+    )
+    assert summary.dry_run and summary.total("files") > 0 and summary.total("rows_loaded") > 0
+    assert summary.snapshot is None and summary.data_docs is None
+    assert query(warehouse, "SELECT (SELECT count(*) FROM ops.files), (SELECT count(*) FROM ops.loads)") == [(0, 0)]
+    assert read_artifact("sync-summary").startswith("**Dry run: nothing was committed.**")
+
+
+def test_items_and_since_select_the_files_a_sync_takes(city: GeneratedCity, tmp_path: Path) -> None:
+    codes = streets(HEPING)
+    con = open_warehouse(tmp_path / "w.duckdb")
+    later = sync_sources(con, city.drops, codes, selection=Selection(since=dt.datetime.now(dt.UTC) + dt.timedelta(1)))
+    assert later.load.files == 0 and later.unselected_files > 0
+    only = sync_sources(con, city.drops, codes, selection=Selection(items=frozenset({"JY02"})))
+    assert only.load.files > 0 and {e.item_code for e in only.entries} == {"JY02"}
+    rest = sync_sources(con, city.drops, codes)
+    assert rest.load.files == later.unselected_files - only.load.files
+    assert rest.unchanged_files == only.load.files  # the JY02 files were taken once
+    con.close()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_scheduled_street_sync_honours_the_chinese_calendar(tmp_path: Path) -> None:
+    from flows.sync import sync_flow
+
+    holiday, adjusted_saturday = dt.date(2026, 10, 1), dt.date(2026, 10, 10)  # 国庆节; 调休上班
+    assert not is_working_day(holiday) and adjusted_saturday.weekday() == 5 and is_working_day(adjusted_saturday)
+    (tmp_path / "drops").mkdir()
+    common = {"drops_root": str(tmp_path / "drops"), "districts": [HEPING], "levels": ["street"]}
+    off = sync_flow(warehouse=str(tmp_path / "off.duckdb"), working_days_only=True, today=holiday, **common)
+    assert off.batches == [] and off.skipped and "not a working day" in off.skipped
+    assert not (tmp_path / "off.duckdb").exists()
+    on = sync_flow(warehouse=str(tmp_path / "on.duckdb"), working_days_only=True, today=adjusted_saturday, **common)
+    assert on.skipped is None and on.state_total("silent") == len(streets(HEPING))
+
+
+def test_source_states_failed_silent_late_ok() -> None:
+    now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    day = dt.timedelta(days=1)
+    states = source_states(
+        ["a", "b", "c", "d", "e"],
+        files=[FileSeen("a", now - day, new=True, rows_loaded=3), FileSeen("b", now - day, new=True, rejected=True)],
+        refused=[],
+        waiting=["a"],
+        unreachable=[("c", "connection refused")],
+        last_file_at={"d": now - 9 * day, "e": now - 9 * day},
+        calendars={"e": "monthly"},
+        now=now,
+    )
+    got = {s.source_id: s.state for s in states}
+    assert got == {"a": "ok", "b": "failed", "c": "failed", "d": "late", "e": "ok"}
+    assert states[0].files_waiting == 1 and states[0].rows_loaded == 3 and states[2].error == "connection refused"
+    fresh = source_states(
+        ["f"], files=[], refused=[], waiting=[], unreachable=[], last_file_at={}, calendars={}, now=now
+    )
+    assert fresh[0].state == "silent"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_validate_and_load_takes_a_handed_over_folder(city: GeneratedCity, tmp_path: Path) -> None:
+    from flows.validate import validate_and_load
+
+    folder = tmp_path / "usb"
+    codes = streets(NINGHE)[:2]
+    copy_sources(city, codes, folder)
+    warehouse = tmp_path / "w.duckdb"
+    first = validate_and_load(folder=str(folder), warehouse=str(warehouse), data_docs=False)
+    assert first.total("sources") == 2 and first.total("files") > 0 and first.state_total("ok") == 2
+    assert query(warehouse, "SELECT DISTINCT source_id FROM ops.files ORDER BY 1") == [(c,) for c in codes]
+    again = validate_and_load(folder=str(folder), warehouse=str(warehouse), data_docs=False)
+    assert again.total("files") == 0 and again.total("skipped_files") == first.total("files")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_maintain_warehouse_checks_backs_up_compacts_and_publishes(synced: Path, tmp_path: Path) -> None:
+    from flows.maintain import maintain_warehouse
+
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copyfile(synced, warehouse)
+    dry = maintain_warehouse(warehouse=str(warehouse), dry_run=True)
+    assert dry.tables and dry.backup is None and not (tmp_path / "backups").exists()
+    done = maintain_warehouse(warehouse=str(warehouse))
+    assert done.backup and Path(done.backup).parent == tmp_path / "backups" and Path(done.backup).exists()
+    assert done.snapshot and (tmp_path / "snapshots" / "current.duckdb").resolve() == Path(done.snapshot).resolve()
+    assert done.tables == dry.tables and done.bytes_after > 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_cli_sync_shows_progress_per_district_and_a_summary(city: GeneratedCity, tmp_path: Path) -> None:
+    from flows.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            *("sync", "--drops", str(city.drops), "--warehouse", str(tmp_path / "w.duckdb")),
+            *("--district", HEPING, "--district", NINGHE, "--level", "street", "--dry-run"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "和平区" in result.output and "宁河区" in result.output and "Dry run" in result.output
+    assert "This run by district" in result.output and "nothing committed" in result.output
+
+
+def flow_functions() -> dict[str, str]:
+    """entrypoint → flow name, for every @flow defined in flows/*.py."""
+    found = {}
+    for module in sorted((ROOT / "flows").glob("*.py")):
+        for node in ast.parse(module.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef):
+                for decorator in node.decorator_list:
+                    if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "") == "flow":
+                        found[f"flows/{module.name}:{node.name}"] = node.name
+    return found
+
+
+def deployments() -> dict[str, dict[str, object]]:
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
-    assert config["deployments"]
-    for deployment in config["deployments"]:
-        module_path, name = deployment["entrypoint"].split(":")
+    return {d["name"]: d for d in config["deployments"]}
+
+
+def test_every_flow_has_a_deployment_whose_entrypoint_imports() -> None:
+    declared = {str(d["entrypoint"]) for d in deployments().values()}
+    assert set(flow_functions()) <= declared
+    for entrypoint in declared:
+        module_path, name = entrypoint.split(":")
         module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
-        assert hasattr(getattr(module, name), "fn"), deployment["name"]
+        assert hasattr(getattr(module, name), "fn"), entrypoint
+
+
+def test_schedules_match_the_bureaus_week() -> None:
+    d = deployments()
+
+    def schedule(name: str) -> dict[str, object]:
+        [only] = d[name]["schedules"]  # type: ignore[misc]
+        assert only["timezone"] == "Asia/Shanghai" and d[name]["work_pool"]["name"] == "tierhub-process"  # type: ignore[index]
+        return only  # type: ignore[no-any-return]
+
+    assert schedule("sync-streets")["cron"] == "0 8-18 * * *"  # every day; the flow skips days off
+    assert d["sync-streets"]["parameters"] == {"levels": ["street"], "working_days_only": True}
+    assert schedule("sync-villages")["cron"] == "0 1 * * *"
+    assert d["sync-villages"]["parameters"] == {"levels": ["community"]}
+    assert schedule("send-quality-reports")["cron"] == "0 7 * * 1"
+    assert schedule("maintain-warehouse")["cron"] == "0 22 * * 0"
