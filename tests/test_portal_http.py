@@ -458,3 +458,31 @@ def test_reset_password_must_be_changed(app: FastAPI) -> None:
     assert c.get("/", follow_redirects=False).headers["location"].startswith("/login")  # sessions ended
     again = login(TestClient(app), "resetme", "a brand new secret")
     assert again.get("/", follow_redirects=False).status_code == 200
+
+
+def test_users_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app as cli
+    from portal.state import PortalState
+
+    monkeypatch.setenv("TIERHUB_HOME", str(tmp_path))
+    runner = CliRunner()
+    added = runner.invoke(
+        cli, ["users", "add", "hp01", "--role", "district", "--division", HEPING], input=PASSWORD + "\n"
+    )
+    assert added.exit_code == 0, added.output
+    wrong_level = runner.invoke(cli, ["users", "add", "x1", "--role", "street", "--division", HEPING], input=PASSWORD)
+    assert wrong_level.exit_code != 0
+    short = runner.invoke(cli, ["users", "add", "x2", "--role", "city"], input="short\n")
+    assert short.exit_code != 0
+    state = PortalState(tmp_path / "portal.sqlite3")
+    user = state.user("hp01")
+    assert user is not None and user.role == "district" and user.password_hash.startswith("$argon2id$")
+    reset = runner.invoke(cli, ["users", "reset", "hp01"])
+    assert reset.exit_code == 0 and "Temporary password" in reset.output
+    assert state.user("hp01").must_change_password  # type: ignore[union-attr]
+    assert runner.invoke(cli, ["users", "disable", "hp01"]).exit_code == 0
+    assert state.user("hp01").disabled  # type: ignore[union-attr]
+    listed = runner.invoke(cli, ["users", "list"])
+    assert "hp01" in listed.output and "disabled" in listed.output
