@@ -12,6 +12,7 @@ the run; only a warehouse that cannot commit does.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
@@ -210,6 +212,14 @@ def as_since(since: dt.date | dt.datetime | None) -> dt.datetime | None:
 # -- tasks: each a few lines around the library --
 
 
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The run's logger inside Prefect; a plain one when a task's ``.fn`` is called directly."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("tierhub.flows")
+
+
 @task(name="read-state", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 20, 60])
 def read_state(warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
     """Read the cursor and registry of every planned source (one short open of the warehouse)."""
@@ -322,7 +332,7 @@ def publish_snapshot(warehouse: str, keep: int, days: int) -> str:
     finally:
         con.close()
     prune(snapshots_folder(path), keep=keep, days=days)
-    get_run_logger().info("published %s (%.1f MiB)", snapshot.path, snapshot.bytes / 2**20)
+    _logger().info("published %s (%.1f MiB)", snapshot.path, snapshot.bytes / 2**20)
     return str(snapshot.path)
 
 
