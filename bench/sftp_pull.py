@@ -55,8 +55,9 @@ NOTES = """What moved the figures (same machine):
   OpenSSH serves 255 KiB) and keeps 16 such requests in flight itself, in one thread
   (`read_pipelined`). On the quiet machine (load < 0.5, side runs of the same loop) the old
   pull was 0.35–0.37× OpenSSH and the new one 1.0–1.2× (e.g. 243 vs 209 MB/s). Under load from
-  other work (this table, when its load average is high) every figure drops and the old pull's
-  ratio rises to 0.6–0.7×; the new pull stayed at 0.9–1.2× in every loaded run.
+  other work (this table, when its load average is high) every figure drops and the ratios
+  bunch up: the old pull reached 0.63–0.84× and 32 KiB requests 0.37–0.89× in loaded runs; the
+  new pull stayed at 0.92–1.24× in every run, quiet or loaded.
 - Tried and not kept: `SFTPFile.MAX_REQUEST_SIZE` raised to 255 KiB under paramiko's own
   `prefetch` (0.86–0.90× in a loaded side run, but it keeps the 10 ms polling thread);
   larger SSH packets (128–256 KiB) and windows (16–32 MiB): no gain or slower; 2–4 connections
