@@ -6,7 +6,7 @@ disagrees with the facts. Rules:
 - Every accepted record with an ID number is indexed in ``core.cases`` (item, source,
   business date, the fact row) — the person 360 view reads this index, then the rows.
 - ``core.persons`` holds name, sex, birth date and mobile from the *latest* accepted record
-  by business date (a record about an older date never overwrites a newer one; see ``RANK``); sex and
+  by business date (a record about an older date never overwrites a newer one; ranked per field); sex and
   birth date fall back to what the ID number says when an item does not collect them.
 - Every change of a master value is kept in ``core.person_history`` with the record's
   source, item and load.
@@ -22,13 +22,9 @@ from quality.standards import ItemStandard
 from warehouse.schema import fact_columns, fact_table
 
 MASTER_FIELDS = ("name", "sex", "birth_date", "mobile_phone")
-# Which record's values the master shows: the latest business date, then a total order on the
-# record's content, so the master does not depend on how sources were batched or in what
-# order loads ran (a load killed and rerun ends in the same master).
-RANK = (
-    "concat_ws('|', coalesce(strftime(as_of_date, '%Y-%m-%d'), '0000'), source_id, item_code, "
-    "coalesce(name, ''), coalesce(mobile_phone, ''), coalesce(sex, ''), coalesce(CAST(birth_date AS VARCHAR), ''))"
-)
+# Which record's values the master shows, per field: the latest business date, then source,
+# item and the value itself — a total order, so the master does not depend on how sources were
+# batched or in what order loads ran (a load killed and rerun ends in the same master).
 
 
 def _business_date(item: ItemStandard, columns: dict[str, str]) -> str:
@@ -66,30 +62,48 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
         "mobile_phone": '"mobile_phone"' if "mobile_phone" in columns else "NULL",
     }
     selected = ", ".join(f"{expr} AS {field}" for field, expr in values.items())
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _th_people AS SELECT *, {RANK} AS rank_key FROM ("
-        f"SELECT id_number, {selected}, _source_code AS source_id, _item_code AS item_code, {day} AS as_of_date "
-        f"FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL) "
-        "QUALIFY row_number() OVER (PARTITION BY id_number ORDER BY rank_key DESC) = 1"
+    # Per field, the value of the highest-ranked record that has one (rank + the value), so
+    # the master never depends on the order records arrived in.
+    base = "concat_ws('|', coalesce(strftime(as_of_date, '%Y-%m-%d'), '0000'), source_id, item_code)"
+    full = f"concat_ws('|', {base}, " + ", ".join(f"coalesce(CAST({f} AS VARCHAR), '')" for f in MASTER_FIELDS) + ")"
+    per_field = ", ".join(
+        f"arg_max({f}, {base} || '|' || CAST({f} AS VARCHAR)) FILTER (WHERE {f} IS NOT NULL) AS {f}, "
+        f"max({base} || '|' || CAST({f} AS VARCHAR)) AS {f}_rank"
+        for f in MASTER_FIELDS
     )
-    newer = "n.rank_key > p.rank_key"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _th_people AS SELECT id_number, "
+        f"{per_field}, arg_max(source_id, {full}) AS source_id, arg_max(item_code, {full}) AS item_code, "
+        f"arg_max(as_of_date, {full}) AS as_of_date, max({full}) AS rank_key FROM ("
+        f"SELECT id_number, {selected}, _source_code AS source_id, _item_code AS item_code, {day} AS as_of_date "
+        f"FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL) GROUP BY id_number"
+    )
     changes = " UNION ALL ".join(
         f"SELECT n.id_number, {lit(f)}, CAST(p.{f} AS VARCHAR), CAST(n.{f} AS VARCHAR), n.source_id, n.item_code "
         f"FROM _th_people n JOIN core.persons p USING (id_number) "
-        f"WHERE {newer} AND n.{f} IS NOT NULL AND p.{f} IS DISTINCT FROM n.{f}"
+        f"WHERE n.{f}_rank > coalesce(p.{f}_rank, '') AND p.{f} IS DISTINCT FROM n.{f}"
         for f in MASTER_FIELDS
     )
     con.execute(
         f"INSERT INTO core.person_history SELECT *, ?, now() FROM ({changes})",
         [load_id],
     )
-    updates = ", ".join(f"{f} = coalesce(excluded.{f}, {f})" for f in MASTER_FIELDS)
+    newer = "excluded.rank_key > rank_key"
+    updates = ", ".join(
+        f"{f} = CASE WHEN excluded.{f}_rank > coalesce({f}_rank, '') THEN excluded.{f} ELSE {f} END, "
+        f"{f}_rank = CASE WHEN excluded.{f}_rank > coalesce({f}_rank, '') THEN excluded.{f}_rank ELSE {f}_rank END"
+        for f in MASTER_FIELDS
+    )
+    ranks = ", ".join(f"{f}_rank" for f in MASTER_FIELDS)
     con.execute(
-        f"INSERT INTO core.persons SELECT id_number, {', '.join(MASTER_FIELDS)}, source_id, item_code, as_of_date, "
-        "rank_key, ?, ? FROM _th_people "
-        f"ON CONFLICT (id_number) DO UPDATE SET {updates}, source_id = excluded.source_id, "
-        "item_code = excluded.item_code, as_of_date = excluded.as_of_date, rank_key = excluded.rank_key, "
-        "last_load = excluded.last_load WHERE excluded.rank_key > rank_key",
+        f"INSERT INTO core.persons (id_number, {', '.join(MASTER_FIELDS)}, source_id, item_code, as_of_date, "
+        f"rank_key, first_load, last_load, {ranks}) "
+        f"SELECT id_number, {', '.join(MASTER_FIELDS)}, source_id, item_code, as_of_date, rank_key, ?, ?, {ranks} "
+        f"FROM _th_people ON CONFLICT (id_number) DO UPDATE SET {updates}, "
+        f"source_id = CASE WHEN {newer} THEN excluded.source_id ELSE source_id END, "
+        f"item_code = CASE WHEN {newer} THEN excluded.item_code ELSE item_code END, "
+        f"as_of_date = CASE WHEN {newer} THEN excluded.as_of_date ELSE as_of_date END, "
+        f"rank_key = CASE WHEN {newer} THEN excluded.rank_key ELSE rank_key END, last_load = excluded.last_load",
         [load_id, load_id],
     )
     con.execute("DROP TABLE _th_people")

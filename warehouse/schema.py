@@ -88,10 +88,14 @@ CREATE TABLE IF NOT EXISTS core.persons (
     source_id VARCHAR NOT NULL,          -- the service point whose record the values come from
     item_code VARCHAR NOT NULL,
     as_of_date DATE,                     -- business date of that record
-    rank_key VARCHAR NOT NULL,           -- see warehouse/persons.py RANK
+    rank_key VARCHAR NOT NULL,           -- the record the attribution comes from, see warehouse/persons.py
     first_load VARCHAR NOT NULL,
     last_load VARCHAR NOT NULL
 );
+ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS name_rank VARCHAR;
+ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS sex_rank VARCHAR;
+ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS birth_date_rank VARCHAR;
+ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS mobile_phone_rank VARCHAR;
 CREATE TABLE IF NOT EXISTS core.person_history (
     id_number VARCHAR NOT NULL,
     field VARCHAR NOT NULL,
