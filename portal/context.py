@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from warehouse.readers import SnapshotReader
 COOKIE = "tierhub_session"
 LANG_COOKIE = "tierhub_lang"
 TEMPLATES = Path(__file__).parent / "templates"
+# Activity is written at most this often per session (the idle timeout is counted in minutes).
+TOUCH_EVERY = dt.timedelta(seconds=30)
 
 
 class NeedLogin(Exception):
@@ -64,6 +67,7 @@ class Portal:
             settings.portal_ip_max_failures,
         )
         self._reader: SnapshotReader | None = None
+        self._reader_lock = threading.Lock()
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=True,
@@ -75,9 +79,11 @@ class Portal:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the last published warehouse state (opened on first use)."""
-        if self._reader is None:
-            self._reader = SnapshotReader(self.warehouse, key=self.settings.warehouse_key())
-        return self._reader.cursor()
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = SnapshotReader(self.warehouse, key=self.settings.warehouse_key())
+            reader = self._reader
+        return reader.cursor()
 
     @property
     def published(self) -> Path:
@@ -186,7 +192,8 @@ def signed_in(request: Request) -> Ctx:
         raise NeedLogin(target)
     if ctx.must_change_password and request.url.path != "/account/password":
         raise NeedPassword()
-    ctx.portal.state.touch_session(ctx.session)
+    if now() - ctx.session.last_seen_at > TOUCH_EVERY:
+        ctx.portal.state.touch_session(ctx.session)
     return ctx
 
 

@@ -70,8 +70,8 @@ async def search(request: Request) -> Response:
     con = ctx.portal.cursor()
     if ID_LIKE.fullmatch(q):
         person = find_person(con, ctx.who.scope, q)
-        ctx.audit("person.search", q.upper(), results=int(person is not None), detail="id")
-        if person is None:
+        if person is None:  # a hit is audited as the person.view it redirects to
+            ctx.audit("person.search", q.upper(), results=0, detail="id")
             return render(ctx, "search.html", status=404, q=q, rows=[], districts=choices, district=district, note=None)
         handle = ctx.portal.state.person_handle(ctx.session, person.id_number)  # type: ignore[arg-type]
         return RedirectResponse(f"/p/{handle}", status_code=303)
