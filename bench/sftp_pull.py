@@ -65,9 +65,10 @@ NOTES = """What moved the figures (same machine):
   larger SSH packets (128–256 KiB) and windows (16–32 MiB): no gain or slower; 2–4 connections
   per file: slower (GIL); compression is already off.
 - AES-GCM is offered first: its tag is checked inside the cipher, no separate HMAC pass. It was
-  faster than AES-CTR + HMAC in 5 of 6 runs (by 10–40 %), slower in one.
+  faster than AES-CTR + HMAC in every run but one (by 10–40 %).
 - Small files vary most with load: OpenSSH's best of 3 ranged 589–1,448 files/s across runs,
-  tierhub's ratio 0.6–1.2×."""
+  tierhub's ratio 0.6–1.2×. The big-file change did not move them: the code before and after,
+  interleaved on the quiet machine, pulled 684 vs 676 files/s on 1 connection, 762 vs 807 on 4."""
 
 
 def openssh_get(server: Sshd, remote_glob: str, target: Path) -> float:
