@@ -43,7 +43,7 @@ from warehouse.load import (
     cursors,
     registered_files,
 )
-from warehouse.source_status import FileSeen, SourceStatus, last_file_times, record_source_status, source_states
+from warehouse.source_status import FileSeen, SourceStatus, last_file_times, source_states
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -337,7 +337,7 @@ def commit_prepared(
     """Commit a prepared batch into the warehouse ``con`` (the one writer) in one transaction.
 
     Provisional file ids become ids of the warehouse's sequence, in the same order. The
-    per-source status is written right after the commit.
+    per-source status commits in the same transaction as the rows.
     """
     standards = standards or catalogue()
     outcome = prepared.outcome
@@ -373,6 +373,8 @@ def commit_prepared(
                 con.unregister("_th_judged")
     finally:
         con.unregister("_th_file_ids")
+    prepared.cursor = cursor
+    outcome.status = batch_status(prepared)
     outcome.load = commit_batch(
         con,
         load_id=uuid.uuid4().hex,
@@ -382,12 +384,10 @@ def commit_prepared(
         items=items,
         cursor=cursor,
         refusals=outcome.refusals,
+        status=outcome.status,
     )
     for item in items:
         con.execute(f"DROP TABLE IF EXISTS {judged_table(item)}")
-    prepared.cursor = cursor
-    outcome.status = batch_status(prepared)
-    record_source_status(con, outcome.load.load_id, prepared.run_label, outcome.status)
     return outcome
 
 

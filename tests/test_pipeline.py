@@ -7,10 +7,13 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from flows.pipeline import sync_sources
 from quality.standards import catalogue
+from tierhub.errors import WarehouseError
 from tierhub.synth.city import FILES, GeneratedCity, read_manifest
+from warehouse import load
 from warehouse.queries import district_counts, reason_counts
 from warehouse.schema import fact_table, open_warehouse
 
@@ -108,3 +111,25 @@ def test_a_broken_file_is_rejected_and_the_rest_load(city: GeneratedCity, tmp_pa
     [(registered,)] = con.execute("SELECT count(*) FROM ops.files").fetchall()
     assert registered == 4
     assert con.execute("SELECT path, reason FROM ops.refusals").fetchall() == [(refused.path, refused.reason)]
+
+
+def test_source_status_commits_with_the_rows_or_not_at_all(
+    city: GeneratedCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    codes = sorted(p.name for p in (city.drops / "120101").iterdir())[:3]
+    con = open_warehouse(tmp_path / "w.duckdb")
+
+    def fail(*_: object) -> None:
+        raise duckdb.IOException("disk full")
+
+    monkeypatch.setattr(load, "record_rule_stats", fail)
+    with pytest.raises(WarehouseError, match="could not commit"):
+        sync_sources(con, city.drops, codes)
+    assert con.execute(
+        "SELECT (SELECT count(*) FROM ops.loads), (SELECT count(*) FROM ops.source_status)"
+    ).fetchone() == (0, 0)
+
+    monkeypatch.undo()
+    outcome = sync_sources(con, city.drops, codes)
+    rows = con.execute("SELECT DISTINCT load_id FROM ops.source_status").fetchall()
+    assert rows == [(outcome.load.load_id,)] and len(outcome.status) == len(codes)

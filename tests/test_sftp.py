@@ -199,7 +199,9 @@ def test_files_being_written_wait_for_the_next_sync(city: GeneratedCity, sshd: S
     [first, *_] = copy_exports(city, sshd)
     os.utime(first, None)  # just written
     con = open_warehouse(tmp_path / "w.duckdb")
-    boxes = boxes_for(sshd, tmp_path / "landing", settle_seconds=0.2)
+    # The test's sleep does not wait, so a long settle window costs nothing — and keeps the file
+    # "recently modified" however slowly a loaded machine gets from here to the listing.
+    boxes = boxes_for(sshd, tmp_path / "landing", settle_seconds=60)
 
     def writer_still_appending(_: float) -> None:
         with first.open("ab") as handle:

@@ -21,6 +21,7 @@ from quality.verdicts import judged_table, standard_fields
 from tierhub.errors import WarehouseError
 from warehouse.persons import mark_superseded_cases, record_people
 from warehouse.schema import fact_columns, fact_table
+from warehouse.source_status import SourceStatus, record_source_status
 
 
 @dataclass
@@ -235,9 +236,10 @@ def commit_batch(
     items: list[ItemStandard],
     cursor: Sequence[CursorRow] = (),
     refusals: Sequence[Refusal] = (),
+    status: Sequence[SourceStatus] = (),
 ) -> LoadResult:
-    """Write the judged rows of ``items``, the registry ``entries``, the source cursor and
-    the refusals in one transaction: all of it lands, or none."""
+    """Write the judged rows of ``items``, the registry ``entries``, the source cursor, the
+    refusals and the per-source ``status`` in one transaction: all of it lands, or none."""
     rows_loaded = sum(e.rows_loaded for e in entries)
     rows_quarantined = sum(e.rows_quarantined for e in entries)
     try:
@@ -277,6 +279,8 @@ def commit_batch(
                 "INSERT OR REPLACE INTO ops.refusals VALUES (?, ?, ?, ?, ?, now())",
                 [[r.source_id, r.path, r.size, r.reason, load_id] for r in refusals],
             )
+        if status:
+            record_source_status(con, load_id, run_label, status)
         con.execute(
             "INSERT INTO ops.loads VALUES (?, ?, now(), ?, ?, ?, ?, ?)",
             [

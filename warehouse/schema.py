@@ -15,6 +15,8 @@ import pyarrow as pa
 
 from quality.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
 from tierhub.reference import DATA, divisions, field_dictionary
+from warehouse.source_status import DDL as SOURCE_STATUS_DDL
+from warehouse.source_status import ensure_source_status
 from warehouse.storage import FROM_SETTINGS, Key, connect
 
 DDL = """
@@ -354,7 +356,7 @@ def reference_fingerprint() -> str:
             if path.is_file():
                 digest.update(path.name.encode())
                 digest.update(path.read_bytes())
-    digest.update(DDL.encode() + REASONS_VIEW.encode())
+    digest.update(DDL.encode() + REASONS_VIEW.encode() + SOURCE_STATUS_DDL.encode())
     return digest.hexdigest()
 
 
@@ -377,6 +379,7 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     for item in catalogue():
         ensure_fact_table(con, item)
     con.execute(REASONS_VIEW)
+    ensure_source_status(con)
     con.execute("INSERT OR REPLACE INTO ops.meta VALUES ('reference_fingerprint', ?)", [fingerprint])
     con.execute("COMMIT")
     return con
