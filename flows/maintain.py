@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tierhub.errors import WarehouseError
+from tierhub.priority import lower_priority
 from tierhub.settings import TierhubSettings
 from warehouse.maintenance import backup, check, compact
 from warehouse.publish import generations, prune, publish, snapshots_folder
@@ -102,6 +103,7 @@ def maintain_warehouse(
     ``dry_run`` only checks and reports what the other steps would touch.
     """
     settings = TierhubSettings()
+    lower_priority(settings.sync_niceness)
     path = Path(warehouse) if warehouse else settings.warehouse_file.resolve()
     folder = Path(backups) if backups else (settings.backups_path or path.parent / "backups")
     summary = MaintenanceSummary(str(path), dry_run, bytes_before=path.stat().st_size if path.exists() else 0)

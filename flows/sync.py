@@ -43,6 +43,7 @@ from flows.pipeline import (
 from quality.datadocs import build_data_docs
 from quality.lookups import is_working_day
 from tierhub.errors import TierhubError, WarehouseError
+from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from warehouse.publish import CURRENT, prune, publish, snapshots_folder
@@ -555,6 +556,7 @@ def sync_flow(
     (holidays off, adjusted weekend working days on). Paths left out come from the settings.
     """
     settings = TierhubSettings()
+    lower_priority(settings.sync_niceness)
     where = _settings_where(drops_root, warehouse, settings)
     day = today or bureau_today()
     summary = SyncSummary(warehouse=where.warehouse, batches=[], dry_run=dry_run)

@@ -17,6 +17,7 @@ from prefect import flow
 from flows.pipeline import Selection
 from flows.sync import SyncSummary, Where, as_since, bureau_today, finish_run, plan_batches, run_batches, task_runner
 from tierhub.errors import TierhubError
+from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 
@@ -52,6 +53,7 @@ def validate_and_load(
 ) -> SyncSummary:
     """Validate and load the exports in ``folder`` (drops layout); files already loaded are skipped."""
     settings = TierhubSettings()
+    lower_priority(settings.sync_niceness)
     root = Path(folder).resolve()
     only = sources_in(root)
     if not only:

@@ -102,6 +102,13 @@ class TierhubSettings(BaseSettings):
         "none: start a LocalCluster of dask_workers processes.",
     )
     dask_workers: int = Field(default=2, ge=1, description="Worker processes of the LocalCluster for 'dask'.")
+    sync_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU priority (nice) the sync process lowers itself to before loading, so lookups by staff "
+        "on the same host stay quick during a sync; 0 leaves it unchanged (tierhub/priority.py).",
+    )
     source_status_days: int = Field(
         default=90,
         ge=1,

@@ -1,0 +1,20 @@
+"""A sync lowers its own CPU priority so lookups on the same host stay quick; never raises it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+PROBE = """
+import os
+from tierhub.priority import lower_priority
+print(lower_priority(5), lower_priority(3), lower_priority(0), lower_priority(40), os.getpriority(os.PRIO_PROCESS, 0))
+"""
+
+
+def test_lower_priority_is_absolute_and_one_way() -> None:
+    # In a child process: niceness cannot be taken back, and the test runner should keep its own.
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["5", "5", "5", "19", "19"]
