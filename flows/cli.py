@@ -306,9 +306,18 @@ def demo(
     )
     console.print("\n[bold]Try these[/bold] with `duckdb " + str(warehouse) + "` or duckdb.connect(...) in Python:\n")
     console.print(DEMO_QUERIES, markup=False, highlight=False, soft_wrap=True)
+    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
+    console.print("\n[bold]Next[/bold] — the commands below work on the demo once these two settings point at it:")
     console.print(
-        "\n[bold]Also:[/bold] `uv run tierhub standards handbook` writes the staff handbook of every item's "
-        "standard (要件, fields, time limits, steps)."
+        f"  export TIERHUB_HOME={home} TIERHUB_ENCRYPT=false   # the demo's warehouse is not encrypted\n"
+        "  uv run tierhub users add admin --role admin        # a portal account (password asked)\n"
+        "  uv run tierhub serve                               # the staff portal: http://127.0.0.1:8080/\n"
+        f"  uv run tierhub report --district 120101 --from {monday} --to {dt.date.today()}"
+        "   # 和平区's quality report (Excel + HTML)\n"
+        "  uv run tierhub standards handbook                  # the staff handbook of every item's standard",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     console.print("\nRerun `uv run tierhub demo` any time: files already loaded are skipped.")
 
@@ -728,6 +737,14 @@ def serve(
         os.environ["TIERHUB_WAREHOUSE_PATH"] = str(warehouse.resolve())  # for worker processes
     if not settings.portal_state_file.exists() or not _portal_state(settings).users():
         err_console.print("[yellow]no portal accounts yet[/yellow]: add one with `tierhub users add NAME --role admin`")
+    if settings.warehouse_file.exists():
+        from warehouse.readers import open_reader
+
+        open_reader(settings.warehouse_file).close()  # a wrong key or setting stops here, not as empty pages
+    else:
+        err_console.print(
+            f"[yellow]no warehouse at {settings.warehouse_file} yet[/yellow]: pages show no data until a sync runs"
+        )
     listen_host, listen_port = host or settings.portal_host, port or settings.portal_port
     console.print(f"Portal on http://{listen_host}:{listen_port}/ reading {settings.warehouse_file}")
     if workers > 1:

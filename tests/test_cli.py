@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tierhub.errors import ConfigError
+from warehouse.schema import open_warehouse
 
 ROOT = Path(__file__).parents[1]
 COMMANDS = sorted(
@@ -53,3 +55,14 @@ def test_demo_runs_end_to_end_and_is_safe_to_rerun(tmp_path: Path) -> None:
     second = subprocess.run([str(tierhub), "demo", "--home", str(home)], capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "0 new files" in second.stdout
+
+
+def test_serve_stops_when_it_cannot_read_the_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    open_warehouse(warehouse, key=None).close()  # a plain warehouse, like the demo's
+    monkeypatch.setenv("TIERHUB_HOME", str(tmp_path))
+    monkeypatch.setenv("TIERHUB_WAREHOUSE_PATH", str(warehouse))  # serve sets it for its workers; restored after
+    monkeypatch.setenv("TIERHUB_ENCRYPT", "true")
+    monkeypatch.delenv("TIERHUB_WAREHOUSE_KEY", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--warehouse", str(warehouse), "--port", "1"])
+    assert isinstance(result.exception, ConfigError) and "TIERHUB_WAREHOUSE_KEY" in str(result.exception)

@@ -27,12 +27,13 @@ from flows.pipeline import sync_sources
 from tierhub.synth.city import select_sources
 from warehouse.schema import open_warehouse
 con = open_warehouse(Path(sys.argv[1]))
-codes = [s.code for s in select_sources("demo")]
+codes = [s.code for s in select_sources("demo")][:SOURCES]
 print("START", flush=True)
-for i in range(0, len(codes), 40):
-    sync_sources(con, Path(sys.argv[2]), codes[i : i + 40], today=dt.date.fromisoformat(sys.argv[3]))
+for i in range(0, len(codes), BATCH):
+    sync_sources(con, Path(sys.argv[2]), codes[i : i + BATCH], today=dt.date.fromisoformat(sys.argv[3]))
+    print("COMMITTED", flush=True)
 print("DONE", flush=True)
-"""
+""".replace("SOURCES", "80").replace("BATCH", "16")
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
@@ -85,16 +86,20 @@ def test_sigkill_during_sync_then_rerun_equals_an_uninterrupted_sync(city: Gener
     )
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
     kills = 0
-    for delay in (0.3, 1.2, 2.5, 0.8, 4.0):
+    # Each try is killed a moment after its n-th commit (n = 0: before the first), so the kill
+    # lands inside a batch — reading, judging or committing — however fast the machine is.
+    for commits, delay in ((0, 0.3), (1, 0.2), (1, 0.6), (0, 1.5), (2, 0.05)):
         child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "START"
+        for _ in range(commits):
+            child.stdout.readline()
         time.sleep(delay)
         if child.poll() is None:
             os.kill(child.pid, signal.SIGKILL)
             kills += 1
         child.wait(timeout=60)
-    assert kills >= 3, "the sync finished before it could be killed; make the kill delays shorter"
+    assert kills >= 4, "the sync finished before it could be killed"
     finish = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert finish.returncode == 0, finish.stderr[-2000:]
 

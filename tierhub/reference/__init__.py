@@ -7,6 +7,7 @@ package only reads them. Each loader is cached: the tables are small and immutab
 from __future__ import annotations
 
 import csv
+import functools
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ def divisions() -> DivisionTree:
     return DivisionTree(rows)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalise_label(text: str) -> str:
     """Fold a header or code label for lookup: NFKC, no spaces, no '*' markers."""
     folded = unicodedata.normalize("NFKC", text)
