@@ -13,9 +13,10 @@ both requests, timed on the client. Two load shapes: a closed loop without think
 user searching back to back: the server's capacity), and users pausing a random think time
 (mean ``--think`` seconds) between searches, closer to a clerk at a window.
 
-"During a sync": a second day's exports of every source are generated and a sync process loads
-them into the private warehouse file (DuckDB's writer lock held for the whole load) and then
-publishes a new snapshot, while the same load runs against the portal.
+"During a sync": a second day's exports of every source are generated and a sync process (at the
+sync flow's CPU priority, ``sync_niceness``) loads them into the private warehouse file (DuckDB's
+writer lock held for the whole load) and then publishes a new snapshot, while the same load runs
+against the portal.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ def build(work: Path, scale: str) -> Path:
 def role_sync(work: Path, scale: str, day: int) -> None:
     """Generate day ``day``'s exports and sync them, then publish (a separate process, like the flow)."""
     from flows.pipeline import sync_sources
+    from tierhub.priority import lower_priority
+    from tierhub.settings import TierhubSettings
     from tierhub.synth.city import generate_city, select_sources
     from warehouse.publish import publish
     from warehouse.schema import open_warehouse
 
+    lower_priority(TierhubSettings().sync_niceness)  # as the sync flow does
     as_of = dt.date.today() + dt.timedelta(days=day)
     city_dir = work / f"city-{day}"
     t0 = time.perf_counter()
