@@ -7,7 +7,7 @@ reasons, the registry, record keys and supersession, the person master and its c
 verdict history — one transaction. The baseline writes the same judged rows (the fact
 table's columns) to a CSV file first and times DuckDB reading it into a new table.
 
-    uv run python -u bench/load.py [--rows 1000000]
+    uv run python -u bench/load.py [--rows 1000000] [--no-results]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ TODAY = dt.date.today()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--no-results", action="store_true", help="print only; leave bench/RESULTS.md as it is")
     args = parser.parse_args()
     os.environ["TIERHUB_ENCRYPT"] = "false"
     item = catalogue().find("JY02")
@@ -58,9 +59,17 @@ def main() -> None:
             )
             for file_id, s in summaries.items()
         ]
+        steps: dict[str, float] = {}
+        load_avg = os.getloadavg()
         started = time.perf_counter()
         result = commit_batch(
-            con, load_id="bench", started_at=dt.datetime.now(dt.UTC), run_label="bench", entries=entries, items=[item]
+            con,
+            load_id="bench",
+            started_at=dt.datetime.now(dt.UTC),
+            run_label="bench",
+            entries=entries,
+            items=[item],
+            step_seconds=steps,
         )
         load_s = time.perf_counter() - started
         columns = ", ".join(f'"{c}"' for c in fact_columns(item))
@@ -80,7 +89,12 @@ def main() -> None:
         "| `commit_batch`: facts, quarantine, registry, keys and supersession, person master, case index, "
         f"history | {load_s:.2f} s | {rows / load_s:,.0f} | **{ratio:.2f}×** |"
     )
-    body = f"""Script: `bench/load.py` · machine: {machine()} · commit {git_revision()} · {dt.date.today()}
+    breakdown = "\n".join(
+        f"| {name} | {seconds:.2f} s | {seconds / load_s:.0%} | {seconds / raw_s:.2f}× raw |"
+        for name, seconds in steps.items()
+    )
+    body = f"""Script: `bench/load.py` · machine: {machine()} · commit {git_revision()} · {dt.date.today()} ·
+load average {load_avg[0]:.2f} / {load_avg[1]:.2f} / {load_avg[2]:.2f} (1 / 5 / 15 min) when the commit started
 
 {rows:,} judged rows of 失业登记 (JY02) committed in one batch ({result.rows_loaded:,} accepted,
 {result.rows_quarantined:,} quarantined, {len(entries):,} files).
@@ -91,9 +105,16 @@ def main() -> None:
 {commit_line}
 
 Target ≥ 0.67× raw: {"met" if ratio >= 0.67 else "NOT met"}.
+
+`commit_batch` step by step (`step_seconds`):
+
+| step | time | share | vs raw time |
+|---|---:|---:|---:|
+{breakdown}
 """
     print(body)
-    write_section("Warehouse load throughput (issue #5)", body)
+    if not args.no_results:
+        write_section("Warehouse load throughput (issue #5)", body)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from quality.standards import catalogue
 from quality.verdicts import FileToJudge, judge_files, judged_table
 from tests.cases import BASE, CASES, ITEM_BASES, ITEM_CASES, SOURCE, TODAY
 from tierhub.reference import divisions
+from warehouse.load import is_blank
 
 
 def judge(
@@ -115,3 +116,17 @@ def test_duplicates_follow_the_items_key() -> None:
         (3, set()),
         (4, {"DUPLICATE_ROW"}),
     ]
+
+
+def test_the_verdict_historys_blank_test_is_trim() -> None:
+    """``is_blank`` (a shortcut that trims few cells) says what ``nullif(trim(v), '') IS NULL`` says."""
+    codepoints = "SELECT * FROM range(1, 55296) UNION ALL SELECT * FROM range(57344, 1114112)"  # no surrogates
+    characters = f"SELECT chr(CAST(cp AS INTEGER)) AS c FROM ({codepoints}) t(cp)"
+    values = (
+        f"SELECT c AS v FROM ({characters}) UNION ALL SELECT c || 'a' FROM ({characters}) "
+        f"UNION ALL SELECT ' ' || c || ' ' FROM ({characters}) UNION ALL SELECT NULL UNION ALL SELECT ''"
+    )
+    differ = duckdb.connect().execute(
+        f"SELECT count(*) FROM ({values}) WHERE ({is_blank('v')}) IS DISTINCT FROM (nullif(trim(v), '') IS NULL)"
+    )
+    assert differ.fetchall() == [(0,)]

@@ -32,8 +32,20 @@ def _business_date(item: ItemStandard, columns: dict[str, str]) -> str:
     return "coalesce(" + ", ".join(f'"{d}"' for d in dates) + ")" if dates else "CAST(NULL AS DATE)"
 
 
+def index_cases(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
+    """Index the item's accepted rows of this load that carry an ID number in the case index (core.cases)."""
+    columns = fact_columns(item)
+    if "id_number" not in columns:
+        return
+    con.execute(
+        f"INSERT INTO core.cases SELECT id_number, _item_code, _source_code, {_business_date(item, columns)}, "
+        f"_file_id, _row_number, ?, NULL FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL",
+        [load_id],
+    )
+
+
 def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
-    """Index the item's accepted rows of this load by person and update the person master."""
+    """Update the employers and the person master (with its history) from the item's accepted rows of this load."""
     columns = fact_columns(item)
     if "employer_uscc" in columns:
         name = '"employer_name"' if "employer_name" in columns else "NULL"
@@ -48,11 +60,6 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
     if "id_number" not in columns:
         return
     day = _business_date(item, columns)
-    con.execute(
-        f"INSERT INTO core.cases SELECT id_number, _item_code, _source_code, {day}, _file_id, _row_number, ?, NULL "
-        f"FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL",
-        [load_id],
-    )
     sex_from_id = "CASE WHEN CAST(substr(id_number, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
     birth_from_id = "CAST(strptime(substr(id_number, 7, 8), '%Y%m%d') AS DATE)"
     values = {
