@@ -189,17 +189,7 @@ def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def _batch_keys(con: duckdb.DuckDBPyConnection, item: ItemStandard, judged: str) -> None:
-    """Compute every judged row's record keys once (``_th_keys``): facts, quarantine and supersession read them."""
-    key, alt = record_keys(item)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _th_keys AS SELECT _source_code AS source_id, {key} AS record_key, "
-        f"{alt} AS alt_key, _file_id AS file_id, _row_number AS row_number, len(_reasons) = 0 AS valid "
-        f"FROM {judged}"
-    )
-
-
-def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard) -> None:
+def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
     """Mark earlier records of this item that a row of this load resubmits as superseded by it.
 
     History is kept: the earlier row stays, pointing at the row that replaced it. Facts and
@@ -210,12 +200,18 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard)
     Runs before this load's rows are inserted: they are never superseded by their own load,
     so the updates only need to scan the rows of earlier loads.
     """
+    key, alt = record_keys(item)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _th_new AS SELECT _source_code AS source_id, {key} AS record_key, "
+        f"{alt} AS alt_key, _file_id AS file_id, _row_number AS row_number, len(_reasons) = 0 AS valid "
+        f"FROM {judged}"
+    )
     for column in ("record_key", "alt_key"):
         # One winner per (source, key): min over (invalid, file, row) is the first valid row.
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _th_winners AS SELECT source_id, {column}, "
             "min({'invalid': NOT valid, 'file_id': file_id, 'row_number': row_number}) AS w "
-            f"FROM _th_keys WHERE {column} IS NOT NULL GROUP BY source_id, {column}"
+            f"FROM _th_new WHERE {column} IS NOT NULL GROUP BY source_id, {column}"
         )
         for table in (fact_table(item), "quarantine.rows"):
             extra = ", superseded_valid = NOT n.w.invalid" if table == "quarantine.rows" else ""
@@ -226,7 +222,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard)
                 f"AND t.superseded_by_load IS NULL AND t.item_code = ?",
                 [load_id, load_id, item.code],
             )
-    con.execute("DROP TABLE _th_winners")
+    con.execute("DROP TABLE _th_winners; DROP TABLE _th_new")
 
 
 def is_blank(value: str) -> str:
@@ -299,18 +295,16 @@ def commit_batch(
         for item in items:
             judged = judged_table(item)
             fields = ", ".join(f'"{f}"' for f in fact_columns(item))
-            with step("record keys"):
-                _batch_keys(con, item, judged)
             with step("supersession"):
-                _supersede(con, load_id, item)
-            # A left join, so a row the keys table cannot match still reaches the constraints as before.
-            keyed = f"{judged} j LEFT JOIN _th_keys k ON k.file_id = j._file_id AND k.row_number = j._row_number"
+                _supersede(con, load_id, item, judged)
+            # The keys again inline: joining the supersession's key table back cost more than md5.
+            key, alt = record_keys(item)
             with step("facts"):
                 con.execute(
                     f"INSERT INTO {fact_table(item)} (file_id, row_number, load_id, source_id, item_code, "
                     f"standard_version, sheet, {fields}, record_key, alt_key) "
                     f"SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, {fields}, "
-                    f"k.record_key, k.alt_key FROM {keyed} WHERE len(_reasons) = 0",
+                    f"{key}, {alt} FROM {judged} WHERE len(_reasons) = 0",
                     [load_id],
                 )
             with step("quarantine"):
@@ -318,10 +312,9 @@ def commit_batch(
                     "INSERT INTO quarantine.rows (file_id, row_number, load_id, source_id, item_code, "
                     "standard_version, sheet, raw, reasons, record_key, alt_key) "
                     "SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, "
-                    f"to_json(_raw), _reasons, k.record_key, k.alt_key FROM {keyed} WHERE len(_reasons) > 0",
+                    f"to_json(_raw), _reasons, {key}, {alt} FROM {judged} WHERE len(_reasons) > 0",
                     [load_id],
                 )
-            con.execute("DROP TABLE _th_keys")
             with step("case index"):
                 index_cases(con, load_id, item, judged)
             with step("person master"):
