@@ -265,6 +265,42 @@ def record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemSt
     )
 
 
+def _cursor_table(load_id: str, cursor: Sequence[CursorRow]) -> pa.Table:
+    last = {(c.source_id, c.path): c for c in cursor}  # one row per key, the latest
+    return pa.table(
+        {
+            "source_id": pa.array([c.source_id for c in last.values()], pa.string()),
+            "path": pa.array([c.path for c in last.values()], pa.string()),
+            "size": pa.array([c.size for c in last.values()], pa.int64()),
+            "modified_at": pa.array([c.modified_at for c in last.values()], pa.timestamp("us", tz="UTC")),
+            "sha256": pa.array([c.sha256 for c in last.values()], pa.string()),
+            "file_id": pa.array([c.file_id for c in last.values()], pa.int64()),
+            "load_id": pa.array([load_id] * len(last), pa.string()),
+        }
+    )
+
+
+def _refusals_table(load_id: str, refusals: Sequence[Refusal]) -> pa.Table:
+    last = {(r.source_id, r.path): r for r in refusals}
+    return pa.table(
+        {
+            "source_id": pa.array([r.source_id for r in last.values()], pa.string()),
+            "path": pa.array([r.path for r in last.values()], pa.string()),
+            "size": pa.array([r.size for r in last.values()], pa.int64()),
+            "reason": pa.array([r.reason for r in last.values()], pa.string()),
+            "load_id": pa.array([load_id] * len(last), pa.string()),
+        }
+    )
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, select: str) -> None:
+    con.register("_th_upsert", rows)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table} SELECT {select} FROM _th_upsert")
+    finally:
+        con.unregister("_th_upsert")
+
+
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -324,16 +360,11 @@ def commit_batch(
             with step("verdict history"):
                 record_rule_stats(con, load_id, item, judged)
         with step("cursor, refusals, status, loads"):
+            # One statement each, from Arrow: row-by-row executemany took 2.8 s for 700 cursor rows.
             if cursor:
-                con.executemany(
-                    "INSERT OR REPLACE INTO ops.cursor VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [[c.source_id, c.path, c.size, c.modified_at, c.sha256, c.file_id, load_id] for c in cursor],
-                )
+                _upsert(con, "ops.cursor", _cursor_table(load_id, cursor), "*")
             if refusals:
-                con.executemany(
-                    "INSERT OR REPLACE INTO ops.refusals VALUES (?, ?, ?, ?, ?, now())",
-                    [[r.source_id, r.path, r.size, r.reason, load_id] for r in refusals],
-                )
+                _upsert(con, "ops.refusals", _refusals_table(load_id, refusals), "*, now()")
             if status:
                 record_source_status(con, load_id, run_label, status)
             con.execute(
