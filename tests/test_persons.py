@@ -94,3 +94,32 @@ def test_person_360_is_the_lookup_and_the_records_in_one(warehouse_ro: duckdb.Du
     assert person == find_person(warehouse_ro, CITY, id_number)
     assert records == person_records(warehouse_ro, CITY, id_number)
     assert person_360(warehouse_ro, CITY, "1' OR '1'='1") == (None, [])
+
+
+def test_a_case_index_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Warehouses created before decision 0013 had a primary key on core.cases; opening one drops it."""
+    path = tmp_path / "warehouse.duckdb"
+    con = open_warehouse(path)
+    con.execute("DROP TABLE core.cases")
+    con.execute(
+        "CREATE TABLE core.cases (id_number VARCHAR NOT NULL, item_code VARCHAR NOT NULL, source_id VARCHAR NOT NULL, "
+        "business_date DATE, file_id BIGINT NOT NULL, row_number BIGINT NOT NULL, load_id VARCHAR NOT NULL, "
+        "superseded_by_load VARCHAR, PRIMARY KEY (file_id, row_number))"
+    )
+    con.execute("CREATE INDEX cases_by_person ON core.cases (id_number)")
+    con.execute(f"INSERT INTO core.cases VALUES ('{BASE['id_number']}', 'JY02', '{SOURCE}', NULL, 7, 2, 'L1', NULL)")
+    con.execute("DELETE FROM ops.meta WHERE key = 'reference_fingerprint'")  # as after an upgrade
+    con.close()
+
+    con = open_warehouse(path)
+    constraints = con.execute(
+        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+        "WHERE schema_name = 'core' AND table_name = 'cases'"
+    ).fetchall()
+    assert "PRIMARY KEY" not in [kind for kind, _ in constraints]
+    assert ("NOT NULL", ["file_id"]) in constraints
+    assert con.execute("SELECT id_number, file_id, row_number FROM core.cases").fetchall() == [
+        (BASE["id_number"], 7, 2)
+    ]
+    indexes = con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'cases'").fetchall()
+    assert indexes == [("cases_by_person",)]

@@ -108,6 +108,9 @@ CREATE TABLE IF NOT EXISTS core.person_history (
     load_id VARCHAR NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL
 );
+-- No primary key: (file_id, row_number) is the key of the fact row a case points to, kept unique
+-- by that fact table's primary key in the same transaction (a file is of one item). A second
+-- index here cost ~10% of a load and nothing reads by it (decision 0013).
 CREATE TABLE IF NOT EXISTS core.cases (
     id_number VARCHAR NOT NULL,
     item_code VARCHAR NOT NULL,
@@ -116,8 +119,7 @@ CREATE TABLE IF NOT EXISTS core.cases (
     file_id BIGINT NOT NULL,
     row_number BIGINT NOT NULL,
     load_id VARCHAR NOT NULL,
-    superseded_by_load VARCHAR,
-    PRIMARY KEY (file_id, row_number)
+    superseded_by_load VARCHAR
 );
 CREATE INDEX IF NOT EXISTS cases_by_person ON core.cases (id_number);
 CREATE TABLE IF NOT EXISTS core.employers (
@@ -372,9 +374,13 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     if _stored_fingerprint(con) == fingerprint:
         return con
     con.execute("BEGIN")
+    set_aside = _set_aside_cases_with_primary_key(con)
     for statement in DDL.split(";"):
         if statement.strip():
             con.execute(statement)
+    if set_aside:
+        con.execute("INSERT INTO core.cases BY NAME SELECT * FROM core.cases_with_primary_key")
+        con.execute("DROP TABLE core.cases_with_primary_key")
     refresh_reference(con)
     for item in catalogue():
         ensure_fact_table(con, item)
@@ -383,6 +389,22 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     con.execute("INSERT OR REPLACE INTO ops.meta VALUES ('reference_fingerprint', ?)", [fingerprint])
     con.execute("COMMIT")
     return con
+
+
+def _set_aside_cases_with_primary_key(con: duckdb.DuckDBPyConnection) -> bool:
+    """Rename a ``core.cases`` created with a primary key, so the DDL creates it anew without one.
+
+    DuckDB cannot drop a primary key in place; ``open_warehouse`` copies the rows back.
+    """
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND schema_name = 'core' AND table_name = 'cases' AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    if found == [(0,)]:
+        return False
+    con.execute("DROP INDEX IF EXISTS core.cases_by_person")  # a table with an index cannot be renamed
+    con.execute("ALTER TABLE core.cases RENAME TO cases_with_primary_key")
+    return True
 
 
 def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
