@@ -124,9 +124,7 @@ def lookups(reader: duckdb.DuckDBPyConnection, ids: list[str]) -> Timings:
     return found, full
 
 
-def during_load(
-    path: Path, reader: duckdb.DuckDBPyConnection, ids: list[str], niceness: int
-) -> Timings:
+def during_load(path: Path, reader: duckdb.DuckDBPyConnection, ids: list[str], niceness: int) -> Timings:
     """Lookups while a second process appends batches to the private warehouse at ``niceness``."""
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), "900", str(niceness)], stdout=subprocess.PIPE, text=True
@@ -167,8 +165,8 @@ def main() -> None:
         con.close()
         size_mib = path.stat().st_size / 2**20
         reader = open_reader(path, key=None)
-        lookups(reader, ids[:20])  # warm the cache
-        idle = lookups(reader, ids)
+        cold = lookups(reader, ids)  # first touch of each ID's index, master and fact blocks
+        idle = lookups(reader, ids)  # the same IDs again: what a portal that has been running sees
         niced = TierhubSettings().sync_niceness
         busy = during_load(path, reader, ids, 0)
         busy_niced = during_load(path, reader, ids, niced)
@@ -187,7 +185,10 @@ def main() -> None:
             "| layout | lookups | person lookup p50 / p95 ms | person 360 p50 / p95 ms |",
             "|---|---:|---:|---:|",
             line("cases sorted by ID, no index (zone maps only), cold", sorted_only, None),
-            line(f"+ ART index on cases.id_number (built in {index_s:.0f} s), idle, from the snapshot", idle, None),
+            line(
+                f"+ ART index on cases.id_number (built in {index_s:.0f} s), from the snapshot, first touch", cold, None
+            ),
+            line("same IDs again, idle (warm)", idle, None),
             line("same, while another process loads batches into the warehouse at normal priority", busy, idle),
             line(f"same, the loading process at nice {niced} (the sync's default, `sync_niceness`)", busy_niced, idle),
         ]
@@ -206,8 +207,10 @@ portal's person page shows. Fact rows are stored in load order (file id ascendin
 
 {table}
 
-Targets: person lookup p95 ≤ 10 ms — {"met" if found_ok else "NOT met"}; during a load ≤ 2× idle (the
-sync at its default priority) — {"met" if busy_ok else "NOT met"}.
+Targets: person lookup p95 ≤ 10 ms (warm) — {"met" if found_ok else "NOT met"}; during a load ≤ 2× idle
+(the sync at its default priority) — {"met" if busy_ok else "NOT met"}. The runs during a load use
+the same IDs as the warm idle run, so all three compare warm lookups; the first-touch row shows what
+the first search for a person costs after the portal opens a new snapshot.
 """
     print(body)
     write_section("Person lookup at city scale (issue #5)", body)
