@@ -15,6 +15,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Test warehouses hold synthetic people: unencrypted unless a test sets a key (test_encryption.py).
 os.environ.setdefault("TIERHUB_ENCRYPT", "false")
+# Flows run inside the test process: keep its CPU priority (tests/test_priority.py tests lowering it).
+os.environ.setdefault("TIERHUB_SYNC_NICENESS", "0")
 
 from flows.pipeline import sync_sources
 from tests.sshd import Sshd
