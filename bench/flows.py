@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from bench.common import git_revision, machine, write_section
+from tierhub.settings import TierhubSettings
 
 CHILD = r"""
 import atexit, json, os, resource, sys, time
@@ -79,9 +80,10 @@ elif variant == "plain":
     batches = []
     for plan in plans:
         prepared = sync.prepare.fn(plan, states[plan.label], where, Selection(), today, settings.batch_rows, "bench")
-        batches.append(sync.commit.fn(plan, prepared, warehouse))
+        batches += sync.commit.fn(plan, prepared, warehouse)
+        del prepared
     sync.publish_snapshot.fn(warehouse, settings.snapshot_keep, settings.snapshot_days)
-    figures.update(files=sum(b.files for b in batches), rows=sum(b.rows_in for b in batches), batches=len(batches))
+    figures.update(files=sum(b.files for b in batches), rows=sum(b.rows_in for b in batches), batches=len(plans))
 else:
     from prefect import flow
     @flow
@@ -96,7 +98,8 @@ else:
     t = time.perf_counter()
     summary = sync_flow.with_options(task_runner=runner)(drops_root=drops, warehouse=warehouse, districts=districts)
     figures["flow_s"] = time.perf_counter() - t
-    figures.update(files=summary.total("files"), rows=summary.total("rows_in"), batches=len(summary.batches))
+    labels = {b.label for b in summary.batches}
+    figures.update(files=summary.total("files"), rows=summary.total("rows_in"), batches=len(labels))
 figures["wall_s"] = time.perf_counter() - started
 """
 
@@ -172,7 +175,7 @@ def main() -> None:
     body = (
         f"Machine: {machine()}; commit {git_revision()} (plus this script's uncommitted changes if any); "
         f"scale `{args.scale}` ({int(flow['files']):,} files, {int(flow['rows']):,} rows, "
-        f"{int(flow['batches'])} batches of ≤ 400 sources"
+        f"{int(flow['batches'])} batches of ≤ {TierhubSettings().sources_per_batch:,} sources"
         + (f"; generated in {generated:.0f} s" if generated else "")
         + "). Data Docs off in every variant (they are library work, not Prefect's); the snapshot is published "
         "in plain, flow and dask. Each variant is a fresh process on a fresh warehouse.\n\n" + "\n".join(lines) + "\n\n"

@@ -45,6 +45,14 @@ Scale = Annotated[
 Seed = Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")]
 
 
+STAGES = {
+    "fetch": "fetching new files 取文件",
+    "read": "reading files 读取",
+    "judge": "checking items 校验",
+    "commit": "committing 入库",
+}
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -104,18 +112,26 @@ def run_sync(  # type: ignore[no-untyped-def]
     with _progress() as progress:
         starting = progress.add_task("Starting Prefect (temporary local API)…", total=None)
         bars: dict[str, TaskID] = {}
+        preparing: dict[str, TaskID] = {}  # batch label → its bar until it is committed
 
         def show(event: str, value: object) -> None:
             if event == "planned" and isinstance(value, list):
                 progress.update(starting, description="Prefect started; reading the warehouse", total=1, completed=1)
                 plans: list[BatchPlan] = value
                 for plan in plans:
-                    if plan.district_code not in bars:
-                        name = divisions().get(plan.district_code).name
-                        bars[plan.district_code] = progress.add_task(f"{name} {plan.district_code[:6]}", total=0)
-                    bar = bars[plan.district_code]
-                    progress.update(bar, total=(progress.tasks[bar].total or 0) + len(plan.source_codes))
+                    for code, sources in plan.districts.items():
+                        if code not in bars:
+                            bars[code] = progress.add_task(f"{divisions().get(code).name} {code[:6]}", total=0)
+                        progress.update(bars[code], total=(progress.tasks[bars[code]].total or 0) + sources)
+            elif event == "stage" and isinstance(value, tuple):
+                label, stage, done, total = value
+                if label not in preparing:
+                    preparing[label] = progress.add_task("", total=None)
+                description = f"  batch {label}: {STAGES.get(stage, stage)}"
+                progress.update(preparing[label], description=description, completed=done, total=total or None)
             elif event == "batch" and isinstance(value, BatchSummary):
+                if value.label in preparing:
+                    progress.remove_task(preparing.pop(value.label))
                 progress.advance(bars[value.district_code], value.sources)
 
         with progress_listener(show):

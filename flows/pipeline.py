@@ -47,6 +47,11 @@ from warehouse.source_status import FileSeen, SourceStatus, last_file_times, sou
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+Progress = Callable[[str, int, int], None]  # (stage: fetch / read / judge, done, total)
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """No one is listening."""
 
 
 @dataclass
@@ -56,14 +61,28 @@ class BatchOutcome:
     sources: int
     load: LoadResult
     entries: list[RegistryEntry]
-    unchanged_files: int = 0  # cursor unchanged: not fetched
-    same_content_files: int = 0  # fetched, but the content was already loaded
+    same_content: list[str] = field(default_factory=list)  # source of each file fetched whose content was loaded
     refusals: list[Refusal] = field(default_factory=list)
     waiting: list[Listing] = field(default_factory=list)  # still being written
     unreachable: list[tuple[str, str]] = field(default_factory=list)  # (source, error)
-    unselected_files: int = 0  # left out by ``since`` or ``items``
-    unchanged: list[Listing] = field(default_factory=list)
+    unselected: list[str] = field(default_factory=list)  # source of each file left out by ``since`` or ``items``
+    unchanged: list[Listing] = field(default_factory=list)  # cursor unchanged: not fetched
     status: list[SourceStatus] = field(default_factory=list)  # per source, after the commit
+
+    @property
+    def unchanged_files(self) -> int:
+        """Files whose cursor was unchanged: not fetched."""
+        return len(self.unchanged)
+
+    @property
+    def same_content_files(self) -> int:
+        """Files fetched whose content was already loaded."""
+        return len(self.same_content)
+
+    @property
+    def unselected_files(self) -> int:
+        """Files left out by ``since`` or ``items``."""
+        return len(self.unselected)
 
     @property
     def skipped_files(self) -> int:
@@ -190,12 +209,15 @@ def prepare_batch(
     standards: Catalogue | None = None,
     selection: Selection = Selection(),
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
 ) -> PreparedBatch:
     """Scan, fetch, read and judge the new files of these sources, using ``scratch`` for staging.
 
     ``scratch`` may be the warehouse connection or any other DuckDB connection (an
-    in-memory one in a Dask worker): only temp tables are written to it.
+    in-memory one in a Dask worker): only temp tables are written to it. ``progress`` is
+    called as ``(stage, done, total)`` while files are fetched and read and items judged.
     """
+    report = progress or _no_progress
     started = dt.datetime.now(dt.UTC)
     boxes = Outboxes.folder(outboxes) if isinstance(outboxes, Path) else outboxes
     standards = standards or catalogue()
@@ -223,9 +245,8 @@ def prepare_batch(
         outcome.refusals += refusals
         for listing in listings:
             if not selection.takes(listing, standards):
-                outcome.unselected_files += 1
+                outcome.unselected.append(code)
             elif seen.get((code, listing.path)) == (listing.size, listing.modified_at):
-                outcome.unchanged_files += 1
                 outcome.unchanged.append(listing)
             elif outbox.endpoint.stable == "done_marker":
                 (candidates if listing.name in markers else outcome.waiting).append(listing)
@@ -246,6 +267,7 @@ def prepare_batch(
             return listing, exc
 
     records: list[FileRecord] = []
+    report("fetch", 0, len(candidates))
     for fetched in _parallel(boxes, candidates, fetch):
         if isinstance(fetched, FileRecord):
             records.append(fetched)
@@ -256,7 +278,9 @@ def prepare_batch(
     ctx = JudgeContext(today=today or dt.date.today())
     stagers: dict[str, Stager] = {}
     cursor_rows: list[CursorRow] = []
-    for record in sorted(records, key=lambda r: r.path):
+    for done, record in enumerate(sorted(records, key=lambda r: r.path)):
+        if done % 50 == 0:
+            report("read", done, len(records))
         file_id = known.get((record.source_id, record.sha256))
         if file_id is None:
             entry = RegistryEntry(
@@ -275,13 +299,14 @@ def prepare_batch(
             except TierhubError as exc:
                 entry.status, entry.error, entry.rows_in = "rejected", str(exc), 0
         else:
-            outcome.same_content_files += 1
+            outcome.same_content.append(record.source_id)
         cursor_rows.append(
             CursorRow(record.source_id, record.path, record.size, record.modified_at, record.sha256, file_id)
         )
     judged: dict[str, pa.Table] = {}
     by_id = {e.file_id: e for e in outcome.entries}
-    for code, stager in stagers.items():
+    for done, (code, stager) in enumerate(stagers.items()):
+        report("judge", done, len(stagers))
         stager.flush()
         item = standards.items[code]
         for file_id, summary in judge_staged(scratch, item, ctx).items():

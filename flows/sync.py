@@ -56,12 +56,31 @@ LEVELS = ("street", "community")
 
 @dataclass(frozen=True, slots=True)
 class BatchPlan:
-    """One batch: a label for run names, its district, its sources and the host serving them."""
+    """One batch: a label for run names, its sources and the host serving them.
+
+    A batch may span districts served by the same host (all local folders, or one SFTP
+    server): each batch costs a fixed ~7 s to judge and commit (33 items × a query or ten),
+    so fewer, larger batches are what makes a city-wide sync fast
+    (docs/decisions/0014-batches-span-districts.md). Reporting stays per district.
+    """
 
     label: str
-    district_code: str
     source_codes: list[str]
     host: str  # "folder" or the SFTP host: the tag that limits concurrency per host
+
+    @property
+    def districts(self) -> dict[str, int]:
+        """District code → how many of this batch's sources lie in it, in source order."""
+        counts: dict[str, int] = {}
+        for code in self.source_codes:
+            district = district_of(code)
+            counts[district] = counts.get(district, 0) + 1
+        return counts
+
+
+def district_of(source_code: str) -> str:
+    """The 12-digit code of the district a source lies in."""
+    return source_code[:6] + "000000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +102,7 @@ class Where:
 
 @dataclass
 class BatchSummary:
-    """The outcome of one batch, small enough to pass between tasks."""
+    """The outcome of one batch in one district, small enough to pass between tasks."""
 
     label: str
     district_code: str
@@ -125,7 +144,10 @@ class SyncSummary:
 
 # -- progress for an embedded run (the CLI): called in the flow's process, after each commit --
 
-ProgressListener = Callable[[str, Any], None]  # ("planned", list[BatchPlan]) or ("batch", BatchSummary)
+# ("planned", list[BatchPlan]); ("stage", (label, stage, done, total)) while a batch is fetched,
+# read and judged (only when prepared in this process) and committed; ("batch", BatchSummary)
+# once per district of each finished batch
+ProgressListener = Callable[[str, Any], None]
 _listeners: list[ProgressListener] = []
 
 
@@ -154,10 +176,12 @@ def plan_batches(
     hosts: Callable[[str], str] | None = None,
     only: set[str] | None = None,
 ) -> list[BatchPlan]:
-    """Every batch, district by district; a batch never spans districts (one endpoint each).
+    """Every batch: the chosen sources grouped by the host serving them, in even chunks.
 
-    ``levels``: "street" (street centres) and/or "community" (community and village
-    workstations); ``only``: restrict to these source codes.
+    Districts served by the same host share batches (a batch holds at most
+    ``sources_per_batch`` sources, and chunks are of even size, so 5,916 folder sources at
+    2,000 make three batches of 1,972). ``levels``: "street" (street centres) and/or
+    "community" (community and village workstations); ``only``: restrict to these source codes.
     """
     tree = divisions()
     wanted = {d[:6] for d in districts} if districts else None
@@ -165,7 +189,8 @@ def plan_batches(
     unknown = chosen - set(LEVELS)
     if unknown:
         raise TierhubError(f"unknown source level {sorted(unknown)}", fix="use street and/or community")
-    plans: list[BatchPlan] = []
+    by_host: dict[str, list[str]] = {}
+    district_names: dict[str, str] = {}
     for district in tree.at_level("district"):
         if wanted is not None and district.code[:6] not in wanted:
             continue
@@ -174,12 +199,18 @@ def plan_batches(
             for s in tree.sources()
             if s.code.startswith(district.prefix) and s.level in chosen and (only is None or s.code in only)
         ]
-        chunks = [codes[i : i + sources_per_batch] for i in range(0, len(codes), sources_per_batch)]
-        host = hosts(district.code) if hosts else "folder"
-        for n, chunk in enumerate(chunks, start=1):
-            plans.append(
-                BatchPlan(f"{district.code[:6]}-{district.name}-{n}of{len(chunks)}", district.code, chunk, host)
-            )
+        if codes:
+            by_host.setdefault(hosts(district.code) if hosts else "folder", []).extend(codes)
+            district_names[district.code] = district.name
+    plans: list[BatchPlan] = []
+    for host, codes in by_host.items():
+        count = -(-len(codes) // sources_per_batch)
+        bounds = [len(codes) * n // count for n in range(count + 1)]
+        for n in range(count):
+            chunk = codes[bounds[n] : bounds[n + 1]]
+            first, last = district_of(chunk[0]), district_of(chunk[-1])
+            where = f"{first[:6]}-{district_names[first]}" if first == last else f"{first[:6]}~{last[:6]}"
+            plans.append(BatchPlan(f"{where}-{n + 1}of{count}", chunk, host))
     return plans
 
 
@@ -261,6 +292,7 @@ def prepare(
             run_label=f"{run_label}/{plan.label}",
             batch_rows=batch_rows,
             selection=selection,
+            progress=lambda stage, done, total: _notify("stage", (plan.label, stage, done, total)),
         )
     finally:
         scratch.close()
@@ -274,8 +306,8 @@ def prepare(
     retries=3,
     retry_delay_seconds=[5, 20, 60],
 )
-def commit(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> BatchSummary:
-    """Commit one prepared batch (the flow's process is the one writer); its summary."""
+def commit(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
+    """Commit one prepared batch (the flow's process is the one writer); its summary per district."""
     try:
         con = open_warehouse(Path(warehouse))
     except duckdb.IOException as exc:  # held by a reader or maintenance: retried with backoff
@@ -287,29 +319,50 @@ def commit(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> BatchSum
     return summarise(plan, prepared)
 
 
-def summarise(plan: BatchPlan, prepared: PreparedBatch) -> BatchSummary:
-    """A batch's counts, states and errors."""
-    outcome, load = prepared.outcome, prepared.outcome.load
-    states = {s: sum(x.state == s for x in outcome.status) for s in STATES}
-    return BatchSummary(
-        label=plan.label,
-        district_code=plan.district_code,
-        sources=len(plan.source_codes),
-        load_id=load.load_id,
-        files=load.files,
-        skipped_files=outcome.skipped_files,
-        unselected_files=outcome.unselected_files,
-        rejected_files=load.rejected_files,
-        rows_in=load.rows_in,
-        rows_loaded=load.rows_loaded,
-        rows_quarantined=load.rows_quarantined,
-        waiting_files=len(outcome.waiting),
-        refused_files=len(outcome.refusals),
-        states=states,
-        errors=[(e.path, e.error or "") for e in outcome.entries if e.status == "rejected"]
-        + [(r.path, r.reason) for r in outcome.refusals]
-        + list(outcome.unreachable),
-    )
+def summarise(plan: BatchPlan, prepared: PreparedBatch) -> list[BatchSummary]:
+    """A batch's counts, states and errors, one summary per district it spans."""
+    outcome, load_id = prepared.outcome, prepared.outcome.load.load_id
+    parts = {code: BatchSummary(plan.label, code, sources, load_id=load_id) for code, sources in plan.districts.items()}
+
+    def part(source_id: str) -> BatchSummary:
+        return parts[district_of(source_id)]
+
+    for entry in outcome.entries:
+        summary = part(entry.source_id)
+        summary.files += 1
+        if entry.status == "rejected":
+            summary.rejected_files += 1
+            summary.errors.append((entry.path, entry.error or ""))
+        summary.rows_loaded += entry.rows_loaded
+        summary.rows_quarantined += entry.rows_quarantined
+    for listing in outcome.unchanged:
+        part(listing.source_id).skipped_files += 1
+    for source_id in outcome.same_content:
+        part(source_id).skipped_files += 1
+    for source_id in outcome.unselected:
+        part(source_id).unselected_files += 1
+    for listing in outcome.waiting:
+        part(listing.source_id).waiting_files += 1
+    for refusal in outcome.refusals:
+        part(refusal.source_id).refused_files += 1
+        part(refusal.source_id).errors.append((refusal.path, refusal.reason))
+    for source_id, error in outcome.unreachable:
+        part(source_id).errors.append((source_id, error))
+    for status in outcome.status:
+        states = part(status.source_id).states
+        states[status.state] = states.get(status.state, 0) + 1
+    for summary in parts.values():
+        summary.rows_in = summary.rows_loaded + summary.rows_quarantined
+        summary.states = {s: summary.states.get(s, 0) for s in STATES}
+    return list(parts.values())
+
+
+def failed_batch(plan: BatchPlan, error: str) -> list[BatchSummary]:
+    """The summaries of a batch that could not be prepared or committed: every source failed."""
+    return [
+        BatchSummary(plan.label, code, sources, states={"failed": sources}, errors=[(plan.label, error)], failed=error)
+        for code, sources in plan.districts.items()
+    ]
 
 
 @task(name="data-docs", cache_policy=NO_CACHE)
@@ -371,37 +424,39 @@ def run_batches(
         try:
             prepared = future.result()
         except Exception as exc:  # any failure of one batch is reported; the other batches go on
-            summary = BatchSummary(plan.label, plan.district_code, len(plan.source_codes), failed=str(exc))
-            summary.states = {"failed": len(plan.source_codes)}
-            summary.errors = [(plan.label, f"batch not prepared: {exc}")]
+            parts = failed_batch(plan, f"batch not prepared: {exc}")
             logger.error("%s could not be prepared: %s", plan.label, exc)
         else:
             if dry_run:
                 prepared.outcome.status = batch_status(prepared)
-                summary = summarise(plan, prepared)
+                parts = summarise(plan, prepared)
             else:
+                _notify("stage", (plan.label, "commit", 0, 0))
                 try:
-                    summary = commit(plan, cast(PreparedBatch, quote(prepared)), where.warehouse)
+                    parts = commit(plan, cast(PreparedBatch, quote(prepared)), where.warehouse)
                 except WarehouseError as exc:
                     commit_errors.append(f"{plan.label}: {exc}")
-                    summary = BatchSummary(plan.label, plan.district_code, len(plan.source_codes), failed=str(exc))
-                    summary.errors = [(plan.label, f"not committed: {exc}")]
+                    parts = failed_batch(plan, f"not committed: {exc}")
+            load = prepared.outcome.load
             logger.info(
-                "%s%s: %d new files (%d unchanged, %d rejected, %d refused), %d rows loaded, %d quarantined; "
-                "sources %s",
+                "%s%s: %d sources in %d districts; %d new files (%d unchanged, %d rejected, %d refused), "
+                "%d rows loaded, %d quarantined; sources %s",
                 plan.label,
                 " (dry run)" if dry_run else "",
-                summary.files,
-                summary.skipped_files,
-                summary.rejected_files,
-                summary.refused_files,
-                summary.rows_loaded,
-                summary.rows_quarantined,
-                ", ".join(f"{n} {s}" for s, n in summary.states.items() if n),
+                len(plan.source_codes),
+                len(parts),
+                load.files,
+                sum(p.skipped_files for p in parts),
+                sum(p.rejected_files for p in parts),
+                sum(p.refused_files for p in parts),
+                sum(p.rows_loaded for p in parts),
+                sum(p.rows_quarantined for p in parts),
+                ", ".join(f"{n} {s}" for s in STATES if (n := sum(p.states.get(s, 0) for p in parts))),
             )
             del prepared
-        summaries.append(summary)
-        _notify("batch", summary)
+        for summary in parts:
+            summaries.append(summary)
+            _notify("batch", summary)
     if commit_errors:
         raise WarehouseError(
             f"{len(commit_errors)} of {len(plans)} batches could not commit: {'; '.join(commit_errors)}",
@@ -450,7 +505,7 @@ def finish_run(
 ) -> SyncSummary:
     """Publish the snapshot and Data Docs of a run that loaded something; write the artifact."""
     warehouse = summary.warehouse
-    load_ids = [b.load_id for b in summary.batches if b.rows_in]
+    load_ids = list(dict.fromkeys(b.load_id for b in summary.batches if b.rows_in))
     if not summary.dry_run and (load_ids or not (snapshots_folder(Path(warehouse)) / CURRENT).exists()):
         summary.snapshot = publish_snapshot(warehouse, settings.snapshot_keep, settings.snapshot_days)
     if not summary.dry_run and (settings.data_docs if data_docs is None else data_docs) and load_ids:

@@ -71,21 +71,64 @@ def read_artifact(key: str) -> str:
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_sync_flow_matches_the_plain_pipeline(city: GeneratedCity, synced: Path, tmp_path: Path) -> None:
-    from flows.sync import sync_flow
+    from flows.sync import progress_listener, sync_flow
 
     warehouse = tmp_path / "flow.duckdb"
-    summary = sync_flow(drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING], sources_per_batch=30)
-    assert [b.label for b in summary.batches] == [f"{HEPING}-和平区-{n}of3" for n in (1, 2, 3)]  # 70 sources
-    assert counts(warehouse, HEPING) == counts(synced, HEPING)
-    assert summary.total("rows_loaded") + summary.total("rows_quarantined") == counts(warehouse, HEPING)[1]
-    # per-source status in the warehouse: one row per source, states add up
-    [(rows, sources, ok)] = query(
-        warehouse, "SELECT count(*), count(DISTINCT source_id), count(*) FILTER (state = 'ok') FROM ops.source_latest"
-    )
-    assert rows == sources == 70 == sum(summary.batches[0].states.values()) + 40
-    assert ok == summary.state_total("ok") > 0
+    events: list[tuple[str, object]] = []
+    with progress_listener(lambda event, value: events.append((event, value))):
+        summary = sync_flow(
+            drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING, NINGHE], sources_per_batch=150
+        )
+    # 70 + 339 sources on one host (folders): three even batches, the first spanning both districts;
+    # the summary has one part per district of each batch
+    span = f"{HEPING}~{NINGHE}-1of3"
+    assert [(b.label, b.district_code[:6], b.sources) for b in summary.batches] == [
+        (span, HEPING, 70),
+        (span, NINGHE, 66),
+        (f"{NINGHE}-宁河区-2of3", NINGHE, 136),
+        (f"{NINGHE}-宁河区-3of3", NINGHE, 137),
+    ]
+    assert summary.batches[0].load_id == summary.batches[1].load_id  # one batch, one load
+    # a long batch is never silent: each stage reports progress before the batch's summaries arrive
+    first = [v for e, v in events if e == "stage" and v[0] == span]  # type: ignore[index]
+    assert list(dict.fromkeys(stage for _, stage, _, _ in first)) == ["fetch", "read", "judge", "commit"]
+    assert len(first) > 20  # read every 50 files, judge every item
+    assert events.index(("stage", first[-1])) < events.index(("batch", summary.batches[0]))
+    for district in (HEPING, NINGHE):
+        parts = [b for b in summary.batches if b.district_code.startswith(district)]
+        files, rows_in, loaded, quarantined = counts(warehouse, district)
+        assert (files, rows_in, loaded, quarantined) == counts(synced, district)
+        assert sum(b.files for b in parts) == files and sum(b.rows_in for b in parts) == rows_in
+        assert sum(b.rows_loaded for b in parts) == loaded and sum(b.rows_quarantined for b in parts) == quarantined
+        # per-source status in the warehouse: one row per source, and the parts' states add up to it
+        [(rows, ok)] = query(
+            warehouse,
+            "SELECT count(*), count(*) FILTER (state = 'ok') FROM ops.source_latest "
+            f"WHERE starts_with(source_id, '{district}')",
+        )
+        assert rows == sum(b.sources for b in parts) == sum(sum(b.states.values()) for b in parts)
+        assert ok == sum(b.states["ok"] for b in parts) > 0
     markdown = read_artifact("sync-summary")
-    assert "| 和平区 120101 | 70 |" in markdown and "rows quarantined" in markdown
+    assert "| 和平区 120101 | 70 |" in markdown and "| 宁河区 120117 | 339 |" in markdown
+    assert "rows quarantined" in markdown
+
+
+def test_batches_span_districts_of_one_host_only() -> None:
+    from flows.sync import plan_batches
+
+    def host(district: str) -> str:  # 和平区 on its own SFTP server; the others in folders
+        return "sftp.heping:22" if district.startswith(HEPING) else "folder"
+
+    plans = plan_batches(None, 2_000, hosts=host)
+    assert [p.host for p in plans] == ["sftp.heping:22", "folder", "folder", "folder"]
+    sizes = [len(p.source_codes) for p in plans]
+    assert sizes[0] == 70 and sum(sizes[1:]) == 5_916 - 70 and max(sizes[1:]) - min(sizes[1:]) <= 1  # even chunks
+    assert sorted(c for p in plans for c in p.source_codes) == sorted(s.code for s in divisions().sources())
+    assert plans[0].label == f"{HEPING}-和平区-1of1" and plans[0].districts == {HEPING + "000000": 70}
+    assert sum(len(p.districts) for p in plans[1:]) > 3  # folder batches hold several districts each
+    streets_only = plan_batches([HEPING, NINGHE], 2_000, levels=["street"])
+    assert [p.label for p in streets_only] == [f"{HEPING}~{NINGHE}-1of1"]
+    assert all(divisions().get(c).level == "street" for c in streets_only[0].source_codes)
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -80,9 +80,11 @@ class TierhubSettings(BaseSettings):
         description="Rows per Arrow record batch when reading a file (bounds memory).",
     )
     sources_per_batch: int = Field(
-        default=400,
+        default=2_000,
         ge=1,
-        description="Sources handled by one Prefect task; one task per source is too fine for 5,916 sources.",
+        description="At most this many sources per batch (one prepare and one commit task); districts served by "
+        "the same host share batches. Each batch costs ~7 s of fixed work (33 items judged and committed), so a "
+        "city-wide sync wants few large batches; memory grows with the batch (decision 0014).",
     )
 
     # -- flows and schedules (docs/decisions/0011-flows.md) --
