@@ -17,6 +17,9 @@ from quality.normalise import RAW_PREFIX
 from quality.standards import NUMERIC_TYPES, FieldRule, ItemStandard, StandardVersion
 from tierhub.reference import field_dictionary
 
+# Columns of the judging query's innermost layer: a field's normalised value, computed once.
+NORMALISED_PREFIX = "_norm__"
+
 # Separators between the entries of a list cell (documents, several codes).
 LIST_SEPARATORS = "[,，;；/|、\\s]+"
 
@@ -322,16 +325,17 @@ class VersionCompiler:
         """The row's business date (which version applies), parsed."""
         return f"th_date(s.{ident(self.version.business_date)})"
 
-    def duplicate_key_sql(self) -> str:
+    def duplicate_key_sql(self, values: dict[str, str] | None = None) -> str:
         """The row's duplicate key as one string, NULL when a key field is empty.
 
         Code-table fields count by their normalised text: the key is computed before the
-        lookups are joined.
+        lookups are joined. ``values``: the value expressions to use (default ``self.values``).
         """
+        values = self.values if values is None else values
         parts = []
         for name in self.version.duplicate_key:
             rule = self.version.field(name)
-            parts.append(f"s.{ident(name)}" if rule is None or rule.code_table else self.values[name])
+            parts.append(f"s.{ident(name)}" if rule is None or rule.code_table else values[name])
         if not parts:
             return "NULL"
         filled = " AND ".join(f"({p}) IS NOT NULL" for p in parts)
@@ -339,26 +343,57 @@ class VersionCompiler:
         return f"CASE WHEN {filled} THEN concat_ws('|', {joined}) END"
 
     def compile(self, relation: str, where: str = "TRUE") -> str:
-        """The judging SELECT for the rows of ``relation`` that satisfy ``where``."""
-        for rule in self.version.fields:
-            self.values[rule.field] = self._value(rule)
+        """The judging SELECT for the rows of ``relation`` that satisfy ``where``.
+
+        Each normalised value that needs no lookup join is computed once, in the innermost
+        layer, and the checks refer to that column: inlined, a date field's ``th_date``
+        macro was expanded in every check that reads it (72 times for JY02), the ID's
+        clean-up 22 times and the ID check digit in every check gated on a valid ID.
+        Afterwards ``values`` and ``joins`` hold the expressions themselves: the GX frame
+        (``quality.suites``) computes them on the staged rows again.
+        """
+        expressions = {rule.field: self._value(rule) for rule in self.version.fields}
+        materialised = {
+            rule.field: expressions[rule.field]
+            for rule in self.version.fields
+            if not rule.code_table and expressions[rule.field] != f"s.{ident(rule.field)}"
+        }
+        self.values = {
+            f: f"s.{ident(NORMALISED_PREFIX + f)}" if f in materialised else e for f, e in expressions.items()
+        }
         id_value = self.values.get("id_number", "NULL")
         for rule in self.version.fields:
             self._field_checks(rule)
         self._cross_checks()
         checks = [*self.checks]
         key = self.version.duplicate_key
+        duplicates = ""
         if key:
             checks.append(
-                f"CASE WHEN _key IS NOT NULL AND _bdate IS NOT NULL AND _first_row <> s._row_number "
-                f"THEN {reason('DUPLICATE_ROW', key[0], self._raw(key[0]), '_first_row')} END"
+                f"CASE WHEN s._key IS NOT NULL AND s._bdate IS NOT NULL AND dup._first_row <> s._row_number "
+                f"THEN {reason('DUPLICATE_ROW', key[0], self._raw(key[0]), 'dup._first_row')} END"
             )
-        checks_sql = ",\n      ".join(checks).replace("_id_ok", id_ok_expression())
-        failing_sql = " OR ".join(f"({c}) IS NOT NULL" for c in checks).replace("_id_ok", id_ok_expression())
+            # The first row of each repeated (file, key, business date): a hash aggregate over the
+            # key columns alone, joined back — a window would sort every row with all its columns.
+            duplicates = f"""
+LEFT JOIN (
+  SELECT _file_id, _key, _bdate, min(_row_number) AS _first_row
+  FROM (
+    SELECT s._file_id, s._row_number, {self.duplicate_key_sql(expressions)} AS _key,
+      {self.business_date_sql()} AS _bdate
+    FROM {relation} s WHERE {where}
+  )
+  GROUP BY _file_id, _key, _bdate HAVING count(*) > 1
+) dup ON dup._file_id = s._file_id AND dup._key = s._key AND dup._bdate = s._bdate"""
+        checks_sql = ",\n      ".join(checks)
+        failing_sql = " OR ".join(f"({c}) IS NOT NULL" for c in checks)
         columns = ",\n    ".join(f"{expr} AS {ident(name)}" for name, expr in self.values.items())
+        normalised = "".join(f",\n      {e} AS {ident(NORMALISED_PREFIX + f)}" for f, e in materialised.items())
         raws = ", ".join(f"{lit(rule.field)}: {self._raw(rule.field)}" for rule in self.version.fields)
         joins = "\n".join(self.joins)
-        return f"""
+        business_date = self.version.business_date
+        bdate = self.values[business_date] if business_date in materialised else self.business_date_sql()
+        sql = f"""
 SELECT
     s._file_id, s._source_code, s._row_number, s._sheet,
     {lit(self.item.code)} AS _item_code,
@@ -370,16 +405,23 @@ SELECT
       {checks_sql}
     ], lambda x: x IS NOT NULL) ELSE [] END AS _reasons
 FROM (
-  SELECT s.*,
-    CAST(try_strptime(substr(s._id, 7, 8), '%Y%m%d') AS DATE) AS _id_birth,
-    first_value(s._row_number) OVER (PARTITION BY s._file_id, s._key, s._bdate ORDER BY s._row_number) AS _first_row
+  SELECT s.*, {id_ok_expression()} AS _id_ok
   FROM (
-    SELECT s.*, {id_value} AS _id, {self.duplicate_key_sql()} AS _key, {self.business_date_sql()} AS _bdate
-    FROM {relation} s WHERE {where}
+    SELECT s.*, {id_value} AS _id, {self.duplicate_key_sql()} AS _key, {bdate} AS _bdate,
+      CAST(try_strptime(substr({id_value}, 7, 8), '%Y%m%d') AS DATE) AS _id_birth
+    FROM (
+      SELECT s.*{normalised}
+      FROM {relation} s WHERE {where}
+    ) s
   ) s
-) s
+) s{duplicates}
 {joins}
 """
+        # Callers that judge without the normalised layer (the GX frame) get the joins and values as expressions.
+        for f, e in materialised.items():
+            self.joins = [j.replace(self.values[f], f"({e})") for j in self.joins]
+        self.values = expressions
+        return sql
 
 
 def value_range(rule: FieldRule) -> str:
