@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import statistics
@@ -54,6 +55,24 @@ while time.time() < deadline:
     )
     n += 50000
 print("ROWS", n, flush=True)
+"""
+
+# The portal's reader in a fresh process (its own DuckDB instance, so nothing this process
+# read is cached): open the snapshot, let the background warm-up finish, then look up IDs
+# never looked up before.
+PORTAL = """
+import json, random, sys, time
+from pathlib import Path
+from bench.lookup import lookups
+from warehouse.readers import SnapshotReader
+path, persons, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+started = time.perf_counter()
+reader = SnapshotReader(path, key=None)
+reader.wait_warm()
+warm_s = time.perf_counter() - started
+rng = random.Random(17)
+ids = [f"1201{rng.randrange(persons):014d}" for _ in range(count)]
+print("TIMINGS", json.dumps([warm_s, *lookups(reader.cursor(), ids)]), flush=True)
 """
 
 Timings = tuple[list[float], list[float]]  # person lookup ms, person 360 ms
@@ -137,6 +156,21 @@ def during_load(path: Path, reader: duckdb.DuckDBPyConnection, ids: list[str], n
         writer.wait()
 
 
+def portal_first_touch(path: Path, persons: int, count: int) -> tuple[float, Timings]:
+    """Warm-up seconds and first-touch timings of the portal's reader, in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", PORTAL, str(path), str(persons), str(count)],
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "TIERHUB_ENCRYPT": "false"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("TIMINGS ")]
+    warm_s, found, full = json.loads(line.removeprefix("TIMINGS "))
+    return warm_s, (found, full)
+
+
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
@@ -164,6 +198,7 @@ def main() -> None:
         publish(con, path)
         con.close()
         size_mib = path.stat().st_size / 2**20
+        warm_s, portal = portal_first_touch(path, args.persons, args.lookups)
         reader = open_reader(path, key=None)
         cold = lookups(reader, ids)  # first touch of each ID's index, master and fact blocks
         idle = lookups(reader, ids)  # the same IDs again: what a portal that has been running sees
@@ -188,12 +223,18 @@ def main() -> None:
             line(
                 f"+ ART index on cases.id_number (built in {index_s:.0f} s), from the snapshot, first touch", cold, None
             ),
+            line(
+                f"the portal's reader (`SnapshotReader`) after its background warm-up ({warm_s:.1f} s), "
+                "other IDs, first touch",
+                portal,
+                None,
+            ),
             line("same IDs again, idle (warm)", idle, None),
             line("same, while another process loads batches into the warehouse at normal priority", busy, idle),
             line(f"same, the loading process at nice {niced} (the sync's default, `sync_niceness`)", busy_niced, idle),
         ]
     )
-    found_ok = p95(idle[0]) <= 10
+    found_ok = p95(idle[0]) <= 10 and p95(portal[0]) <= 10
     busy_ok = p95(busy_niced[0]) <= 2 * p95(idle[0])
     body = f"""Script: `bench/lookup.py` · machine: {machine()} · commit {git_revision()} · {dt.date.today()}
 Load average at the end: {load_avg:.1f}.
@@ -207,10 +248,13 @@ portal's person page shows. Fact rows are stored in load order (file id ascendin
 
 {table}
 
-Targets: person lookup p95 ≤ 10 ms (warm) — {"met" if found_ok else "NOT met"}; during a load ≤ 2× idle
-(the sync at its default priority) — {"met" if busy_ok else "NOT met"}. The runs during a load use
-the same IDs as the warm idle run, so all three compare warm lookups; the first-touch row shows what
-the first search for a person costs after the portal opens a new snapshot.
+Targets: person lookup p95 ≤ 10 ms (warm, and first touch through the portal's warmed reader) —
+{"met" if found_ok else "NOT met"}; during a load ≤ 2× idle (the sync at its default priority) —
+{"met" if busy_ok else "NOT met"}. The runs during a load use the same IDs as the warm idle run, so all
+three compare warm lookups. The two first-touch rows show what the first search for a person costs
+after a snapshot opens: on a bare read-only connection, and through the portal's reader, which scans
+the case index's and person master's columns in the background when it opens a generation
+(`warehouse.readers.warm_up`; requests are served meanwhile).
 """
     print(body)
     write_section("Person lookup at city scale (issue #5)", body)

@@ -80,6 +80,38 @@ def test_a_reader_keeps_its_generation_while_newer_ones_are_published_and_pruned
     assert loads == 1
 
 
+def test_the_portal_reader_warms_each_generation_in_the_background(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse import readers
+
+    def table_memory(con: duckdb.DuckDBPyConnection) -> int:
+        sql = "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+        return int(con.execute(sql).fetchall()[0][0])
+
+    warmed: list[tuple[int, int]] = []  # table memory before and after each warm-up
+    real = readers.warm_up
+
+    def recording(con: duckdb.DuckDBPyConnection) -> None:
+        before = table_memory(con)
+        real(con)
+        warmed.append((before, table_memory(con)))
+
+    monkeypatch.setattr(readers, "warm_up", recording)
+    con = open_warehouse(warehouse)
+    first = publish(con, warehouse)
+    reader = SnapshotReader(warehouse)
+    assert reader.wait_warm(60) and reader.path == first.path
+    con.execute("INSERT INTO ops.loads VALUES ('later', now(), now(), 'test', 0, 0, 0, 0)")
+    second = publish(con, warehouse)
+    con.close()
+    # the next request reads the new generation at once; its warm-up runs beside it
+    [(loads,)] = reader.cursor().execute("SELECT count(*) FROM ops.loads WHERE load_id = 'later'").fetchall()
+    assert loads == 1 and reader.path == second.path
+    assert reader.wait_warm(60)
+    assert len(warmed) == 2 and all(after > before for before, after in warmed)  # blocks read into memory
+
+
 def test_an_interrupted_publish_leaves_only_a_temp_file_that_prune_removes(warehouse: Path) -> None:
     con = open_warehouse(warehouse)
     publish(con, warehouse)
