@@ -75,7 +75,9 @@ def main() -> None:
         columns = ", ".join(f'"{c}"' for c in fact_columns(item))
         csv = root / "judged.csv"
         con.execute(
-            f"COPY (SELECT _file_id, _row_number, _source_code, {columns} FROM {judged_table(item)}) "
+            # in file order, as exports arrive (the judged table's own order is the engine's)
+            f"COPY (SELECT _file_id, _row_number, _source_code, {columns} FROM {judged_table(item)} "
+            "ORDER BY _file_id, _row_number) "
             f"TO '{csv}' (HEADER)"
         )
         con.close()

@@ -123,3 +123,39 @@ def test_a_case_index_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp_pa
     ]
     indexes = con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'cases'").fetchall()
     assert indexes == [("cases_by_person",)]
+
+
+def test_fact_tables_made_with_a_primary_key_lose_it_and_keep_their_rows(tmp_path: Path, synced: Path) -> None:
+    """Fact tables had a primary key on (file_id, row_number) before session 4; opening drops it."""
+    from quality.standards import catalogue
+    from warehouse.schema import fact_table
+
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(synced.read_bytes())
+    con = open_warehouse(path)
+    table = fact_table(catalogue().items["JY02"])
+    before = con.execute(f"SELECT * FROM {table} ORDER BY file_id, row_number").fetchall()
+    assert before
+    # rebuild it as older versions made it, with the key
+    con.execute(f"CREATE TABLE core.old AS SELECT * FROM {table}")
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"CREATE TABLE {table} AS SELECT * FROM core.old WITH NO DATA")
+    con.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (file_id, row_number)")
+    con.execute(f"INSERT INTO {table} SELECT * FROM core.old")
+    con.execute("DROP TABLE core.old")
+    con.execute("DELETE FROM ops.meta WHERE key = 'reference_fingerprint'")  # as after an upgrade
+    con.close()
+
+    con = open_warehouse(path)
+    try:
+        kinds = con.execute(
+            "SELECT constraint_type FROM duckdb_constraints() WHERE schema_name = 'core' AND table_name = ?",
+            [table.split(".")[1]],
+        ).fetchall()
+        assert ("PRIMARY KEY",) not in kinds and ("NOT NULL",) in kinds
+        assert con.execute(f"SELECT * FROM {table} ORDER BY file_id, row_number").fetchall() == before
+        assert not con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%with_primary_key'"
+        ).fetchall()
+    finally:
+        con.close()

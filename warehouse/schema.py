@@ -250,8 +250,19 @@ def fact_columns(item: ItemStandard) -> dict[str, str]:
     return types
 
 
+# Changes to the fact tables' layout that ``open_warehouse`` must apply to existing files; part
+# of the schema fingerprint, so a warehouse made before a change is migrated when next opened.
+FACT_LAYOUT = "2: no primary key on (file_id, row_number), decision 0013"
+
+
 def ensure_fact_table(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> None:
-    """Create the item's fact table, or add the columns a newer standard introduced."""
+    """Create the item's fact table, or add the columns a newer standard introduced.
+
+    No primary key: nothing reads by it (the person 360 finds its rows through zone maps, rows
+    being stored in load order), and maintaining its index was ~40 % of the fact insert and half
+    of the commit's checkpoint (decision 0013). A row is never loaded twice because a file is
+    never registered twice; ``tierhub warehouse check`` reconciles the fact rows with the registry.
+    """
     table = fact_table(item)
     columns = fact_columns(item)
     body = ",\n    ".join(f'"{name}" {kind}' for name, kind in columns.items())
@@ -264,8 +275,7 @@ def ensure_fact_table(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> Non
     item_code VARCHAR NOT NULL,
     standard_version VARCHAR NOT NULL,
     sheet VARCHAR,
-    {body},
-    PRIMARY KEY (file_id, row_number)
+    {body}
 )"""
     )
     for column, kind in RECORD_COLUMNS.items():
@@ -358,7 +368,7 @@ def reference_fingerprint() -> str:
             if path.is_file():
                 digest.update(path.name.encode())
                 digest.update(path.read_bytes())
-    digest.update(DDL.encode() + REASONS_VIEW.encode() + SOURCE_STATUS_DDL.encode())
+    digest.update(DDL.encode() + REASONS_VIEW.encode() + SOURCE_STATUS_DDL.encode() + FACT_LAYOUT.encode())
     return digest.hexdigest()
 
 
@@ -374,16 +384,16 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     if _stored_fingerprint(con) == fingerprint:
         return con
     con.execute("BEGIN")
-    set_aside = _set_aside_cases_with_primary_key(con)
+    set_aside = _set_aside_tables_with_primary_key(con, ["core.cases", *(fact_table(i) for i in catalogue())])
     for statement in DDL.split(";"):
         if statement.strip():
             con.execute(statement)
-    if set_aside:
-        con.execute("INSERT INTO core.cases BY NAME SELECT * FROM core.cases_with_primary_key")
-        con.execute("DROP TABLE core.cases_with_primary_key")
     refresh_reference(con)
     for item in catalogue():
         ensure_fact_table(con, item)
+    for table in set_aside:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {table}_with_primary_key")
+        con.execute(f"DROP TABLE {table}_with_primary_key")
     con.execute(REASONS_VIEW)
     ensure_source_status(con)
     con.execute("INSERT OR REPLACE INTO ops.meta VALUES ('reference_fingerprint', ?)", [fingerprint])
@@ -391,20 +401,25 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     return con
 
 
-def _set_aside_cases_with_primary_key(con: duckdb.DuckDBPyConnection) -> bool:
-    """Rename a ``core.cases`` created with a primary key, so the DDL creates it anew without one.
+def _set_aside_tables_with_primary_key(con: duckdb.DuckDBPyConnection, tables: list[str]) -> list[str]:
+    """Rename those of ``tables`` made with a primary key, so the DDL creates them anew without one.
 
-    DuckDB cannot drop a primary key in place; ``open_warehouse`` copies the rows back.
+    DuckDB cannot drop a primary key in place; ``open_warehouse`` copies the rows back. Made
+    with a key: ``core.cases`` before decision 0013, the fact tables before session 4.
     """
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
-        "AND schema_name = 'core' AND table_name = 'cases' AND constraint_type = 'PRIMARY KEY'"
-    ).fetchall()
-    if found == [(0,)]:
-        return False
-    con.execute("DROP INDEX IF EXISTS core.cases_by_person")  # a table with an index cannot be renamed
-    con.execute("ALTER TABLE core.cases RENAME TO cases_with_primary_key")
-    return True
+    keyed = {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_constraints() WHERE database_name = current_database() "
+            "AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+    }
+    set_aside = [t for t in tables if t in keyed]
+    for table in set_aside:
+        if table == "core.cases":
+            con.execute("DROP INDEX IF EXISTS core.cases_by_person")  # a table with an index cannot be renamed
+        con.execute(f"ALTER TABLE {table} RENAME TO {table.split('.')[1]}_with_primary_key")
+    return set_aside
 
 
 def _stored_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
