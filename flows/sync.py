@@ -437,7 +437,6 @@ def run_batches(
                 except WarehouseError as exc:
                     commit_errors.append(f"{plan.label}: {exc}")
                     parts = failed_batch(plan, f"not committed: {exc}")
-            load = prepared.outcome.load
             logger.info(
                 "%s%s: %d sources in %d districts; %d new files (%d unchanged, %d rejected, %d refused), "
                 "%d rows loaded, %d quarantined; sources %s",
@@ -445,7 +444,7 @@ def run_batches(
                 " (dry run)" if dry_run else "",
                 len(plan.source_codes),
                 len(parts),
-                load.files,
+                sum(p.files for p in parts),
                 sum(p.skipped_files for p in parts),
                 sum(p.rejected_files for p in parts),
                 sum(p.refused_files for p in parts),
