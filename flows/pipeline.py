@@ -14,6 +14,7 @@ No Prefect here: ``flows.sync`` wraps these in tasks, and tests call them direct
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -260,11 +261,16 @@ def prepare_batch(
         outcome.waiting += waiting
 
     # 4: fetch (download or hash) in parallel per host.
+    fetched_count = itertools.count(1)  # shared by the fetching threads (next() is atomic)
+
     def fetch(listing: Listing) -> FileRecord | tuple[Listing, TierhubError]:
         try:
             return boxes.for_source(listing.source_id).fetch(listing)
         except TierhubError as exc:
             return listing, exc
+        finally:
+            if (done := next(fetched_count)) % 50 == 0:
+                report("fetch", done, len(candidates))
 
     records: list[FileRecord] = []
     report("fetch", 0, len(candidates))

@@ -93,6 +93,8 @@ def test_sync_flow_matches_the_plain_pipeline(city: GeneratedCity, synced: Path,
     first = [v for e, v in events if e == "stage" and v[0] == span]  # type: ignore[index]
     assert list(dict.fromkeys(stage for _, stage, _, _ in first)) == ["fetch", "read", "judge", "commit"]
     assert len(first) > 20  # read every 50 files, judge every item
+    fetched = [(done, total) for _, stage, done, total in first if stage == "fetch"]
+    assert fetched[0] == (0, fetched[0][1]) and fetched[-1][0] >= 50  # fetching moves too, every 50 files
     assert events.index(("stage", first[-1])) < events.index(("batch", summary.batches[0]))
     for district in (HEPING, NINGHE):
         parts = [b for b in summary.batches if b.district_code.startswith(district)]
