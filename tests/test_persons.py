@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -159,3 +160,52 @@ def test_fact_tables_made_with_a_primary_key_lose_it_and_keep_their_rows(tmp_pat
         ).fetchall()
     finally:
         con.close()
+
+
+# Three records of one person (business date, source, name, mobile); the newest has no mobile.
+RECORDS = [
+    ("2026-01-05", "120101001000", "王一", "13800000001"),
+    ("2026-03-02", "120102001000", "王二", None),
+    ("2026-02-10", "120101001000", "王三", "13800000003"),
+]
+SOMEONE = "120101199001011234"
+OTHER = "120101198502023456"  # one record only, in every batching
+
+
+def _master_after(tmp_path: Path, batches: list[list[int]]) -> tuple[object, ...]:
+    from quality.standards import catalogue
+    from warehouse.persons import record_people
+
+    item = catalogue().find("JY02")
+    con = open_warehouse(tmp_path / f"master-{len(list(tmp_path.iterdir()))}.duckdb")
+    for number, batch in enumerate(batches):
+        rows = [(SOMEONE, *RECORDS[i]) for i in batch] + [(OTHER, "2026-01-01", "120101001000", "李四", None)]
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE judged AS SELECT id_number, CAST(day AS DATE) AS registration_date, "
+            "source AS _source_code, 'JY02' AS _item_code, CAST(name AS VARCHAR) AS name, "
+            "CAST(mobile_phone AS VARCHAR) AS mobile_phone, CAST(NULL AS VARCHAR) AS sex, "
+            "CAST(NULL AS DATE) AS birth_date, CAST(NULL AS VARCHAR) AS employer_uscc, "
+            "CAST(NULL AS VARCHAR) AS employer_name, 1 AS _file_id, 1 AS _row_number, "
+            "CAST([] AS VARCHAR[]) AS _reasons FROM (VALUES "
+            + ", ".join("(?, ?, ?, ?, ?)" for _ in rows)
+            + ") t(id_number, day, source, name, mobile_phone)",
+            [value for row in rows for value in row],
+        )
+        record_people(con, f"load-{number}", item, "judged")
+    [person] = con.execute(
+        "SELECT id_number, name, sex, birth_date, mobile_phone, source_id, item_code, as_of_date, rank_key, "
+        "name_rank, mobile_phone_rank FROM core.persons WHERE id_number = ?",
+        [SOMEONE],
+    ).fetchall()
+    [other] = con.execute("SELECT name, sex, birth_date FROM core.persons WHERE id_number = ?", [OTHER]).fetchall()
+    assert other == ("李四", "1", dt.date(1985, 2, 2))  # sex and birth date from the ID number
+    return person
+
+
+@pytest.mark.parametrize("batches", [[[1], [0], [2]], [[2, 1], [0]], [[0], [1, 2]], [[2], [1], [0]]])
+def test_the_master_is_the_same_however_records_are_batched(tmp_path: Path, batches: list[list[int]]) -> None:
+    all_at_once = _master_after(tmp_path, [[0, 1, 2]])
+    # Per field, the newest record that has a value: the name of 3-2, the mobile of 2-10.
+    assert all_at_once[1] == "王二" and all_at_once[4] == "13800000003"
+    assert str(all_at_once[7]) == "2026-03-02" and all_at_once[5] == "120102001000"
+    assert _master_after(tmp_path, batches) == all_at_once
