@@ -46,6 +46,12 @@ def test_check_reports_a_broken_reconciliation(warehouse: Path) -> None:
     assert any("quarantine rows" in p for p in problems)
 
 
+def test_check_reports_a_person_with_two_master_rows(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("INSERT INTO core.persons SELECT * FROM core.persons LIMIT 1")
+    assert any("more than one row in the person master" in p for p in check(warehouse).problems)
+
+
 def test_backup_then_restore_brings_back_the_exact_state(warehouse: Path, tmp_path: Path) -> None:
     before = counts(warehouse)
     saved = backup(warehouse, tmp_path / "backups")

@@ -126,6 +126,35 @@ def test_a_case_index_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp_pa
     assert indexes == [("cases_by_person",)]
 
 
+def test_a_person_master_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp_path: Path, synced: Path) -> None:
+    """core.persons had a primary key on id_number before session 5; opening replaces it with an index."""
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(synced.read_bytes())
+    con = open_warehouse(path)
+    before = con.execute("SELECT * FROM core.persons ORDER BY id_number").fetchall()
+    assert before
+    con.execute("CREATE TABLE core.old AS SELECT * FROM core.persons")
+    con.execute("DROP TABLE core.persons")
+    con.execute("CREATE TABLE core.persons AS SELECT * FROM core.old WITH NO DATA")
+    con.execute("ALTER TABLE core.persons ADD PRIMARY KEY (id_number)")
+    con.execute("INSERT INTO core.persons SELECT * FROM core.old")
+    con.execute("DROP TABLE core.old")
+    con.execute("DELETE FROM ops.meta WHERE key = 'reference_fingerprint'")  # as after an upgrade
+    con.close()
+
+    con = open_warehouse(path)
+    kinds = con.execute(
+        "SELECT constraint_type FROM duckdb_constraints() WHERE schema_name = 'core' AND table_name = 'persons'"
+    ).fetchall()
+    assert ("PRIMARY KEY",) not in kinds and ("NOT NULL",) in kinds
+    assert con.execute("SELECT * FROM core.persons ORDER BY id_number").fetchall() == before
+    indexes = con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'persons'").fetchall()
+    assert indexes == [("persons_by_id",)]
+    # the lookup reads through the index (decided at run time: plain EXPLAIN shows a sequential scan)
+    plan = con.execute(f"EXPLAIN ANALYZE SELECT * FROM core.persons WHERE id_number = '{before[0][0]}'").fetchall()
+    assert "Type: Index Scan" in plan[0][1]
+
+
 def test_fact_tables_made_with_a_primary_key_lose_it_and_keep_their_rows(tmp_path: Path, synced: Path) -> None:
     """Fact tables had a primary key on (file_id, row_number) before session 4; opening drops it."""
     from quality.standards import catalogue

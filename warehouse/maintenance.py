@@ -72,6 +72,13 @@ def check_connection(con: duckdb.DuckDBPyConnection) -> CheckResult:
         problems.append(f"{tables.get('quarantine.rows', 0):,} quarantine rows, but the registry says {quarantined:,}")
     if loaded + quarantined != rows_in:
         problems.append(f"registry: {rows_in:,} rows in ≠ {loaded:,} loaded + {quarantined:,} quarantined")
+    # The person master has an index, not a primary key (decision 0013): the load keeps it one
+    # row per ID number, and this is where that is checked.
+    [(repeated,)] = con.execute(
+        "SELECT count(*) FROM (SELECT id_number FROM core.persons GROUP BY id_number HAVING count(*) > 1)"
+    ).fetchall()
+    if repeated:
+        problems.append(f"{repeated:,} ID numbers with more than one row in the person master")
     return CheckResult(tables, problems)
 
 

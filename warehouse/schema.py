@@ -81,8 +81,11 @@ CREATE TABLE IF NOT EXISTS ops.refusals (
 -- One person across all programmes and tiers: the person master keyed by ID number (the
 -- latest accepted record by business date wins), the history of each change, and an index of
 -- every accepted record of a person (item, source, the fact row it points to).
+-- One row per ID number, kept so by the load (warehouse/persons.py inserts only people not yet
+-- here, grouped by ID) and checked by `tierhub warehouse check`. An index rather than a primary
+-- key, whose uniqueness lookups cost ~0.45 s per million new people (decision 0013).
 CREATE TABLE IF NOT EXISTS core.persons (
-    id_number VARCHAR PRIMARY KEY,
+    id_number VARCHAR NOT NULL,
     name VARCHAR,
     sex VARCHAR,
     birth_date DATE,
@@ -98,6 +101,7 @@ ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS name_rank VARCHAR;
 ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS sex_rank VARCHAR;
 ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS birth_date_rank VARCHAR;
 ALTER TABLE core.persons ADD COLUMN IF NOT EXISTS mobile_phone_rank VARCHAR;
+CREATE INDEX IF NOT EXISTS persons_by_id ON core.persons (id_number);
 CREATE TABLE IF NOT EXISTS core.person_history (
     id_number VARCHAR NOT NULL,
     field VARCHAR NOT NULL,
@@ -108,9 +112,9 @@ CREATE TABLE IF NOT EXISTS core.person_history (
     load_id VARCHAR NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL
 );
--- No primary key: (file_id, row_number) is the key of the fact row a case points to, kept unique
--- by that fact table's primary key in the same transaction (a file is of one item). A second
--- index here cost ~10% of a load and nothing reads by it (decision 0013).
+-- No primary key: (file_id, row_number) is the key of the fact row a case points to, unique
+-- because a file is registered once and is of one item. A second index here cost ~10% of a
+-- load and nothing reads by it (decision 0013). Each load's cases are written in ID order.
 CREATE TABLE IF NOT EXISTS core.cases (
     id_number VARCHAR NOT NULL,
     item_code VARCHAR NOT NULL,
@@ -384,7 +388,9 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     if _stored_fingerprint(con) == fingerprint:
         return con
     con.execute("BEGIN")
-    set_aside = _set_aside_tables_with_primary_key(con, ["core.cases", *(fact_table(i) for i in catalogue())])
+    set_aside = _set_aside_tables_with_primary_key(
+        con, ["core.persons", "core.cases", *(fact_table(i) for i in catalogue())]
+    )
     for statement in DDL.split(";"):
         if statement.strip():
             con.execute(statement)
@@ -405,7 +411,8 @@ def _set_aside_tables_with_primary_key(con: duckdb.DuckDBPyConnection, tables: l
     """Rename those of ``tables`` made with a primary key, so the DDL creates them anew without one.
 
     DuckDB cannot drop a primary key in place; ``open_warehouse`` copies the rows back. Made
-    with a key: ``core.cases`` before decision 0013, the fact tables before session 4.
+    with a key: ``core.cases`` before decision 0013, the fact tables before session 4,
+    ``core.persons`` before session 5.
     """
     keyed = {
         f"{schema}.{name}"
