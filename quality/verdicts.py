@@ -158,14 +158,48 @@ class Stager:
         return rows
 
 
+def record_keys(item: ItemStandard) -> tuple[str, str]:
+    """SQL over a judged row for its record identity: (record key, alternative key).
+
+    A record is one submission about one person (or employer) on one business date from
+    one source: key = hash(source, item, name, business date); the alternative key,
+    hash(source, item, name, ID), still matches when the date was the thing corrected.
+    A corrected ID is matched by name and date. Rows are never matched across sources.
+    The warehouse supersedes earlier records by these keys (``warehouse.load``); the judge
+    computes them once, as ``_record_key`` and ``_alt_key`` of every judged row, instead of
+    the load hashing each row three times (decision 0013, session 5).
+    """
+    fields = standard_fields(item)
+    name = next((c for c in ("name", "employer_name") if c in fields), None)
+    ident = next((c for c in ("id_number", "employer_uscc") if c in fields), None)
+    dates = list(dict.fromkeys(v.business_date for v in item.versions))
+
+    def quoted(column: str) -> str:
+        return '"' + column.replace('"', '""') + '"'
+
+    def text(column: str | None) -> str:
+        return f"coalesce(CAST({quoted(column)} AS VARCHAR), '')" if column else "''"
+
+    business_date = "coalesce(" + ", ".join(f"CAST({quoted(d)} AS VARCHAR)" for d in dates) + ", '')"
+    base = f"_source_code || '|' || _item_code || '|' || {text(name)}"
+    key = f"md5({base} || '|' || {business_date})"
+    alt = f"CASE WHEN {text(ident)} <> '' THEN md5({base} || '|#' || {text(ident)}) END"
+    return key, alt
+
+
 def judge_staged(con: duckdb.DuckDBPyConnection, item: ItemStandard, ctx: JudgeContext) -> dict[int, JudgeSummary]:
     """Judge every staged row of the item into its judged table; counts per file id.
 
     The judged table holds ``_file_id``, provenance, normalised typed values, ``_raw``
-    (the cells as read) and ``_reasons`` (empty for a valid row).
+    (the cells as read), ``_reasons`` (empty for a valid row) and the record keys
+    (``_record_key``, ``_alt_key``; see ``record_keys``).
     """
     table = judged_table(item)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {compile_item(item, ctx, input_table(item))}")
+    key, alt = record_keys(item)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT *, {key} AS _record_key, {alt} AS _alt_key "
+        f"FROM ({compile_item(item, ctx, input_table(item))})"
+    )
     counts = con.execute(
         f"SELECT _file_id, count(*), count(*) FILTER (WHERE len(_reasons) = 0) FROM {table} GROUP BY _file_id"
     ).fetchall()

@@ -162,29 +162,6 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
         seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
 
 
-def record_keys(item: ItemStandard) -> tuple[str, str]:
-    """SQL over a judged table for a row's record identity: (record key, alternative key).
-
-    A record is one submission about one person (or employer) on one business date from
-    one source: key = hash(source, item, name, business date); the alternative key,
-    hash(source, item, name, ID), still matches when the date was the thing corrected.
-    A corrected ID is matched by name and date. Rows are never matched across sources.
-    """
-    columns = fact_columns(item)
-    name = next((c for c in ("name", "employer_name") if c in columns), None)
-    ident = next((c for c in ("id_number", "employer_uscc") if c in columns), None)
-    dates = list(dict.fromkeys(v.business_date for v in item.versions))
-
-    def text(column: str | None) -> str:
-        return f"coalesce(CAST({_quoted(column)} AS VARCHAR), '')" if column else "''"
-
-    business_date = "coalesce(" + ", ".join(f"CAST({_quoted(d)} AS VARCHAR)" for d in dates) + ", '')"
-    base = f"_source_code || '|' || _item_code || '|' || {text(name)}"
-    key = f"md5({base} || '|' || {business_date})"
-    alt = f"CASE WHEN {text(ident)} <> '' THEN md5({base} || '|#' || {text(ident)}) END"
-    return key, alt
-
-
 def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
@@ -200,18 +177,12 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard,
     Runs before this load's rows are inserted: they are never superseded by their own load,
     so the updates only need to scan the rows of earlier loads.
     """
-    key, alt = record_keys(item)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _th_new AS SELECT _source_code AS source_id, {key} AS record_key, "
-        f"{alt} AS alt_key, _file_id AS file_id, _row_number AS row_number, len(_reasons) = 0 AS valid "
-        f"FROM {judged}"
-    )
     for column in ("record_key", "alt_key"):
         # One winner per (source, key): min over (invalid, file, row) is the first valid row.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _th_winners AS SELECT source_id, {column}, "
-            "min({'invalid': NOT valid, 'file_id': file_id, 'row_number': row_number}) AS w "
-            f"FROM _th_new WHERE {column} IS NOT NULL GROUP BY source_id, {column}"
+            f"CREATE OR REPLACE TEMP TABLE _th_winners AS SELECT _source_code AS source_id, _{column} AS {column}, "
+            "min({'invalid': len(_reasons) > 0, 'file_id': _file_id, 'row_number': _row_number}) AS w "
+            f"FROM {judged} WHERE _{column} IS NOT NULL GROUP BY ALL"
         )
         for table in (fact_table(item), "quarantine.rows"):
             extra = ", superseded_valid = NOT n.w.invalid" if table == "quarantine.rows" else ""
@@ -222,7 +193,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard,
                 f"AND t.superseded_by_load IS NULL AND t.item_code = ?",
                 [load_id, load_id, item.code],
             )
-    con.execute("DROP TABLE _th_winners; DROP TABLE _th_new")
+    con.execute("DROP TABLE _th_winners")
 
 
 def is_blank(value: str) -> str:
@@ -333,14 +304,12 @@ def commit_batch(
             fields = ", ".join(f'"{f}"' for f in fact_columns(item))
             with step("supersession"):
                 _supersede(con, load_id, item, judged)
-            # The keys again inline: joining the supersession's key table back cost more than md5.
-            key, alt = record_keys(item)
             with step("facts"):
                 con.execute(
                     f"INSERT INTO {fact_table(item)} (file_id, row_number, load_id, source_id, item_code, "
                     f"standard_version, sheet, {fields}, record_key, alt_key) "
                     f"SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, {fields}, "
-                    f"{key}, {alt} FROM {judged} WHERE len(_reasons) = 0",
+                    f"_record_key, _alt_key FROM {judged} WHERE len(_reasons) = 0",
                     [load_id],
                 )
             with step("quarantine"):
@@ -348,7 +317,7 @@ def commit_batch(
                     "INSERT INTO quarantine.rows (file_id, row_number, load_id, source_id, item_code, "
                     "standard_version, sheet, raw, reasons, record_key, alt_key) "
                     "SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, "
-                    f"to_json(_raw), _reasons, {key}, {alt} FROM {judged} WHERE len(_reasons) > 0",
+                    f"to_json(_raw), _reasons, _record_key, _alt_key FROM {judged} WHERE len(_reasons) > 0",
                     [load_id],
                 )
             with step("case index"):
