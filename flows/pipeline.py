@@ -386,24 +386,20 @@ def commit_prepared(
         entry.file_id = real(entry.file_id)
     cursor = [CursorRow(c.source_id, c.path, c.size, c.modified_at, c.sha256, real(c.file_id)) for c in prepared.cursor]
     items: list[ItemStandard] = []
-    mapping = pa.table(
-        {"provisional": pa.array(range(-1, -new - 1, -1), pa.int64()), "real": pa.array(ids, pa.int64())}
-    )
-    con.register("_th_file_ids", mapping)
-    try:
-        for code, table in prepared.judged.items():
-            item = standards.items[code]
-            items.append(item)
-            con.register("_th_judged", table)
-            try:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {judged_table(item)} AS SELECT * REPLACE (m.real AS _file_id) "
-                    "FROM _th_judged j JOIN _th_file_ids m ON m.provisional = j._file_id"
-                )
-            finally:
-                con.unregister("_th_judged")
-    finally:
-        con.unregister("_th_file_ids")
+    for code, table in prepared.judged.items():
+        item = standards.items[code]
+        items.append(item)
+        con.register("_th_judged", table)
+        try:
+            # Provisional id -k is ids[k]: a list lookup per row, not a join with a mapping table
+            # (a join took 1.5-3.8 s per million judged rows, the lookup 1.2 s, most of it the copy).
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {judged_table(item)} AS "
+                "SELECT * REPLACE (CAST(? AS BIGINT[])[-_file_id] AS _file_id) FROM _th_judged",
+                [ids],
+            )
+        finally:
+            con.unregister("_th_judged")
     prepared.cursor = cursor
     outcome.status = batch_status(prepared)
     outcome.load = commit_batch(
