@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from flows.pipeline import sync_sources
+from quality.standards import catalogue
 from tests.cases import BASE, SOURCE, TODAY
 from tests.test_history import write_export
 from tierhub.errors import ScopeError
@@ -157,7 +158,6 @@ def test_a_person_master_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp
 
 def test_fact_tables_made_with_a_primary_key_lose_it_and_keep_their_rows(tmp_path: Path, synced: Path) -> None:
     """Fact tables had a primary key on (file_id, row_number) before session 4; opening drops it."""
-    from quality.standards import catalogue
     from warehouse.schema import fact_table
 
     path = tmp_path / "warehouse.duckdb"
@@ -201,26 +201,26 @@ SOMEONE = "120101199001011234"
 OTHER = "120101198502023456"  # one record only, in every batching
 
 
-def _master_after(tmp_path: Path, batches: list[list[int]]) -> tuple[object, ...]:
-    from quality.standards import catalogue
+def _load_records(con: duckdb.DuckDBPyConnection, number: int, batch: list[int]) -> None:
+    """Run the person master step for RECORDS[batch] (and OTHER) as load ``number``."""
     from warehouse.persons import record_people
 
-    item = catalogue().find("JY02")
-    con = open_warehouse(tmp_path / f"master-{len(list(tmp_path.iterdir()))}.duckdb")
-    for number, batch in enumerate(batches):
-        rows = [(SOMEONE, *RECORDS[i]) for i in batch] + [(OTHER, "2026-01-01", "120101001000", "李四", None)]
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE judged AS SELECT id_number, CAST(day AS DATE) AS registration_date, "
-            "source AS _source_code, 'JY02' AS _item_code, CAST(name AS VARCHAR) AS name, "
-            "CAST(mobile_phone AS VARCHAR) AS mobile_phone, CAST(NULL AS VARCHAR) AS sex, "
-            "CAST(NULL AS DATE) AS birth_date, CAST(NULL AS VARCHAR) AS employer_uscc, "
-            "CAST(NULL AS VARCHAR) AS employer_name, 1 AS _file_id, 1 AS _row_number, "
-            "CAST([] AS VARCHAR[]) AS _reasons FROM (VALUES "
-            + ", ".join("(?, ?, ?, ?, ?)" for _ in rows)
-            + ") t(id_number, day, source, name, mobile_phone)",
-            [value for row in rows for value in row],
-        )
-        record_people(con, f"load-{number}", item, "judged")
+    rows = [(SOMEONE, *RECORDS[i]) for i in batch] + [(OTHER, "2026-01-01", "120101001000", "李四", None)]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE judged AS SELECT id_number, CAST(day AS DATE) AS registration_date, "
+        "source AS _source_code, 'JY02' AS _item_code, CAST(name AS VARCHAR) AS name, "
+        "CAST(mobile_phone AS VARCHAR) AS mobile_phone, CAST(NULL AS VARCHAR) AS sex, "
+        "CAST(NULL AS DATE) AS birth_date, CAST(NULL AS VARCHAR) AS employer_uscc, "
+        "CAST(NULL AS VARCHAR) AS employer_name, 1 AS _file_id, 1 AS _row_number, "
+        "CAST([] AS VARCHAR[]) AS _reasons FROM (VALUES "
+        + ", ".join("(?, ?, ?, ?, ?)" for _ in rows)
+        + ") t(id_number, day, source, name, mobile_phone)",
+        [value for row in rows for value in row],
+    )
+    record_people(con, f"load-{number}", catalogue().find("JY02"), "judged")
+
+
+def _master_row(con: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
     [person] = con.execute(
         "SELECT id_number, name, sex, birth_date, mobile_phone, source_id, item_code, as_of_date, rank_key, "
         "name_rank, mobile_phone_rank FROM core.persons WHERE id_number = ?",
@@ -231,6 +231,13 @@ def _master_after(tmp_path: Path, batches: list[list[int]]) -> tuple[object, ...
     return person
 
 
+def _master_after(tmp_path: Path, batches: list[list[int]]) -> tuple[object, ...]:
+    con = open_warehouse(tmp_path / f"master-{len(list(tmp_path.iterdir()))}.duckdb")
+    for number, batch in enumerate(batches):
+        _load_records(con, number, batch)
+    return _master_row(con)
+
+
 @pytest.mark.parametrize("batches", [[[1], [0], [2]], [[2, 1], [0]], [[0], [1, 2]], [[2], [1], [0]]])
 def test_the_master_is_the_same_however_records_are_batched(tmp_path: Path, batches: list[list[int]]) -> None:
     all_at_once = _master_after(tmp_path, [[0, 1, 2]])
@@ -238,3 +245,18 @@ def test_the_master_is_the_same_however_records_are_batched(tmp_path: Path, batc
     assert all_at_once[1] == "王二" and all_at_once[4] == "13800000003"
     assert str(all_at_once[7]) == "2026-03-02" and all_at_once[5] == "120102001000"
     assert _master_after(tmp_path, batches) == all_at_once
+
+
+def test_an_item_without_a_mobile_leaves_the_masters_mobile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warehouse.persons
+    from warehouse.schema import fact_columns
+
+    con = open_warehouse(tmp_path / "warehouse.duckdb")
+    _load_records(con, 0, [0])
+    assert _master_row(con)[4] == "13800000001"
+    # The next load comes from an item that collects no mobile number (its columns say so).
+    without_mobile = {k: v for k, v in fact_columns(catalogue().find("JY02")).items() if k != "mobile_phone"}
+    monkeypatch.setattr(warehouse.persons, "fact_columns", lambda item: without_mobile)
+    _load_records(con, 1, [2])
+    person = _master_row(con)
+    assert person[1] == "王三" and person[4] == "13800000001"  # the newer name; the mobile kept

@@ -67,10 +67,11 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
     sex_from_id = "CASE WHEN CAST(substr(id_number, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
     birth_from_id = "CAST(strptime(substr(id_number, 7, 8), '%Y%m%d') AS DATE)"
     values = {
-        "name": '"name"' if "name" in columns else "NULL",
+        # Typed NULLs: a bare NULL would make an INTEGER column that the UPDATE cannot mix with VARCHAR.
+        "name": '"name"' if "name" in columns else "CAST(NULL AS VARCHAR)",
         "sex": f'coalesce("sex", {sex_from_id})' if "sex" in columns else sex_from_id,
         "birth_date": f'coalesce("birth_date", {birth_from_id})' if "birth_date" in columns else birth_from_id,
-        "mobile_phone": '"mobile_phone"' if "mobile_phone" in columns else "NULL",
+        "mobile_phone": '"mobile_phone"' if "mobile_phone" in columns else "CAST(NULL AS VARCHAR)",
     }
     selected = ", ".join(f"{expr} AS {field}" for field, expr in values.items())
     # Per field, the value of the highest-ranked record that has one (rank + the value), so
