@@ -230,6 +230,11 @@ class ValueDrawer:
             retired = facts.dates["retirement_date"] or registered
             facts.dates["death_date"] = max(self.as_of - dt.timedelta(days=rng.randint(1, 60)), retired)
             codes["benefit_status"] = ["3"]
+        hardship = codes.get("hardship_category", [])
+        if "disability_cert_no" in fields and hardship and "08" not in hardship and rng.random() < 0.25:
+            # 残疾人 are a large share of 就业困难人员, and the certificate column must show up in a
+            # demo-sized city: at 1 in 8 some days' demo had no certificate at all (a test failed).
+            codes["hardship_category"] = [hardship[0], "08"]
         disabled = "08" in codes.get("hardship_category", []) or (item.code == "JC01" and rng.random() < 0.05)
         facts.documents = [
             (d, rng.choice((d.name_zh, *d.aliases))) for d in version.documents if d.required or rng.random() < 0.5
