@@ -4,7 +4,7 @@ uv run python -u bench/readers_during_load.py [--rows N]   → prints figures, r
 
 Issue #5 item 3: the portal, the report flow and analysts must keep getting answers during a
 sync, seeing the last committed state. A synthetic fact table (id_number, name, item,
-community_code, dates, …; PRIMARY KEY (file_id, row_number) like the warehouse's core tables)
+community_code, dates, …; PRIMARY KEY (file_id, row_number), as the warehouse's core tables had until session 4)
 holds 2/3 of ``--rows``; the writer then appends the last 1/3 from CSV in ``--batches``
 commits while a reader process runs paced person lookups (``WHERE id_number = ?``).
 
