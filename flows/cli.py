@@ -664,7 +664,7 @@ WarehouseFile = Annotated[
 
 @warehouse_app.command("check")
 def warehouse_check(warehouse: WarehouseFile = None) -> None:
-    """Check that every file's rows reconcile (in = loaded + quarantined) and each ID has one master row."""
+    """Check that files reconcile (in = loaded + quarantined) and each ID has one master row; show table sizes."""
     from warehouse.maintenance import check
 
     path = warehouse or TierhubSettings().warehouse_file

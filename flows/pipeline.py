@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.filenames import parse_drop_name
 from connectors.outboxes import Outbox, Outboxes
@@ -389,6 +390,10 @@ def commit_prepared(
     for code, table in prepared.judged.items():
         item = standards.items[code]
         items.append(item)
+        # Only new files are staged, so every judged row carries a provisional (negative) id.
+        highest = pc.max(table["_file_id"]).as_py()
+        if highest is not None and highest >= 0:
+            raise ValueError(f"judged rows of {code} carry a real file id ({highest}); expected provisional ids")
         con.register("_th_judged", table)
         try:
             # Provisional id -k is ids[k]: a list lookup per row, not a join with a mapping table

@@ -41,8 +41,8 @@ def index_cases(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard
         f"INSERT INTO core.cases SELECT id_number, _item_code, _source_code, {_business_date(item, columns)}, "
         f"_file_id, _row_number, ?, NULL FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL "
         # In key order: DuckDB writes an index built from sorted keys in half the time at the
-        # commit's checkpoint (0.77 → 0.40 s per million keys), and each load's part of the
-        # table is then sorted, so its zone maps prune lookups too (decision 0013, session 5).
+        # commit's checkpoint (0.77 → 0.40 s per million keys), and each item's part of a load
+        # is then sorted, so its zone maps prune lookups too (decision 0013, session 5).
         "ORDER BY id_number",
         [load_id],
     )

@@ -407,6 +407,9 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     return con
 
 
+INDEXES = {"core.cases": "cases_by_person", "core.persons": "persons_by_id"}
+
+
 def _set_aside_tables_with_primary_key(con: duckdb.DuckDBPyConnection, tables: list[str]) -> list[str]:
     """Rename those of ``tables`` made with a primary key, so the DDL creates them anew without one.
 
@@ -423,8 +426,8 @@ def _set_aside_tables_with_primary_key(con: duckdb.DuckDBPyConnection, tables: l
     }
     set_aside = [t for t in tables if t in keyed]
     for table in set_aside:
-        if table == "core.cases":
-            con.execute("DROP INDEX IF EXISTS core.cases_by_person")  # a table with an index cannot be renamed
+        if table in INDEXES:  # a table with an index cannot be renamed; the DDL creates it anew
+            con.execute(f"DROP INDEX IF EXISTS {table.split('.')[0]}.{INDEXES[table]}")
         con.execute(f"ALTER TABLE {table} RENAME TO {table.split('.')[1]}_with_primary_key")
     return set_aside
 
