@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from quality.lookups import install_lookups
 from quality.normalise import RAW_PREFIX, normalise_batch
-from quality.rules import JudgeContext, compile_item
+from quality.rules import JudgeContext, compile_item, ident
 from quality.standards import ItemStandard
 
 INPUT_TABLE = "th_input"
@@ -171,19 +171,16 @@ def record_keys(item: ItemStandard) -> tuple[str, str]:
     """
     fields = standard_fields(item)
     name = next((c for c in ("name", "employer_name") if c in fields), None)
-    ident = next((c for c in ("id_number", "employer_uscc") if c in fields), None)
+    id_column = next((c for c in ("id_number", "employer_uscc") if c in fields), None)
     dates = list(dict.fromkeys(v.business_date for v in item.versions))
 
-    def quoted(column: str) -> str:
-        return '"' + column.replace('"', '""') + '"'
-
     def text(column: str | None) -> str:
-        return f"coalesce(CAST({quoted(column)} AS VARCHAR), '')" if column else "''"
+        return f"coalesce(CAST({ident(column)} AS VARCHAR), '')" if column else "''"
 
-    business_date = "coalesce(" + ", ".join(f"CAST({quoted(d)} AS VARCHAR)" for d in dates) + ", '')"
+    business_date = "coalesce(" + ", ".join(f"CAST({ident(d)} AS VARCHAR)" for d in dates) + ", '')"
     base = f"_source_code || '|' || _item_code || '|' || {text(name)}"
     key = f"md5({base} || '|' || {business_date})"
-    alt = f"CASE WHEN {text(ident)} <> '' THEN md5({base} || '|#' || {text(ident)}) END"
+    alt = f"CASE WHEN {text(id_column)} <> '' THEN md5({base} || '|#' || {text(id_column)}) END"
     return key, alt
 
 

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors.records import Refusal
-from quality.rules import lit
+from quality.rules import ident, lit
 from quality.standards import ItemStandard
 from quality.verdicts import judged_table, standard_fields
 from tierhub.errors import WarehouseError
@@ -162,10 +162,6 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
         seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
 
 
-def _quoted(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
 def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
     """Mark earlier records of this item that a row of this load resubmits as superseded by it.
 
@@ -216,12 +212,12 @@ def record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemSt
     fields = standard_fields(item)
     # One scan: per standard version, the rows and each field's missing count, unpivoted to rows.
     missing = ", ".join(
-        f"count(*) FILTER (WHERE {is_blank(f'CAST(_raw[{lit(f)}] AS VARCHAR)')}) AS {_quoted(f)}" for f in fields
+        f"count(*) FILTER (WHERE {is_blank(f'CAST(_raw[{lit(f)}] AS VARCHAR)')}) AS {ident(f)}" for f in fields
     )
     con.execute(
         f"INSERT INTO ops.rule_checks SELECT ?, {lit(item.code)}, _standard_version, field, rows_checked, rows_missing "
         f"FROM (UNPIVOT (SELECT _standard_version, count(*) AS rows_checked, {missing} FROM {judged} "
-        f"GROUP BY _standard_version) ON {', '.join(_quoted(f) for f in fields)} "
+        f"GROUP BY _standard_version) ON {', '.join(ident(f) for f in fields)} "
         "INTO NAME field VALUE rows_missing)",
         [load_id],
     )

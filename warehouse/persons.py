@@ -112,7 +112,7 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
         "CREATE OR REPLACE TEMP TABLE _th_people AS SELECT n.id_number, "
         + ", ".join(f"n.{f}, n.{f}_rank" for f in MASTER_FIELDS)
         + ", n.source_id, n.item_code, n.as_of_date, "
-        f"n.rank_key, p.id_number IS NULL AS _new, p.rank_key AS _old_rank_key, {old} "
+        f"n.rank_key, p.id_number IS NULL AS _new, {old} "
         f"FROM ({ranked}) n LEFT JOIN core.persons p USING (id_number)"
     )
     con.execute("DROP TABLE _th_candidates; DROP TABLE _th_several")

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from quality.rules import ident
 from quality.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
 from tierhub.reference import DATA, divisions, field_dictionary
 from warehouse.source_status import DDL as SOURCE_STATUS_DDL
@@ -407,9 +408,6 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     return con
 
 
-INDEXES = {"core.cases": "cases_by_person", "core.persons": "persons_by_id"}
-
-
 def _set_aside_tables_with_primary_key(con: duckdb.DuckDBPyConnection, tables: list[str]) -> list[str]:
     """Rename those of ``tables`` made with a primary key, so the DDL creates them anew without one.
 
@@ -426,9 +424,15 @@ def _set_aside_tables_with_primary_key(con: duckdb.DuckDBPyConnection, tables: l
     }
     set_aside = [t for t in tables if t in keyed]
     for table in set_aside:
-        if table in INDEXES:  # a table with an index cannot be renamed; the DDL creates it anew
-            con.execute(f"DROP INDEX IF EXISTS {table.split('.')[0]}.{INDEXES[table]}")
-        con.execute(f"ALTER TABLE {table} RENAME TO {table.split('.')[1]}_with_primary_key")
+        schema, name = table.split(".")
+        # A table with an index cannot be renamed; the DDL creates its indexes anew.
+        for (index,) in con.execute(
+            "SELECT index_name FROM duckdb_indexes() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall():
+            con.execute(f"DROP INDEX {schema}.{ident(index)}")
+        con.execute(f"ALTER TABLE {table} RENAME TO {name}_with_primary_key")
     return set_aside
 
 
