@@ -127,26 +127,37 @@ def test_a_case_index_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp_pa
     assert indexes == [("cases_by_person",)]
 
 
-def test_a_person_master_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp_path: Path, synced: Path) -> None:
-    """core.persons had a primary key on id_number before session 5; opening replaces it with an index."""
+def _synced_copy_with_a_primary_key(tmp_path: Path, synced: Path, table: str, key: str, order: str) -> list[tuple]:
+    """Copy the synced warehouse with ``table`` rebuilt as older versions made it, keyed on ``key``,
+    and its fingerprint cleared as after an upgrade; the table's rows in ``order``."""
     path = tmp_path / "warehouse.duckdb"
     path.write_bytes(synced.read_bytes())
     con = open_warehouse(path)
-    before = con.execute("SELECT * FROM core.persons ORDER BY id_number").fetchall()
+    before = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
     assert before
-    con.execute("CREATE TABLE core.old AS SELECT * FROM core.persons")
-    con.execute("DROP TABLE core.persons")
-    con.execute("CREATE TABLE core.persons AS SELECT * FROM core.old WITH NO DATA")
-    con.execute("ALTER TABLE core.persons ADD PRIMARY KEY (id_number)")
-    con.execute("INSERT INTO core.persons SELECT * FROM core.old")
+    con.execute(f"CREATE TABLE core.old AS SELECT * FROM {table}")
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"CREATE TABLE {table} AS SELECT * FROM core.old WITH NO DATA")
+    con.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({key})")
+    con.execute(f"INSERT INTO {table} SELECT * FROM core.old")
     con.execute("DROP TABLE core.old")
-    con.execute("DELETE FROM ops.meta WHERE key = 'reference_fingerprint'")  # as after an upgrade
+    con.execute("DELETE FROM ops.meta WHERE key = 'reference_fingerprint'")
     con.close()
+    return before
 
-    con = open_warehouse(path)
-    kinds = con.execute(
-        "SELECT constraint_type FROM duckdb_constraints() WHERE schema_name = 'core' AND table_name = 'persons'"
+
+def _constraint_kinds(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str]]:
+    schema, name = table.split(".")
+    return con.execute(
+        "SELECT constraint_type FROM duckdb_constraints() WHERE schema_name = ? AND table_name = ?", [schema, name]
     ).fetchall()
+
+
+def test_a_person_master_made_with_a_primary_key_loses_it_and_keeps_its_rows(tmp_path: Path, synced: Path) -> None:
+    """core.persons had a primary key on id_number before session 5; opening replaces it with an index."""
+    before = _synced_copy_with_a_primary_key(tmp_path, synced, "core.persons", "id_number", "id_number")
+    con = open_warehouse(tmp_path / "warehouse.duckdb")
+    kinds = _constraint_kinds(con, "core.persons")
     assert ("PRIMARY KEY",) not in kinds and ("NOT NULL",) in kinds
     assert con.execute("SELECT * FROM core.persons ORDER BY id_number").fetchall() == before
     indexes = con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'persons'").fetchall()
@@ -160,30 +171,14 @@ def test_fact_tables_made_with_a_primary_key_lose_it_and_keep_their_rows(tmp_pat
     """Fact tables had a primary key on (file_id, row_number) before session 4; opening drops it."""
     from warehouse.schema import fact_table
 
-    path = tmp_path / "warehouse.duckdb"
-    path.write_bytes(synced.read_bytes())
-    con = open_warehouse(path)
     table = fact_table(catalogue().items["JY02"])
-    before = con.execute(f"SELECT * FROM {table} ORDER BY file_id, row_number").fetchall()
-    assert before
-    # rebuild it as older versions made it, with the key
-    con.execute(f"CREATE TABLE core.old AS SELECT * FROM {table}")
-    con.execute(f"DROP TABLE {table}")
-    con.execute(f"CREATE TABLE {table} AS SELECT * FROM core.old WITH NO DATA")
-    con.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (file_id, row_number)")
-    con.execute(f"INSERT INTO {table} SELECT * FROM core.old")
-    con.execute("DROP TABLE core.old")
-    con.execute("DELETE FROM ops.meta WHERE key = 'reference_fingerprint'")  # as after an upgrade
-    con.close()
-
-    con = open_warehouse(path)
+    order = "file_id, row_number"
+    before = _synced_copy_with_a_primary_key(tmp_path, synced, table, order, order)
+    con = open_warehouse(tmp_path / "warehouse.duckdb")
     try:
-        kinds = con.execute(
-            "SELECT constraint_type FROM duckdb_constraints() WHERE schema_name = 'core' AND table_name = ?",
-            [table.split(".")[1]],
-        ).fetchall()
+        kinds = _constraint_kinds(con, table)
         assert ("PRIMARY KEY",) not in kinds and ("NOT NULL",) in kinds
-        assert con.execute(f"SELECT * FROM {table} ORDER BY file_id, row_number").fetchall() == before
+        assert con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall() == before
         assert not con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%with_primary_key'"
         ).fetchall()
