@@ -397,7 +397,8 @@ def commit_prepared(
         con.register("_th_judged", table)
         try:
             # Provisional id -k is ids[k]: a list lookup per row, not a join with a mapping table
-            # (a join took 1.5-3.8 s per million judged rows, the lookup 1.2 s, most of it the copy).
+            # (whose columns also rode along into the judged table). Per million judged rows the
+            # join took 1.7-2.9 s, the lookup 1.5-1.6 s, most of either the copy (bench/load_parts.py).
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {judged_table(item)} AS "
                 "SELECT * REPLACE (CAST(? AS BIGINT[])[-_file_id] AS _file_id) FROM _th_judged",

@@ -41,7 +41,7 @@ def index_cases(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard
         f"INSERT INTO core.cases SELECT id_number, _item_code, _source_code, {_business_date(item, columns)}, "
         f"_file_id, _row_number, ?, NULL FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL "
         # In key order: DuckDB writes an index built from sorted keys in half the time at the
-        # commit's checkpoint (0.77 → 0.40 s per million keys), and each item's part of a load
+        # commit's checkpoint (0.72 → 0.38 s per million keys, bench/load_parts.py), and each item's part of a load
         # is then sorted, so its zone maps prune lookups too (decision 0013, session 5).
         "ORDER BY id_number",
         [load_id],
@@ -127,7 +127,7 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
     )
     # Known persons: each field takes this load's value where it ranks higher. An UPDATE and
     # a plain INSERT instead of INSERT … ON CONFLICT, which took 3.5 s per million new persons
-    # against 1.7 s (decision 0013, session 5).
+    # against 1.6 s (bench/load_parts.py; decision 0013, session 5).
     newer = "n.rank_key > p.rank_key"
     updates = ", ".join(
         f"{f} = CASE WHEN n.{f}_rank > coalesce(p.{f}_rank, '') THEN n.{f} ELSE p.{f} END, "

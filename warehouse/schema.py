@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS ops.refusals (
 -- every accepted record of a person (item, source, the fact row it points to).
 -- One row per ID number, kept so by the load (warehouse/persons.py inserts only people not yet
 -- here, grouped by ID) and checked by `tierhub warehouse check`. An index rather than a primary
--- key, whose uniqueness lookups cost ~0.45 s per million new people (decision 0013).
+-- key, whose uniqueness lookups cost ~0.5 s per million new people (bench/load_parts.py).
 CREATE TABLE IF NOT EXISTS core.persons (
     id_number VARCHAR NOT NULL,
     name VARCHAR,
