@@ -37,8 +37,8 @@ import duckdb
 from bench.common import git_revision, machine, write_section
 from bench.staging import stage_replicated
 from quality.rules import JudgeContext
-from quality.standards import ItemStandard, catalogue
 from quality.verdicts import judge_staged, judged_table
+from tierhub.standards import ItemStandard, catalogue
 from warehouse.load import RegistryEntry, commit_batch
 from warehouse.persons import index_cases
 from warehouse.schema import fact_columns, fact_table, open_warehouse

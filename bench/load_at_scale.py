@@ -27,8 +27,8 @@ from bench.load import timed_commit
 from bench.lookup import build
 from bench.staging import stage_replicated
 from quality.rules import JudgeContext
-from quality.standards import catalogue
 from quality.verdicts import judge_staged, judged_table
+from tierhub.standards import catalogue
 from warehouse.schema import open_warehouse
 
 TODAY = dt.date.today()

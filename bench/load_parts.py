@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 from bench.common import git_revision, machine, write_section
 from bench.staging import stage_replicated
 from quality.rules import JudgeContext
-from quality.standards import catalogue
 from quality.verdicts import judge_staged, judged_table
+from tierhub.standards import catalogue
 from warehouse.schema import open_warehouse
 
 KEYS = "SELECT lpad(CAST(120000000000000000 + hash(i) % 99999999999999999 AS VARCHAR), 18, '0') AS k, 'x' || i AS v "

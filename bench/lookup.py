@@ -32,8 +32,8 @@ from pathlib import Path
 import duckdb
 
 from bench.common import git_revision, machine, write_section
-from quality.standards import catalogue
 from tierhub.settings import TierhubSettings
+from tierhub.standards import catalogue
 from warehouse.publish import publish
 from warehouse.queries import CITY, find_person, person_360
 from warehouse.readers import open_reader

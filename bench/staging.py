@@ -9,9 +9,9 @@ import duckdb
 
 from connectors.filenames import parse_drop_name
 from connectors.readers import open_export
-from quality.standards import ItemStandard, catalogue
 from quality.verdicts import FileToJudge, Stager, input_table, standard_fields
 from tierhub.reference import divisions
+from tierhub.standards import ItemStandard, catalogue
 from tierhub.synth.city import generate_city
 
 # Copy k of a seed row takes surname SURNAMES[k // 100 % 40] and given-name ending GIVEN[k % 100].

@@ -25,8 +25,8 @@ import duckdb
 from bench.common import git_revision, machine, write_section
 from bench.staging import stage_replicated
 from quality.rules import JudgeContext
-from quality.standards import catalogue
 from quality.verdicts import input_table, judge_staged, judged_table
+from tierhub.standards import catalogue
 
 TODAY = dt.date.today()
 

@@ -45,6 +45,7 @@ pair is either-or.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,31 +126,28 @@ class Endpoint(BaseModel):
         return os.environ.get(self.passphrase_env) if self.passphrase_env else None
 
 
-def secret_from_block(name: str, purpose: str) -> str:
-    """The text value of the Prefect Secret block ``name`` (read from the Prefect API)."""
-    from prefect.blocks.system import Secret  # Prefect is slow to import; only SFTP with blocks needs it
+SecretReader = Callable[[str, str], str]
+_secret_reader: SecretReader | None = None
 
-    try:
-        block = Secret.load(name)
-    except ValueError as exc:  # Prefect: "Unable to find block document named …"
+
+def use_secret_reader(reader: SecretReader | None) -> None:
+    """Set how named secrets (``key_block``, ``passphrase_block``) are read: ``reader(name, purpose)``.
+
+    Connectors know no secret store; the flows register Prefect's Secret blocks
+    (``flows.secrets``), a test or another orchestrator may register its own.
+    """
+    global _secret_reader
+    _secret_reader = reader
+
+
+def secret_from_block(name: str, purpose: str) -> str:
+    """The text of the named secret, read through the registered secret reader."""
+    if _secret_reader is None:
         raise ConfigError(
-            f"{purpose}: no Prefect Secret block named {name!r}",
-            fix=f"create it (Secret(value=<key text>).save({name!r}) or in the Prefect UI) on the "
-            "Prefect API this worker uses, or correct the name in the sources file",
-        ) from exc
-    if not isinstance(block, Secret):  # a coroutine: Prefect dispatches to aload inside async code
-        block.close()
-        raise ConfigError(
-            f"{purpose}: Secret block {name!r} was asked for from async code",
-            fix="open SFTP connections from synchronous flows and tasks",
+            f"{purpose}: the sources file names the secret {name!r}, but no secret store is set up",
+            fix="run through tierhub's flows or CLI (they read Prefect Secret blocks), or use key_env instead",
         )
-    value = block.value.get_secret_value()
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"{purpose}: the Prefect Secret block {name!r} does not hold text",
-            fix="save the value as a plain string (the whole key file's text)",
-        )
-    return value
+    return _secret_reader(name, purpose)
 
 
 class SourceOverride(BaseModel):

@@ -474,7 +474,7 @@ def standards_handbook(
     catalogue_folder: CatalogueFolder = None,
 ) -> None:
     """Write the staff handbook: every item's documents, fields, time limit, steps and reasons, as printable HTML."""
-    from quality.handbook import print_pdf, read_catalogue, render_handbook
+    from reports.handbook import print_pdf, read_catalogue, render_handbook
 
     items, rules = read_catalogue(catalogue_folder)
     html = render_handbook(items, language=lang.value, as_of=_as_of(as_of), rules=rules)
@@ -497,7 +497,7 @@ def standards_handbook(
 @standards_app.command("list")
 def standards_list(as_of: AsOf = None, catalogue_folder: CatalogueFolder = None) -> None:
     """List the service items with their version in force, fields, documents and time limit."""
-    from quality.handbook import labels, ordered_items, read_catalogue, time_limit_words, version_on
+    from reports.handbook import labels, ordered_items, read_catalogue, time_limit_words, version_on
 
     items, _ = read_catalogue(catalogue_folder)
     day = _as_of(as_of)
@@ -556,8 +556,8 @@ def report(
     from connectors.config import load_sources
     from connectors.mail import load_recipients
     from connectors.outboxes import Outboxes
-    from quality.reports.model import latest_data_docs, percent
-    from quality.reports.run import (
+    from reports.model import latest_data_docs, percent
+    from reports.run import (
         deliver_report,
         expectations_from,
         reading,
@@ -636,7 +636,7 @@ def receipts(
     """Write a receipt into each source's outbox (receipts/ folder) for every received file that has none."""
     from connectors.config import load_sources
     from connectors.outboxes import Outboxes
-    from quality.reports.receipts import send_receipts
+    from reports.receipts import send_receipts
     from warehouse.queries import CITY
     from warehouse.schema import open_warehouse
 

@@ -33,10 +33,10 @@ from connectors.readers import open_export
 from connectors.records import FileRecord, Listing, Refusal
 from connectors.safety import refuse_workbook
 from quality.rules import JudgeContext
-from quality.standards import Catalogue, ItemStandard, catalogue
 from quality.verdicts import FileToJudge, Stager, input_table, judge_staged, judged_table
 from tierhub.errors import TierhubError, UnsupportedFile
 from tierhub.reference import divisions
+from tierhub.standards import Catalogue, ItemStandard, catalogue
 from warehouse.load import (
     CursorRow,
     LoadResult,

@@ -1,4 +1,4 @@
-"""The ``send-quality-reports`` and ``send-receipts`` flows: thin tasks over ``quality.reports``.
+"""The ``send-quality-reports`` and ``send-receipts`` flows: thin tasks over ``reports``.
 
 Each district's report is one task: built from the published snapshot (a running sync never
 blocks it), then delivered, the delivery logged in the warehouse; a delivery already made
@@ -17,9 +17,9 @@ from prefect.artifacts import create_markdown_artifact
 from connectors.config import load_sources
 from connectors.mail import load_recipients
 from connectors.outboxes import Outboxes
-from quality.reports.model import latest_data_docs
-from quality.reports.receipts import send_receipts
-from quality.reports.run import (
+from reports.model import latest_data_docs
+from reports.receipts import send_receipts
+from reports.run import (
     deliver_report,
     expectations_from,
     reading,

@@ -41,7 +41,7 @@ from flows.pipeline import (
     prepare_batch,
 )
 from quality.datadocs import build_data_docs
-from quality.lookups import is_working_day
+from tierhub.calendar import is_working_day
 from tierhub.errors import TierhubError, WarehouseError
 from tierhub.priority import lower_priority
 from tierhub.reference import divisions

@@ -38,6 +38,7 @@ from duckdb.func import PythonUDFType
 
 from portal.masking import SENSITIVE_FIELDS, mask_sql
 from tierhub.errors import TierhubError
+from tierhub.sql import ident
 from warehouse.queries import scope_prefix
 
 MAX_SQL_CHARS = 20_000
@@ -201,10 +202,6 @@ def person_key(secret: bytes, id_number: str) -> str:
     return hmac.new(secret, id_number.encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _all_columns(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, list[str]]:
     """``schema.table`` → its columns in order, for every table of the attached warehouse."""
     found: dict[str, list[str]] = {}
@@ -223,9 +220,9 @@ def _select_list(columns: list[str], masked: bool) -> str:
         if column in INTERNAL_COLUMNS:
             continue
         if masked and column in SENSITIVE_FIELDS:
-            parts.append(f"{mask_sql(column, column)} AS {_quote(column)}")
+            parts.append(f"{mask_sql(column, column)} AS {ident(column)}")
         else:
-            parts.append(_quote(column))
+            parts.append(ident(column))
         if masked and column == "id_number":
             parts.append('person_key("id_number") AS person_key')
     return ", ".join(parts)
@@ -238,7 +235,7 @@ def view_definitions(
     prefix = scope_prefix(scope)
     assert re.fullmatch(r"\d{2,12}", prefix)
     inside = f"starts_with(source_id, '{prefix}')"
-    a = _quote(alias)
+    a = ident(alias)
     views: dict[str, tuple[str, str]] = {}
     known = _all_columns(con, alias)
     tables = con.execute(f"SELECT code, name_zh, fact_table FROM {a}.ref.items ORDER BY code").fetchall()
@@ -248,7 +245,7 @@ def view_definitions(
         if not columns:
             continue  # an item the catalogue knows but this warehouse has no table for yet
         views[table] = (
-            f"SELECT {_select_list(columns, masked)} FROM {a}.{schema}.{_quote(table)} WHERE {inside}",
+            f"SELECT {_select_list(columns, masked)} FROM {a}.{schema}.{ident(table)} WHERE {inside}",
             f"{code} {name_zh}",
         )
     views["cases"] = (
@@ -314,7 +311,7 @@ class Sandbox:
             )
             self.views = view_definitions(self.con, self.alias, scope, masked)
             for name, (select, _) in self.views.items():
-                self.con.execute(f"CREATE VIEW main.{_quote(name)} AS {select}")
+                self.con.execute(f"CREATE VIEW main.{ident(name)} AS {select}")
             for setting in (
                 "SET enable_external_access = false",
                 "SET allow_community_extensions = false",
@@ -347,7 +344,7 @@ class Sandbox:
         """The views and their columns, for the page beside the SQL box."""
         out = []
         for name, (_, description) in self.views.items():
-            columns = [str(r[0]) for r in self.con.execute(f"DESCRIBE main.{_quote(name)}").fetchall()]
+            columns = [str(r[0]) for r in self.con.execute(f"DESCRIBE main.{ident(name)}").fetchall()]
             out.append(ViewInfo(name, columns, description))
         return out
 

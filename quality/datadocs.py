@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 
 from quality import gx_compat
-from quality.standards import Catalogue, catalogue
 from quality.suites import RuleKey, SuiteBuilder, suite_name
+from tierhub.standards import Catalogue, catalogue
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,9 +46,9 @@ from great_expectations.expectations.metrics.map_metric_provider.column_pair_map
 )
 from stdnum import luhn
 
-from quality.checkdigits import id_check_character, uscc_check_character
-from quality.lookups import working_day_index
 from quality.rules import LIST_SEPARATORS
+from tierhub.calendar import working_day_index
+from tierhub.checkdigits import id_check_character, uscc_check_character
 from tierhub.reference import divisions
 
 _ID18 = re.compile(r"\d{17}[\dX]")

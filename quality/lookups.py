@@ -6,21 +6,15 @@ engine works on any DuckDB connection: the warehouse's, a benchmark's or a test'
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from functools import cache
 
-import chinese_calendar
 import duckdb
 import pyarrow as pa
 from stdnum import luhn
 
+from tierhub.calendar import working_day_index
 from tierhub.reference import code_tables, divisions
-
-# chinese-calendar knows the State Council's holiday arrangements for these years only;
-# outside them a working day is Monday to Friday (see docs/decisions/0004).
-CALENDAR_START = dt.date(1990, 1, 1)
-CALENDAR_END = dt.date(2040, 12, 31)
 
 DATE_FORMATS = (
     "%Y-%m-%d",
@@ -47,29 +41,6 @@ def luhn_check_characters(values: pa.Array) -> pa.Array:
         [luhn.calc_check_digit(v) if v is not None and _DIGITS.fullmatch(v) else None for v in values.to_pylist()],
         type=pa.string(),
     )
-
-
-def is_working_day(day: dt.date) -> bool:
-    """Whether ``day`` is a working day in mainland China (adjusted weekends included)."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
-
-
-@cache
-def working_day_index() -> pa.Table:
-    """Each calendar day with the count of working days up to and including it."""
-    days: list[dt.date] = []
-    index: list[int] = []
-    count = 0
-    day = CALENDAR_START
-    while day <= CALENDAR_END:
-        count += is_working_day(day)
-        days.append(day)
-        index.append(count)
-        day += dt.timedelta(days=1)
-    return pa.table({"day": pa.array(days, pa.date32()), "idx": pa.array(index, pa.int32())})
 
 
 @cache

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 
 from quality.normalise import RAW_PREFIX
-from quality.standards import NUMERIC_TYPES, FieldRule, ItemStandard, StandardVersion
 from tierhub.reference import field_dictionary
+from tierhub.sql import ident, lit
+from tierhub.standards import NUMERIC_TYPES, FieldRule, ItemStandard, StandardVersion
 
 # Columns of the judging query's innermost layer: a field's normalised value, computed once.
 NORMALISED_PREFIX = "_norm__"
@@ -34,22 +34,6 @@ class JudgeContext:
     """
 
     today: dt.date
-
-
-def lit(value: object) -> str:
-    """A SQL literal for a Python str, int, Decimal or date."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def ident(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def reason(rule: str, field: str, value_sql: str, detail_sql: str = "NULL") -> str:

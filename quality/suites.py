@@ -23,9 +23,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from quality.rules import JudgeContext, VersionCompiler, id_ok_expression, ident, lit
-from quality.standards import FieldRule, ItemStandard, StandardVersion
+from quality.rules import JudgeContext, VersionCompiler, id_ok_expression
 from tierhub.reference import code_tables
+from tierhub.sql import ident, lit
+from tierhub.standards import FieldRule, ItemStandard, StandardVersion
 
 if TYPE_CHECKING:
     import great_expectations as gx

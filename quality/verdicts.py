@@ -15,8 +15,9 @@ import pyarrow as pa
 
 from quality.lookups import install_lookups
 from quality.normalise import RAW_PREFIX, normalise_batch
-from quality.rules import JudgeContext, compile_item, ident
-from quality.standards import ItemStandard
+from quality.rules import JudgeContext, compile_item
+from tierhub.sql import ident
+from tierhub.standards import ItemStandard
 
 INPUT_TABLE = "th_input"
 JUDGED_TABLE = "th_judged"

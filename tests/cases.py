@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from quality.checkdigits import id_check_character
+from tierhub.checkdigits import id_check_character
 
 TODAY = dt.date(2026, 11, 27)
 SOURCE = "120101001000"

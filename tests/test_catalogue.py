@@ -12,11 +12,11 @@ import pytest
 
 from quality.lookups import install_lookups
 from quality.rules import JudgeContext, compile_item
-from quality.standards import CATALOGUE_DIR, ItemStandard, StandardVersion, catalogue, rule_messages
 from quality.verdicts import FileToJudge, Stager, input_table, judge_files, judged_table
 from tests.cases import BASE, SOURCE, TODAY
 from tierhub.errors import StandardNotFound
 from tierhub.reference import DATA, code_tables, divisions, field_dictionary
+from tierhub.standards import CATALOGUE_DIR, ItemStandard, StandardVersion, catalogue, rule_messages
 
 ITEMS = sorted(catalogue().items)
 # Code scheme: prefix → (category, owning systems).

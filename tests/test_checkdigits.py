@@ -8,8 +8,8 @@ import duckdb
 import pytest
 from stdnum import luhn
 
-from quality.checkdigits import id_check_character, uscc_check_character
 from quality.lookups import install_lookups
+from tierhub.checkdigits import id_check_character, uscc_check_character
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 

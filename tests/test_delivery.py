@@ -34,9 +34,9 @@ from connectors.config import Endpoint, SourcesConfig
 from connectors.mail import Recipients, SmtpServer
 from connectors.outboxes import Outboxes
 from flows.pipeline import sync_sources
-from quality.reports.delivery import deliver_email, deliver_sftp
-from quality.reports.receipts import send_receipts
-from quality.reports.run import WrittenReport, write_report
+from reports.delivery import deliver_email, deliver_sftp
+from reports.receipts import send_receipts
+from reports.run import WrittenReport, write_report
 from tests.cases import BASE, SOURCE, TODAY
 from tests.sshd import Sshd, free_port
 from tests.test_history import write_export

@@ -15,8 +15,8 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.pipeline import Selection, sync_sources
-from quality.lookups import is_working_day
 from tests.sshd import Sshd
+from tierhub.calendar import is_working_day
 from tierhub.reference import divisions
 from tierhub.synth.city import GeneratedCity
 from warehouse.schema import open_warehouse

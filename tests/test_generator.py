@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from connectors.readers import detect_encoding, open_export
-from quality.checkdigits import id_check_character
-from quality.standards import catalogue
+from tierhub.checkdigits import id_check_character
 from tierhub.reference import field_dictionary, header_index, normalise_label
+from tierhub.standards import catalogue
 from tierhub.synth.city import FILES, GeneratedCity, generate_city, read_manifest
 from tierhub.synth.defects import BY_KIND, DEFECTS, targets
 from tierhub.synth.mix import MIX

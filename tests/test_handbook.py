@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
-from quality.handbook import (
+from reports.handbook import (
     CHECK_RULES,
     ChromiumNotFound,
     PdfPrintFailed,
@@ -25,9 +25,9 @@ from quality.handbook import (
     render_handbook,
     version_on,
 )
-from quality.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
 from tierhub.errors import ConfigError
 from tierhub.reference import code_tables, field_dictionary
+from tierhub.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
 
 AS_OF = dt.date(2026, 6, 1)
 ITEMS = sorted(catalogue().items)

@@ -10,10 +10,10 @@ import duckdb
 import pytest
 
 from flows.pipeline import sync_sources
-from quality.standards import catalogue
 from tests.cases import BASE, SOURCE, TODAY
 from tests.test_history import write_export
 from tierhub.errors import ScopeError
+from tierhub.standards import catalogue
 from warehouse.queries import CITY, find_person, last_commit, person_records, search_people
 from warehouse.schema import open_warehouse
 

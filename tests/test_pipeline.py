@@ -10,8 +10,8 @@ import duckdb
 import pytest
 
 from flows.pipeline import sync_sources
-from quality.standards import catalogue
 from tierhub.errors import WarehouseError
+from tierhub.standards import catalogue
 from tierhub.synth.city import FILES, GeneratedCity, read_manifest
 from warehouse import load
 from warehouse.queries import district_counts, reason_counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from quality.checkdigits import id_check_character, uscc_check_character
+from tierhub.checkdigits import id_check_character, uscc_check_character
 from tierhub.reference import code_tables, divisions, field_dictionary, header_index, normalise_label
 
 

@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from quality.reports.excel import STREET_COLUMNS, display_width
-from quality.reports.html import write_html
-from quality.reports.model import build_report, labels
-from quality.reports.run import write_report
+from reports.excel import STREET_COLUMNS, display_width
+from reports.html import write_html
+from reports.model import build_report, labels
+from reports.run import write_report
 from tests.cases import SOURCE
 from tests.test_marts import WEEK_A, WEEK_C, correction_history
 from tierhub.reference import divisions, field_dictionary
@@ -158,7 +158,7 @@ def test_a_corrected_row_shows_as_fixed(tmp_path: Path) -> None:
     assert (summary.fixed_rows, summary.open_rows) == (1, 0)
     assert {s.code: s for s in first.streets}[SOURCE].new_rows == 1
 
-    from quality.reports.excel import write_workbook
+    from reports.excel import write_workbook
 
     sheet = openpyxl.load_workbook(write_workbook(fixed, tmp_path / "fixed.xlsx"))[street]
     assert sheet.cell(2, column("status")).value == WORDS["status_fixed"]

@@ -18,10 +18,10 @@ from connectors.readers import open_export
 from quality import gx_compat
 from quality.datadocs import build_data_docs
 from quality.rules import JudgeContext
-from quality.standards import catalogue
 from quality.suites import RuleKey, SuiteBuilder, build_suite, suite_name
 from quality.verdicts import FileToJudge, input_table, judge_files, judged_table
 from tierhub.reference import divisions
+from tierhub.standards import catalogue
 from tierhub.synth.city import GeneratedCity
 from warehouse.load import record_rule_stats
 

@@ -7,10 +7,10 @@ import pyarrow as pa
 import pytest
 
 from quality.rules import JudgeContext
-from quality.standards import catalogue
 from quality.verdicts import FileToJudge, judge_files, judged_table
 from tests.cases import BASE, CASES, ITEM_BASES, ITEM_CASES, SOURCE, TODAY
 from tierhub.reference import divisions
+from tierhub.standards import catalogue
 from warehouse.load import is_blank
 
 

@@ -18,10 +18,10 @@ import duckdb
 import pyarrow as pa
 
 from connectors.records import Refusal
-from quality.rules import ident, lit
-from quality.standards import ItemStandard
 from quality.verdicts import judged_table, standard_fields
 from tierhub.errors import WarehouseError
+from tierhub.sql import ident, lit
+from tierhub.standards import ItemStandard
 from warehouse.persons import index_cases, mark_superseded_cases, record_people
 from warehouse.schema import fact_columns, fact_table
 from warehouse.source_status import SourceStatus, record_source_status

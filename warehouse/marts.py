@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from quality.lookups import is_working_day
-from quality.standards import catalogue
+from tierhub.calendar import is_working_day
 from tierhub.errors import ConfigError
+from tierhub.standards import catalogue
 from warehouse.queries import scope_prefix
 
 TZ = ZoneInfo("Asia/Shanghai")

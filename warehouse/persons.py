@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import duckdb
 
-from quality.rules import lit
-from quality.standards import ItemStandard
+from tierhub.sql import lit
+from tierhub.standards import ItemStandard
 from warehouse.schema import fact_columns, fact_table
 
 MASTER_FIELDS = ("name", "sex", "birth_date", "mobile_phone")

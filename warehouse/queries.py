@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from quality.standards import catalogue
 from tierhub.errors import ScopeError
 from tierhub.reference import divisions
+from tierhub.standards import catalogue
 from warehouse.schema import fact_table
 
 CITY = "120000000000"

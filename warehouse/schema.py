@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from quality.rules import ident
-from quality.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
 from tierhub.reference import DATA, divisions, field_dictionary
+from tierhub.sql import ident
+from tierhub.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
 from warehouse.source_status import DDL as SOURCE_STATUS_DDL
 from warehouse.source_status import ensure_source_status
 from warehouse.storage import FROM_SETTINGS, Key, connect

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from quality.standards import ItemStandard, StandardVersion, catalogue
 from tierhub.errors import ConfigError
 from tierhub.reference import Division, divisions, field_dictionary
+from tierhub.standards import ItemStandard, StandardVersion, catalogue
 from tierhub.synth.defects import DEFECTS, DefectInjector, DefectKind, targets
 from tierhub.synth.mix import MIX, expected_rows, files_for
 from tierhub.synth.people import Person, make_person

@@ -14,8 +14,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from quality.standards import NUMERIC_TYPES, FieldRule, StandardVersion
 from tierhub.reference import Division, code_tables, normalise_label
+from tierhub.standards import NUMERIC_TYPES, FieldRule, StandardVersion
 from tierhub.synth.people import USCC_CHARS, Person, corrupt_check, make_bank_account, make_id, make_uscc
 from tierhub.synth.values import RowFacts, ValueDrawer, add_working_days
 from tierhub.synth.writers import Cell

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from stdnum import luhn
 
-from quality.checkdigits import id_check_character, uscc_check_character
+from tierhub.checkdigits import id_check_character, uscc_check_character
 
 SURNAMES = (
     "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from quality.lookups import is_working_day
-from quality.standards import Document, FieldRule, ItemStandard, StandardVersion
+from tierhub.calendar import is_working_day
 from tierhub.reference import Division, code_tables
+from tierhub.standards import Document, FieldRule, ItemStandard, StandardVersion
 from tierhub.synth.people import (
     BANKS,
     EDUCATION,

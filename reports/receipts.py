@@ -21,7 +21,7 @@ import duckdb
 
 from connectors.config import Endpoint, SourcesConfig
 from connectors.outboxes import Outboxes
-from quality.reports.model import labels
+from reports.model import labels
 from tierhub.errors import TierhubError
 from warehouse.marts import TZ
 from warehouse.queries import scope_prefix

@@ -14,10 +14,10 @@ import duckdb
 from connectors.config import SourcesConfig
 from connectors.mail import Recipients, SmtpServer
 from connectors.outboxes import Outboxes
-from quality.reports.delivery import Delivery, deliver_email, deliver_sftp
-from quality.reports.excel import write_workbook
-from quality.reports.html import write_html
-from quality.reports.model import DistrictReport, build_report, district_of
+from reports.delivery import Delivery, deliver_email, deliver_sftp
+from reports.excel import write_workbook
+from reports.html import write_html
+from reports.model import DistrictReport, build_report, district_of
 from tierhub.settings import TierhubSettings
 from warehouse.marts import Expectations, Period, default_expectations, last_week
 from warehouse.publish import CURRENT, snapshots_folder

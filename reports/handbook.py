@@ -1,9 +1,9 @@
 """The staff handbook (统一标准手册): the standards catalogue rendered as printable HTML.
 
-The handbook reads the very files the validator compiles — ``quality/catalogue/*.yaml``,
+The handbook reads the very files the validator compiles — ``tierhub/catalogue/*.yaml``,
 ``_rules.yaml``, the field dictionary and the code tables — so a printed copy describes
 exactly the rules applied to the data. The page layout and the handbook's own words live in
-``quality/templates/``; nothing here restates a standard.
+``reports/templates/``; nothing here restates a standard.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from quality.standards import (
+from tierhub.errors import CatalogueError, ConfigError, TierhubError
+from tierhub.reference import code_tables, field_dictionary, normalise_label
+from tierhub.standards import (
     CATALOGUE_DIR,
     Catalogue,
     FieldRule,
@@ -35,8 +37,6 @@ from quality.standards import (
     catalogue,
     rule_messages,
 )
-from tierhub.errors import CatalogueError, ConfigError, TierhubError
-from tierhub.reference import code_tables, field_dictionary, normalise_label
 
 LANGUAGES = ("zh", "en")
 CATEGORY_ORDER = ("employment", "social_insurance", "social_security_card", "labour_relations", "base")
@@ -172,10 +172,10 @@ class Handbook:
 # -- reading --------------------------------------------------------------------------------
 @cache
 def labels(language: str) -> dict[str, Any]:
-    """The handbook's own words in one language (``quality/templates/labels.yaml``)."""
+    """The handbook's own words in one language (``reports/templates/labels.yaml``)."""
     if language not in LANGUAGES:
         raise ConfigError(f"the handbook has no language {language!r}", fix=f"use one of {', '.join(LANGUAGES)}")
-    text = (resources.files("quality") / "templates" / "labels.yaml").read_text(encoding="utf-8")
+    text = (resources.files("reports") / "templates" / "labels.yaml").read_text(encoding="utf-8")
     words: dict[str, Any] = yaml.safe_load(text)[language]
     return words
 
@@ -505,7 +505,7 @@ def css_string(text: object) -> Markup:
 @cache
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("quality", "templates"),
+        loader=PackageLoader("reports", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -18,8 +18,8 @@ import duckdb
 
 from connectors.mail import MailFailed, Recipients, SmtpServer, build_message, send_message
 from connectors.outboxes import Outboxes
-from quality.reports.model import DistrictReport, labels, percent
-from quality.reports.receipts import subfolder_outboxes
+from reports.model import DistrictReport, labels, percent
+from reports.receipts import subfolder_outboxes
 from tierhub.errors import ConfigError, TierhubError
 from warehouse.marts import Period
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import xlsxwriter
 
-from quality.reports.model import DistrictReport, StreetSummary, labels
+from reports.model import DistrictReport, StreetSummary, labels
 from warehouse.marts import ANY_ITEM, FailingLine
 
 MAX_WIDTH = 60

@@ -7,8 +7,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from quality.reports import charts
-from quality.reports.model import DistrictReport, labels, percent
+from reports import charts
+from reports.model import DistrictReport, labels, percent
 from warehouse.marts import ANY_ITEM
 
 TEMPLATE = "report.html.j2"
@@ -17,7 +17,7 @@ PASS_THRESHOLD = 0.95  # streets under this pass rate are drawn red
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("quality", "templates"),
+        loader=PackageLoader("reports", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
