@@ -7,6 +7,9 @@ answering by name does not need every neighbour's number in full.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -82,17 +85,74 @@ def mask_account(value: str) -> str:
     return "*" * max(len(text) - 4, 0) + text[-4:]
 
 
-def show(field: str, value: object, role: Role) -> object:
-    """The value of ``field`` as ``role`` may see it."""
-    kind = SENSITIVE_FIELDS.get(field)
-    if kind is None or not isinstance(value, str):
-        return value
+# Fields that hold what another field held before or after a change: what they are is named by
+# the record's change_item (local_change_item.csv), not by their own name.
+CHANGE_VALUE_FIELDS = ("value_before", "value_after")
+CHANGED_FIELD_KINDS = {"02": "id", "04": "birth_date", "06": "phone", "09": "account"}
+# Free text (remarks, addresses, a changed value) may hold identifiers typed by hand: an ID number,
+# a mobile, a landline, a card or account number. Digit runs are found whatever the field is called.
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)")
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)")
+_NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?:\(?0\d{2,3}\)?[\s-]?)?\d{7,}(?!\d)")
+
+
+def _mask_kind(kind: str, value: str, role: Role) -> str:
     seen = POLICY[role]
     if kind == "id":
         return value if seen.full_ids else mask_id(value)
     if kind == "phone":
         return value if seen.full_phones else mask_phone(value)
+    if kind == "birth_date":
+        return value if seen.full_ids else "*" * len(value.strip())
     return value if seen.full_ids else mask_account(value)
+
+
+def mask_text(value: str, role: Role) -> str:
+    """Free text as ``role`` may see it: identifiers inside it masked by what they look like."""
+    seen = POLICY[role]
+    if seen.full_ids and seen.full_phones:
+        return value
+    text = _ID_IN_TEXT.sub(lambda m: _mask_kind("id", m.group(), role), value)
+    text = _MOBILE_IN_TEXT.sub(lambda m: _mask_kind("phone", m.group(), role), text)
+    # Any other run of seven or more digits: a landline, card or account number.
+    return _NUMBER_IN_TEXT.sub(
+        lambda m: _mask_kind("phone" if len(m.group()) <= 13 else "account", m.group(), role), text
+    )
+
+
+def show(field: str, value: object, role: Role, changed: str | None = None) -> object:
+    """The value of ``field`` as ``role`` may see it.
+
+    ``changed``: for ``value_before``/``value_after``, the record's change_item code — the
+    field whose old or new value this is, masked as that field would be.
+    """
+    if not isinstance(value, str):
+        return value
+    kind = SENSITIVE_FIELDS.get(field)
+    if kind is not None:
+        return _mask_kind(kind, value, role)
+    if field in CHANGE_VALUE_FIELDS and changed in CHANGED_FIELD_KINDS:
+        value = _mask_kind(CHANGED_FIELD_KINDS[changed], value, role)
+    # Whatever the field claims to hold, a number typed into it is masked by what it looks like.
+    return mask_text(value, role)
+
+
+def show_birth_date(day: dt.date | None, role: Role) -> str:
+    """A birth date as ``role`` may see it: the year only where the ID number is masked.
+
+    The masked ID hides exactly the eight birth-date digits; the full date beside it would
+    give them back (issue #15).
+    """
+    if day is None:
+        return ""
+    return day.isoformat() if POLICY[role].full_ids else f"{day.year}"
+
+
+def show_fields(fields: Mapping[str, object], role: Role) -> dict[str, object]:
+    """Every field of one record as ``role`` may see it (identifiers in free text included)."""
+    changed = fields.get("change_item")
+    code = changed if isinstance(changed, str) else None
+    return {k: show(k, v, role, changed=code) for k, v in fields.items()}
 
 
 def mask_sql(field: str, column: str) -> str:
@@ -107,3 +167,9 @@ def mask_sql(field: str, column: str) -> str:
             f"ELSE left({c}, {head}) || repeat('*', length({c}) - {keep}) || right({c}, {tail}) END"
         )
     return f"repeat('*', greatest(length({c}) - 4, 0)) || right({c}, 4)"
+
+
+def mask_text_sql(column: str) -> str:
+    """A DuckDB expression hiding every run of seven or more digits in free text but its last four (analysts)."""
+    c = f'"{column}"'
+    return f"regexp_replace({c}, '\\d{{3,}}(\\d{{4}})', '*******\\1', 'g')"

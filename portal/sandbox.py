@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 from duckdb.func import PythonUDFType
 
-from portal.masking import SENSITIVE_FIELDS, mask_sql
+from portal.masking import CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_sql, mask_text_sql
 from tierhub.errors import TierhubError
 from tierhub.sql import ident
 from warehouse.queries import scope_prefix
@@ -221,6 +221,11 @@ def _select_list(columns: list[str], masked: bool) -> str:
             continue
         if masked and column in SENSITIVE_FIELDS:
             parts.append(f"{mask_sql(column, column)} AS {ident(column)}")
+        elif masked and column == "birth_date":
+            # The masked ID hides the birth date: analysts get the year (age statistics need no more).
+            parts.append(f"year({ident(column)}) AS birth_year")
+        elif masked and column in CHANGE_VALUE_FIELDS:
+            parts.append(f"{mask_text_sql(column)} AS {ident(column)}")
         else:
             parts.append(ident(column))
         if masked and column == "id_number":

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from portal.context import Ctx, Forbidden, checked_form, render, signed_in
-from portal.masking import Role, show
+from portal.masking import Role, show, show_birth_date, show_fields
 from tierhub.errors import ScopeError
 from tierhub.reference import code_tables, divisions, field_dictionary
 from warehouse.queries import Person, find_person, person_360, scope_prefix, search_people
@@ -108,7 +108,7 @@ def _row(ctx: Ctx, person: Person) -> Row:
         name=person.name or "",
         id_number=str(show("id_number", person.id_number, role)),
         sex=sex_label(person.sex),
-        birth_date=person.birth_date.isoformat() if person.birth_date else "",
+        birth_date=show_birth_date(person.birth_date, role),
         records=person.records,
     )
 
@@ -150,8 +150,8 @@ def _person_page(ctx: Ctx, id_number: str) -> Response:
             "centre_code": r.source_id,
             "date": r.business_date.isoformat() if r.business_date else "—",
             "fields": [
-                (fields.get(k, k), _text(show(k, v, role)))
-                for k, v in r.fields.items()
+                (fields.get(k, k), _text(v))
+                for k, v in show_fields(r.fields, role).items()
                 if k not in ("name", "id_number", "standard_version", "sex", "birth_date")
             ],
         }
@@ -161,7 +161,7 @@ def _person_page(ctx: Ctx, id_number: str) -> Response:
         "name": person.name or "",
         "id_number": show("id_number", person.id_number, role),
         "sex": sex_label(person.sex),
-        "birth_date": person.birth_date.isoformat() if person.birth_date else "",
+        "birth_date": show_birth_date(person.birth_date, role),
         "mobile_phone": show("mobile_phone", person.mobile_phone, role) if person.mobile_phone else "",
     }
     masked = not (ctx.who.may.full_ids and ctx.who.may.full_phones)
