@@ -20,6 +20,7 @@ os.environ.setdefault("TIERHUB_SYNC_NICENESS", "0")
 
 from flows.pipeline import sync_sources
 from tests.sshd import Sshd
+from tests.system import require_program
 from tierhub.synth.city import GeneratedCity, generate_city, select_sources
 from warehouse.readers import open_reader
 from warehouse.schema import open_warehouse
@@ -67,6 +68,8 @@ def prefect_harness() -> Iterator[None]:
 @pytest.fixture
 def sshd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sshd]:
     """A real OpenSSH sshd on loopback serving ``sshd.root``; the client key is in the env."""
+    require_program("sshd")
+    require_program("ssh-keygen")
     server = Sshd(tmp_path / "sshd")
     server.start()
     monkeypatch.setenv("TIERHUB_TEST_SFTP_KEY", str(server.client_key))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,8 +11,9 @@ import time
 from pathlib import Path
 
 from connectors.config import Endpoint
+from tests.system import find_program
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+SSHD = find_program("sshd") or "/usr/sbin/sshd"
 CONFIG = """\
 Port {port}
 ListenAddress 127.0.0.1

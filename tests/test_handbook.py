@@ -19,12 +19,12 @@ from reports.handbook import (
     ChromiumNotFound,
     PdfPrintFailed,
     field_rule_codes,
-    find_chromium,
     print_pdf,
     read_catalogue,
     render_handbook,
     version_on,
 )
+from tests.system import require_program
 from tierhub.errors import ConfigError
 from tierhub.reference import code_tables, field_dictionary
 from tierhub.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
@@ -285,10 +285,7 @@ def test_pdf_without_chromium_says_how_to_print_from_a_browser(tmp_path: Path, m
 
 
 def test_the_handbook_prints_to_pdf_with_headless_chromium(tmp_path: Path) -> None:
-    assert find_chromium() is not None, (
-        "headless Chromium is missing: .ci/run installs it (apt-get install chromium); "
-        "install it the same way to run this test"
-    )
+    require_program("chromium")
     out = tmp_path / "handbook.html"
     result = CliRunner().invoke(app, ["standards", "handbook", "--out", str(out), "--pdf"])
     assert result.exit_code == 0, result.output

@@ -16,10 +16,10 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from portal.app import create_app
 from portal.auth import hash_password
+from tests.system import require_program
 from tests.test_portal_http import HEPING, NINGHE, PASSWORD, people_only_in
 from tierhub.settings import TierhubSettings
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -60,9 +60,9 @@ def server(synced: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
+    chromium = require_program("chromium")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         yield b
         b.close()
 

@@ -19,6 +19,7 @@ from reports.html import write_html
 from reports.model import build_report, labels
 from reports.run import write_report
 from tests.cases import SOURCE
+from tests.system import require_program
 from tests.test_marts import WEEK_A, WEEK_C, correction_history
 from tierhub.reference import divisions, field_dictionary
 from tierhub.synth.city import GeneratedCity, read_manifest
@@ -125,10 +126,11 @@ def test_the_summary_reconciles_with_the_registry(ninghe: tuple[Path, Path, Path
 def test_the_page_renders_in_chromium_without_errors(ninghe: tuple[Path, Path, Path], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    chromium = require_program("chromium")
     _, html, _ = ninghe
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
