@@ -39,7 +39,7 @@ from bench.staging import stage_replicated
 from quality.rules import JudgeContext
 from quality.verdicts import judge_staged, judged_table
 from tierhub.standards import ItemStandard, catalogue
-from warehouse.load import RegistryEntry, commit_batch
+from warehouse.load import JudgedBatch, RegistryEntry, commit_batch
 from warehouse.persons import index_cases
 from warehouse.schema import fact_columns, fact_table, open_warehouse
 
@@ -71,17 +71,13 @@ def registry(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> list[Registr
 
 def timed_commit(con: duckdb.DuckDBPyConnection, item: ItemStandard, load_id: str) -> tuple[float, dict[str, float]]:
     entries = registry(con, item)
+    # The judged rows as the value the judge hands the load; since the load contract became a
+    # value (JudgedBatch), commit_batch's "staging" step copies them into the connection.
+    rows = con.execute(f"SELECT * FROM {judged_table(item)}").to_arrow_table()
     steps: dict[str, float] = {}
     started = time.perf_counter()
-    commit_batch(
-        con,
-        load_id=load_id,
-        started_at=dt.datetime.now(dt.UTC),
-        run_label="bench",
-        entries=entries,
-        items=[item],
-        step_seconds=steps,
-    )
+    batch = JudgedBatch(dt.datetime.now(dt.UTC), "bench", entries, {item.code: rows}, load_id=load_id)
+    commit_batch(con, batch, step_seconds=steps)
     return time.perf_counter() - started, steps
 
 

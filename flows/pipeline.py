@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,12 +32,13 @@ from connectors.readers import open_export
 from connectors.records import FileRecord, Listing, Refusal
 from connectors.safety import refuse_workbook
 from quality.rules import JudgeContext
-from quality.verdicts import FileToJudge, Stager, input_table, judge_staged, judged_table
+from quality.verdicts import FileToJudge, Stager, judge_staged, take_judged
 from tierhub.errors import TierhubError, UnsupportedFile
 from tierhub.reference import divisions
-from tierhub.standards import Catalogue, ItemStandard, catalogue
+from tierhub.standards import Catalogue, catalogue
 from warehouse.load import (
     CursorRow,
+    JudgedBatch,
     LoadResult,
     RegistryEntry,
     commit_batch,
@@ -318,9 +318,7 @@ def prepare_batch(
         item = standards.items[code]
         for file_id, summary in judge_staged(scratch, item, ctx).items():
             by_id[file_id].rows_loaded, by_id[file_id].rows_quarantined = summary.valid, summary.quarantined
-        judged[code] = scratch.execute(f"SELECT * FROM {judged_table(item)}").to_arrow_table()
-        scratch.execute(f"DROP TABLE {judged_table(item)}")
-        scratch.execute(f"DROP TABLE {input_table(item)}")
+        judged[code] = take_judged(scratch, item)
     rows_loaded = sum(e.rows_loaded for e in outcome.entries)
     rows_quarantined = sum(e.rows_quarantined for e in outcome.entries)
     outcome.load = LoadResult(
@@ -371,56 +369,24 @@ def commit_prepared(
     Provisional file ids become ids of the warehouse's sequence, in the same order. The
     per-source status commits in the same transaction as the rows.
     """
-    standards = standards or catalogue()
     outcome = prepared.outcome
-    new = len(outcome.entries)
-    ids: list[int] = []
-    if new:
-        ids = sorted(
-            int(v) for (v,) in con.execute("SELECT nextval('ops.file_id_seq') FROM range(?)", [new]).fetchall()
-        )
-
-    def real(file_id: int) -> int:
-        return ids[-file_id - 1] if file_id < 0 else file_id
-
-    for entry in outcome.entries:
-        entry.file_id = real(entry.file_id)
-    cursor = [CursorRow(c.source_id, c.path, c.size, c.modified_at, c.sha256, real(c.file_id)) for c in prepared.cursor]
-    items: list[ItemStandard] = []
     for code, table in prepared.judged.items():
-        item = standards.items[code]
-        items.append(item)
         # Only new files are staged, so every judged row carries a provisional (negative) id.
         highest = pc.max(table["_file_id"]).as_py()
         if highest is not None and highest >= 0:
             raise ValueError(f"judged rows of {code} carry a real file id ({highest}); expected provisional ids")
-        con.register("_th_judged", table)
-        try:
-            # Provisional id -k is ids[k]: a list lookup per row, not a join with a mapping table
-            # (whose columns also rode along into the judged table). Per million judged rows the
-            # join took 1.7-2.9 s, the lookup 1.5-1.6 s, most of either the copy (bench/load_parts.py).
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {judged_table(item)} AS "
-                "SELECT * REPLACE (CAST(? AS BIGINT[])[-_file_id] AS _file_id) FROM _th_judged",
-                [ids],
-            )
-        finally:
-            con.unregister("_th_judged")
-    prepared.cursor = cursor
     outcome.status = batch_status(prepared)
-    outcome.load = commit_batch(
-        con,
-        load_id=uuid.uuid4().hex,
+    batch = JudgedBatch(
         started_at=prepared.started_at,
         run_label=prepared.run_label,
         entries=outcome.entries,
-        items=items,
-        cursor=cursor,
+        judged=prepared.judged,
+        cursor=prepared.cursor,
         refusals=outcome.refusals,
         status=outcome.status,
     )
-    for item in items:
-        con.execute(f"DROP TABLE IF EXISTS {judged_table(item)}")
+    outcome.load = commit_batch(con, batch, standards=standards)
+    prepared.cursor = batch.cursor
     return outcome
 
 

@@ -204,6 +204,14 @@ def judge_staged(con: duckdb.DuckDBPyConnection, item: ItemStandard, ctx: JudgeC
     return {int(f): JudgeSummary(int(rows), int(valid), int(rows - valid)) for f, rows, valid in counts}
 
 
+def take_judged(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> pa.Table:
+    """The item's judged rows as a value (Arrow), for the load; the scratch tables are dropped."""
+    table = con.execute(f"SELECT * FROM {judged_table(item)}").to_arrow_table()
+    con.execute(f"DROP TABLE {judged_table(item)}")
+    con.execute(f"DROP TABLE IF EXISTS {input_table(item)}")
+    return table
+
+
 def judge_files(
     con: duckdb.DuckDBPyConnection,
     item: ItemStandard,

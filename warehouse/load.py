@@ -7,10 +7,12 @@ so every file that arrived is accounted for.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -18,10 +20,10 @@ import duckdb
 import pyarrow as pa
 
 from connectors.records import Refusal
-from quality.verdicts import judged_table, standard_fields
+from quality.verdicts import standard_fields
 from tierhub.errors import WarehouseError
 from tierhub.sql import ident, lit
-from tierhub.standards import ItemStandard
+from tierhub.standards import Catalogue, ItemStandard, catalogue
 from warehouse.persons import index_cases, mark_superseded_cases, record_people
 from warehouse.schema import fact_columns, fact_table
 from warehouse.source_status import SourceStatus, record_source_status
@@ -268,35 +270,116 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, select: 
         con.unregister("_th_upsert")
 
 
+@dataclass
+class JudgedBatch:
+    """One load as a value: what the judge hands the warehouse (the idea of dlt's load package).
+
+    ``judged`` maps an item code to its judged rows (``quality.verdicts``: provenance,
+    typed values, ``_raw``, ``_reasons``, record keys). A file id below zero is provisional
+    (-1, -2, … in entry order, as a batch prepared in another process numbers its new
+    files): ``commit_batch`` swaps in ids of the warehouse's sequence — in the entries,
+    the cursor and the judged rows alike. A non-negative id was taken from the sequence
+    already (``next_file_id``) and is kept.
+    """
+
+    started_at: dt.datetime
+    run_label: str
+    entries: list[RegistryEntry]
+    judged: dict[str, pa.Table]
+    cursor: list[CursorRow] = field(default_factory=list)
+    refusals: Sequence[Refusal] = ()
+    status: Sequence[SourceStatus] = ()
+    load_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def _assign_file_ids(con: duckdb.DuckDBPyConnection, batch: JudgedBatch) -> list[int]:
+    """Real ids for the batch's provisional ones (``ids[k]`` replaces ``-k - 1``); entries and cursor updated."""
+    provisional = sum(e.file_id < 0 for e in batch.entries)
+    ids: list[int] = []
+    if provisional:
+        ids = sorted(
+            int(v) for (v,) in con.execute("SELECT nextval('ops.file_id_seq') FROM range(?)", [provisional]).fetchall()
+        )
+
+    def real(file_id: int) -> int:
+        return ids[-file_id - 1] if file_id < 0 else file_id
+
+    for entry in batch.entries:
+        entry.file_id = real(entry.file_id)
+    batch.cursor = [
+        CursorRow(c.source_id, c.path, c.size, c.modified_at, c.sha256, real(c.file_id)) for c in batch.cursor
+    ]
+    return ids
+
+
+def _stage_judged(con: duckdb.DuckDBPyConnection, code: str, rows: pa.Table, ids: list[int]) -> str:
+    """The item's judged rows as a temp table of this connection, with real file ids; its name."""
+    name = f"_th_load_{code}"
+    con.register("_th_judged_rows", rows)
+    try:
+        # Provisional id -k is ids[k - 1]: a list lookup per row, not a join with a mapping table
+        # (whose columns also rode along into the judged table). Per million judged rows the
+        # join took 1.7-2.9 s, the lookup 1.5-1.6 s, most of either the copy (bench/load_parts.py).
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * REPLACE "
+            "(CASE WHEN _file_id < 0 THEN CAST(? AS BIGINT[])[-_file_id] ELSE _file_id END AS _file_id) "
+            "FROM _th_judged_rows",
+            [ids],
+        )
+    finally:
+        con.unregister("_th_judged_rows")
+    return name
+
+
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
+    batch: JudgedBatch,
     *,
-    load_id: str,
-    started_at: dt.datetime,
-    run_label: str,
-    entries: list[RegistryEntry],
-    items: list[ItemStandard],
-    cursor: Sequence[CursorRow] = (),
-    refusals: Sequence[Refusal] = (),
-    status: Sequence[SourceStatus] = (),
+    standards: Catalogue | None = None,
     step_seconds: dict[str, float] | None = None,
 ) -> LoadResult:
-    """Write the judged rows of ``items``, the registry ``entries``, the source cursor, the
-    refusals and the per-source ``status`` in one transaction: all of it lands, or none.
+    """Write the judged rows, the registry entries, the source cursor, the refusals and the
+    per-source status of ``batch`` in one transaction: all of it lands, or none.
 
     ``step_seconds``, if given, receives the wall time of each step (summed over items).
     """
-    rows_loaded = sum(e.rows_loaded for e in entries)
-    rows_quarantined = sum(e.rows_quarantined for e in entries)
+    standards = standards or catalogue()
     timings: dict[str, float] = {} if step_seconds is None else step_seconds
     step = functools.partial(_timed, timings)
+    ids = _assign_file_ids(con, batch)
+    staged: list[tuple[ItemStandard, str]] = []
+    try:
+        with step("staging"):
+            for code, rows in batch.judged.items():
+                staged.append((standards.items[code], _stage_judged(con, code, rows, ids)))
+        return _write(con, batch, staged, step)
+    finally:
+        for _, name in staged:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    batch: JudgedBatch,
+    staged: list[tuple[ItemStandard, str]],
+    step: Callable[[str], contextlib.AbstractContextManager[None]],
+) -> LoadResult:
+    load_id, entries, cursor, refusals, status = (
+        batch.load_id,
+        batch.entries,
+        batch.cursor,
+        batch.refusals,
+        batch.status,
+    )
+    started_at, run_label = batch.started_at, batch.run_label
+    rows_loaded = sum(e.rows_loaded for e in entries)
+    rows_quarantined = sum(e.rows_quarantined for e in entries)
     try:
         con.execute("BEGIN")
         with step("registry"):
             con.register("_registry", _registry_table(load_id, entries))
             con.execute(f"INSERT INTO ops.files ({', '.join(REGISTRY_COLUMNS)}) SELECT * FROM _registry")
-        for item in items:
-            judged = judged_table(item)
+        for item, judged in staged:
             fields = ", ".join(f'"{f}"' for f in fact_columns(item))
             with step("supersession"):
                 _supersede(con, load_id, item, judged)
