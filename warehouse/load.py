@@ -346,16 +346,21 @@ def commit_batch(
     standards = standards or catalogue()
     timings: dict[str, float] = {} if step_seconds is None else step_seconds
     step = functools.partial(_timed, timings)
-    ids = _assign_file_ids(con, batch)
     staged: list[tuple[ItemStandard, str]] = []
     try:
+        ids = _assign_file_ids(con, batch)
         with step("staging"):
             for code, rows in batch.judged.items():
                 staged.append((standards.items[code], _stage_judged(con, code, rows, ids)))
         return _write(con, batch, staged, step)
+    except duckdb.Error as exc:
+        raise WarehouseError(
+            f"load {batch.load_id} could not commit: {exc}", fix="the warehouse is unchanged; rerun the sync"
+        ) from exc
     finally:
         for _, name in staged:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _write(
@@ -429,13 +434,14 @@ def _write(
             )
         with step("commit"):
             con.execute("COMMIT")
-    except duckdb.Error as exc:
-        con.execute("ROLLBACK")
-        raise WarehouseError(
-            f"load {load_id} could not commit: {exc}", fix="the warehouse is unchanged; rerun the sync"
-        ) from exc
+    except BaseException:
+        # Any failure — a DuckDB error, a bug, Ctrl-C — leaves the warehouse as it was before the batch.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
     finally:
-        con.unregister("_registry")
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_registry")
     return LoadResult(
         load_id=load_id,
         files=len(entries),

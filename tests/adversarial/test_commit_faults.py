@@ -1,0 +1,124 @@
+"""Faults inside a load's commit: whatever statement fails, the warehouse equals its state before the batch.
+
+The hub's one promise is that nothing is lost: a file registered in ``ops.files`` whose rows
+are missing would be skipped by the next run for ever. So every statement ``commit_batch``
+sends is made to fail in turn — as a DuckDB error and as an interrupt (Ctrl-C, a bug) — and
+each time every table of the warehouse must be exactly as before, and a clean retry must
+load the batch whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from flows.pipeline import PreparedBatch, batch_state, commit_prepared, prepare_batch
+from tierhub.errors import WarehouseError
+from tierhub.synth.city import GeneratedCity, select_sources
+from warehouse.schema import open_warehouse
+
+TODAY = dt.date.today()
+
+
+class Injected(Exception):
+    """Not a DuckDB error: a bug or an interrupt in the middle of the commit."""
+
+
+class FailingConnection:
+    """A DuckDB connection that fails its ``fail_at``-th statement (counting from 0)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, fail_at: int, error: type[BaseException]) -> None:
+        self._con = con
+        self.fail_at = fail_at
+        self.error = error
+        self.statements = 0
+        self.commit_at: int | None = None
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        # ROLLBACK must go through: it is how the commit cleans up after the fault.
+        if sql.strip().upper() != "ROLLBACK":
+            if sql.strip().upper() == "COMMIT":
+                self.commit_at = self.statements
+            if self.statements == self.fail_at:
+                self.statements += 1
+                raise self.error(f"injected fault at statement {self.fail_at}: {sql[:60]}")
+            self.statements += 1
+        return self._con.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def digest(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Every persistent table: (rows, order-independent hash of its rows)."""
+    tables = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY ALL"
+    ).fetchall()
+    found = {}
+    for schema, table in tables:
+        row = con.execute(f'SELECT count(*), coalesce(sum(hash(t)), 0) FROM "{schema}"."{table}" t').fetchone()
+        assert row is not None
+        found[f"{schema}.{table}"] = (int(row[0]), int(row[1]))
+    return found
+
+
+@pytest.fixture(scope="module")
+def warehouse_and_batch(city: GeneratedCity, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PreparedBatch]:
+    """A warehouse holding part of the demo city, and a prepared (judged, not committed) batch of more."""
+    path = tmp_path_factory.mktemp("faults") / "warehouse.duckdb"
+    codes = [s.code for s in select_sources("demo")]
+    first, second = codes[:12], codes[12:14]
+    con = open_warehouse(path)
+    try:
+        commit_prepared(con, prepare_batch(con, city.drops, first, batch_state(con, first), today=TODAY))
+        prepared = prepare_batch(con, city.drops, second, batch_state(con, second), today=TODAY)
+    finally:
+        con.close()
+    assert prepared.judged and prepared.outcome.entries
+    return path, prepared
+
+
+def statements_in_a_commit(path: Path, prepared: PreparedBatch, tmp_path: Path) -> int:
+    copy_path = tmp_path / "count.duckdb"
+    copy_path.write_bytes(path.read_bytes())
+    con = open_warehouse(copy_path)
+    try:
+        counting = FailingConnection(con, fail_at=-1, error=Injected)
+        commit_prepared(counting, copy.deepcopy(prepared))  # type: ignore[arg-type]
+        # Statements after COMMIT only drop this connection's temp tables (their failure is ignored).
+        assert counting.commit_at is not None
+        return counting.commit_at + 1
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("error", [duckdb.IOException, Injected], ids=["duckdb-error", "interrupt"])
+def test_a_fault_at_any_statement_of_the_commit_leaves_the_warehouse_unchanged(
+    warehouse_and_batch: tuple[Path, PreparedBatch], tmp_path: Path, error: type[BaseException]
+) -> None:
+    original, prepared = warehouse_and_batch
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(original.read_bytes())
+    total = statements_in_a_commit(path, prepared, tmp_path)
+    assert total > 20  # registry, facts, quarantine, case index, person master, history, cursor, status…
+    con = open_warehouse(path)
+    try:
+        before = digest(con)
+        for fail_at in range(total):
+            failing = FailingConnection(con, fail_at, error)
+            expected = WarehouseError if error is duckdb.IOException else Injected
+            with pytest.raises(expected):
+                commit_prepared(failing, copy.deepcopy(prepared))  # type: ignore[arg-type]
+            assert digest(con) == before, f"statement {fail_at} of {total} left a trace"
+        # And the batch still loads whole afterwards.
+        outcome = commit_prepared(con, copy.deepcopy(prepared))
+        after = digest(con)
+    finally:
+        con.close()
+    assert outcome.load is not None and outcome.load.rows_in == sum(e.rows_in for e in prepared.outcome.entries)
+    assert after["ops.files"][0] == before["ops.files"][0] + len(prepared.outcome.entries)
