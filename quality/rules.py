@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from quality.checks import FieldSql, check_for, code_text, id_text, reason, validate_version, when
 from quality.normalise import RAW_PREFIX
 from tierhub.reference import field_dictionary
 from tierhub.sql import ident, lit
@@ -36,23 +37,11 @@ class JudgeContext:
     today: dt.date
 
 
-def reason(rule: str, field: str, value_sql: str, detail_sql: str = "NULL") -> str:
-    """A struct literal for one failed rule."""
-    return (
-        f"{{'rule': {lit(rule)}, 'field': {lit(field)}, "
-        f"'value': CAST({value_sql} AS VARCHAR), 'detail': CAST({detail_sql} AS VARCHAR)}}"
-    )
-
-
-def when(condition: str, rule: str, field: str, value_sql: str, detail_sql: str = "NULL") -> str:
-    """A list element: the reason if ``condition`` holds, else NULL."""
-    return f"CASE WHEN {condition} THEN {reason(rule, field, value_sql, detail_sql)} END"
-
-
 class VersionCompiler:
     """Builds the judging query of one standard version."""
 
     def __init__(self, item: ItemStandard, version: StandardVersion, ctx: JudgeContext) -> None:
+        validate_version(item, version)
         self.item = item
         self.version = version
         self.ctx = ctx
@@ -64,18 +53,13 @@ class VersionCompiler:
     def _value(self, rule: FieldRule) -> str:
         f = rule.field
         col = f"s.{ident(f)}"
-        if f == "id_number" or rule.check == "disability_cert":
-            return f"upper(regexp_replace({col}, '[\\s''`]', '', 'g'))"
-        if rule.check == "mobile":
-            bare = f"regexp_replace({col}, '[\\s()\\-]', '', 'g')"
-            return f"regexp_replace({bare}, '^(\\+?86|0086)(1\\d{{10}})$', '\\2')"
-        if rule.check == "landline":
-            # 022-2345 6789, (022)23456789, +86 22 2345 6789 and a bare 23456789 all mean 02223456789.
-            bare = f"regexp_replace({col}, '[\\s()\\-]', '', 'g')"
-            bare = f"regexp_replace({bare}, '^(\\+?86|0086)(22\\d{{8}})$', '0\\2')"
-            return f"CASE WHEN regexp_full_match({bare}, '[2-9]\\d{{7}}') THEN '022' || {bare} ELSE {bare} END"
-        if rule.check == "luhn":
-            return f"regexp_replace({col}, '[\\s\\-]', '', 'g')"
+        check = check_for(rule)
+        normalised = check.value_sql(rule, col) if check else None
+        if normalised is not None:
+            self.joins.extend(normalised.joins)
+            return normalised.sql
+        if f == "id_number":
+            return id_text(col)
         if rule.code_table and rule.multiple:
             # One map per table, so each listed entry is looked up without a join per entry.
             alias = f"cm_{f}"
@@ -107,12 +91,8 @@ class VersionCompiler:
                 f"CASE WHEN regexp_full_match({bare}, '[+-]?\\d{{1,15}}(\\.\\d{{1,2}})?') "
                 f"THEN TRY_CAST({bare} AS DECIMAL(18, 2)) END"
             )
-        if f == "employer_uscc" or rule.check == "gb32100":
-            return f"upper(replace({col}, ' ', ''))"
-        if rule.check == "division_in_source":
-            alias = f"dv_{f}"
-            self.joins.append(f"LEFT JOIN th_divisions {alias} ON {alias}.code = {col}")
-            return col
+        if f == "employer_uscc":
+            return code_text(col)
         if f == "documents":
             split = f"string_split(regexp_replace({col}, '{LIST_SEPARATORS}', '、', 'g'), '、')"
             return f"list_filter(list_transform({split}, lambda x: lower(trim(x))), lambda x: x <> '')"
@@ -140,8 +120,6 @@ class VersionCompiler:
             self.checks.append(when(f"{present} AND {unknown}", "CODE_UNKNOWN", f, raw, lit(standard)))
         if rule.type == "date":
             self.checks.append(when(f"{present} AND {v} IS NULL", "DATE_FORMAT", f, raw))
-            if rule.check == "not_future":
-                self.checks.append(when(f"{v} > {lit(self.ctx.today)}", "DATE_FUTURE", f, raw))
         if rule.type in NUMERIC_TYPES:
             self.checks.append(when(f"{present} AND {v} IS NULL", "NUMBER_FORMAT", f, raw, lit(rule.type)))
             if rule.min is not None or rule.max is not None:
@@ -158,97 +136,9 @@ class VersionCompiler:
                     lit(rule.pattern_hint),
                 )
             )
-        check = rule.check
-        if check == "gb11643":
-            self._id_checks(f, v, raw)
-        elif check == "sex_matches_id":
-            id_sex = "CASE WHEN CAST(substr(_id, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
-            self.checks.append(
-                when(
-                    f"_id_ok AND {v} IS NOT NULL AND {v} <> {id_sex}",
-                    "SEX_ID_MISMATCH",
-                    f,
-                    raw,
-                    f"CASE WHEN {id_sex} = '1' THEN '男' ELSE '女' END",
-                )
-            )
-        elif check == "birth_date_matches_id":
-            self.checks.append(
-                when(
-                    f"_id_ok AND {v} IS NOT NULL AND {v} <> _id_birth",
-                    "BIRTH_ID_MISMATCH",
-                    f,
-                    raw,
-                    "strftime(_id_birth, '%Y-%m-%d')",
-                )
-            )
-        elif check == "mobile":
-            self.checks.append(
-                when(f"{self._present(f)} AND NOT regexp_full_match({v}, '1[3-9]\\d{{9}}')", "MOBILE_FORMAT", f, raw)
-            )
-        elif check == "landline":
-            self.checks.append(
-                when(f"{present} AND NOT regexp_full_match({v}, '022[2-9]\\d{{7}}')", "LANDLINE_FORMAT", f, raw)
-            )
-        elif check == "luhn":
-            self.checks.append(
-                when(
-                    f"{present} AND NOT (regexp_full_match({v}, '\\d{{12,19}}') "
-                    f"AND right({v}, 1) = th_luhn_check(left({v}, length({v}) - 1)))",
-                    "LUHN_CHECKSUM",
-                    f,
-                    raw,
-                )
-            )
-        elif check == "disability_cert":
-            # 第二代残疾人证号: the holder's 18-character ID, category 1-7, grade 1-4.
-            self.checks.append(
-                when(
-                    f"_id_ok AND {present} AND NOT (regexp_full_match({v}, '\\d{{17}}[\\dX][1-7][1-4]') "
-                    f"AND left({v}, 18) = _id)",
-                    "DISABILITY_CERT_MISMATCH",
-                    f,
-                    raw,
-                    "_id",
-                )
-            )
-        elif check == "gb32100":
-            self.checks.append(
-                when(
-                    f"{self._present(f)} AND (NOT regexp_full_match({v}, '[0-9A-HJ-NP-RTUW-Y]{{18}}') "
-                    f"OR right({v}, 1) <> th_uscc_check(left({v}, 17)))",
-                    "USCC_CHECKSUM",
-                    f,
-                    raw,
-                )
-            )
-        elif check == "division_in_source":
-            alias = f"dv_{f}"
-            level = rule.level or "community"
-            unit = "s._source_code"
-            self.checks.append(
-                f"CASE WHEN {self._present(f)} THEN CASE "
-                f"WHEN {alias}.code IS NULL THEN {reason('DIVISION_UNKNOWN', f, raw)} "
-                f"WHEN {alias}.level <> {lit(level)} THEN {reason('DIVISION_LEVEL', f, raw, lit(level))} "
-                f"WHEN NOT starts_with({v}, s._source_prefix) "
-                f"THEN {reason('DIVISION_OUTSIDE_SOURCE', f, raw, unit)} END END"
-            )
-
-    def _id_checks(self, f: str, v: str, raw: str) -> None:
-        # One reason per ID: the first problem found, so a damaged number is not also
-        # reported as a bad check digit.
-        self.checks.append(
-            f"CASE WHEN {self._present(f)} THEN CASE "
-            f"WHEN regexp_full_match({v}, '[0-9.]+E\\+?[0-9]+') OR regexp_full_match({v}, '\\d+\\.\\d*') "
-            f"THEN {reason('ID_FLOAT_DAMAGED', f, raw)} "
-            f"WHEN regexp_full_match({v}, '\\d{{15}}') THEN {reason('ID_LEGACY_15', f, raw)} "
-            f"WHEN length({v}) <> 18 THEN {reason('ID_LENGTH', f, raw, f'length({v})')} "
-            f"WHEN NOT regexp_full_match({v}, '\\d{{17}}[\\dX]') THEN {reason('ID_FORMAT', f, raw)} "
-            f"WHEN right({v}, 1) <> th_id_check(left({v}, 17)) "
-            f"THEN {reason('ID_CHECKSUM', f, raw, f'th_id_check(left({v}, 17))')} "
-            f"WHEN _id_birth IS NULL OR _id_birth < DATE '1900-01-01' OR _id_birth > {lit(self.ctx.today)} "
-            f"THEN {reason('ID_BIRTH_DATE', f, raw)} END END"
-        )
+        check = check_for(rule)
+        if check is not None:
+            self.checks.extend(check.reasons_sql(FieldSql(rule, v, raw, self.ctx.today)))
 
     def _cross_checks(self) -> None:
         labels = {name: spec.zh_header for name, spec in field_dictionary().items()}

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from quality.checks import GxKit, check_for, validate_version
 from quality.rules import JudgeContext, VersionCompiler, id_ok_expression
 from tierhub.reference import code_tables
 from tierhub.sql import ident, lit
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
     import great_expectations as gx
 
 ROW_KEYS = ("_file_id", "_sheet", "_row_number")
-ID_RULES = ("ID_FLOAT_DAMAGED", "ID_LEGACY_15", "ID_LENGTH", "ID_FORMAT", "ID_CHECKSUM", "ID_BIRTH_DATE")
-DIVISION_RULES = ("DIVISION_UNKNOWN", "DIVISION_LEVEL", "DIVISION_OUTSIDE_SOURCE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,7 @@ class SuiteBuilder:
         from quality.gx_compat import context
 
         context()  # a suite needs an active GX context
+        validate_version(item, version)
         self.gx = gx
         self.item = item
         self.version = version
@@ -109,6 +110,7 @@ class SuiteBuilder:
 
         for rule in self.version.fields:
             self._field(rule, gxe, tx, Column)
+            self._check(rule, gxe, tx)
         for earlier, later in self.version.date_order:
             if self.version.field(earlier) and self.version.field(later):
                 self._add(
@@ -201,78 +203,14 @@ class SuiteBuilder:
                 RuleKey(("DATE_FORMAT",), f),
                 f"{f} is a readable date",
             )
-            if rule.check == "not_future":
-                self._add(
-                    gxe.ExpectColumnValuesToBeBetween(
-                        column=value, max_value=dt.datetime.combine(self.today, dt.time.min)
-                    ),
-                    RuleKey(("DATE_FUTURE",), f),
-                    f"{f} not after {self.today}",
-                )
-        check = rule.check
-        if check == "gb11643":
-            self._add(
-                tx.ExpectColumnValuesToBeGb11643Id(column=value, today=self.today.isoformat()),
-                RuleKey(ID_RULES, f),
-                f"{f} is a valid GB 11643 ID",
-            )
-        elif check == "sex_matches_id":
-            self._add(
-                gxe.ExpectColumnPairValuesToBeEqual(
-                    column_A=value, column_B="_id_sex", ignore_row_if="either_value_is_missing"
-                ),
-                RuleKey(("SEX_ID_MISMATCH",), f),
-                f"{f} agrees with digit 17 of the ID",
-            )
-        elif check == "birth_date_matches_id":
-            self._add(
-                gxe.ExpectColumnPairValuesToBeEqual(
-                    column_A=value, column_B="_id_birth_ok", ignore_row_if="either_value_is_missing"
-                ),
-                RuleKey(("BIRTH_ID_MISMATCH",), f),
-                f"{f} agrees with the birth date in the ID",
-            )
-        elif check == "mobile":
-            self._add(
-                gxe.ExpectColumnValuesToMatchRegex(column=value, regex=r"^1[3-9]\d{9}$"),
-                RuleKey(("MOBILE_FORMAT",), f),
-                f"{f} is a mainland mobile number",
-            )
-        elif check == "landline":
-            self._add(
-                gxe.ExpectColumnValuesToMatchRegex(column=value, regex=r"^022[2-9]\d{7}$"),
-                RuleKey(("LANDLINE_FORMAT",), f),
-                f"{f} is a Tianjin landline",
-            )
-        elif check == "luhn":
-            self._add(
-                tx.ExpectColumnValuesToPassLuhn(column=value),
-                RuleKey(("LUHN_CHECKSUM",), f),
-                f"{f} passes the Luhn check",
-            )
-        elif check == "disability_cert":
-            self._add(
-                tx.ExpectColumnPairDisabilityCertToMatchId(column_A=value, column_B="_id_ok_id"),
-                RuleKey(("DISABILITY_CERT_MISMATCH",), f),
-                f"{f} is the holder's ID plus category and grade",
-            )
-        elif check == "gb32100":
-            self._add(
-                tx.ExpectColumnValuesToBeGb32100Code(column=value),
-                RuleKey(("USCC_CHECKSUM",), f),
-                f"{f} is a valid GB 32100 code",
-            )
-        elif check == "division_in_source":
-            self._add(
-                tx.ExpectColumnPairValuesToBeInSourceArea(
-                    column_A=f,
-                    column_B="_source_prefix",
-                    level=rule.level or "community",
-                    ignore_row_if="either_value_is_missing",
-                ),
-                RuleKey(DIVISION_RULES, f),
-                f"{f} is a {rule.level or 'community'} inside the source's area",
-            )
+
+    def _check(self, rule: FieldRule, gxe: ModuleType, tx: ModuleType) -> None:
+        check = check_for(rule)
+        if check is None:
+            return
+        kit = GxKit(gxe=gxe, tx=tx, today=self.today, rule=rule, value=_value_column(rule.field))
+        for expected in check.expectations(kit):
+            self._add(expected.expectation, RuleKey(expected.rules or check.rules, rule.field), expected.description)
 
     def frame_sql(self, relation: str, judged: str) -> str:
         """The rows of ``relation`` judged by this version, as the frame GX validates."""

@@ -25,6 +25,7 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from quality.checks import check_for, validate_version
 from tierhub.errors import CatalogueError, ConfigError, TierhubError
 from tierhub.reference import code_tables, field_dictionary, normalise_label
 from tierhub.standards import (
@@ -43,19 +44,9 @@ CATEGORY_ORDER = ("employment", "social_insurance", "social_security_card", "lab
 INLINE_CODES = 12  # a code table this short is listed in the field's row; a longer one in the appendix
 RuleTexts = Mapping[str, Mapping[str, str]]
 
-# The rule codes (keys of _rules.yaml) each check can raise, as quality/rules.py compiles them.
-CHECK_RULES: dict[str, tuple[str, ...]] = {
-    "gb11643": ("ID_FLOAT_DAMAGED", "ID_LEGACY_15", "ID_LENGTH", "ID_FORMAT", "ID_CHECKSUM", "ID_BIRTH_DATE"),
-    "sex_matches_id": ("SEX_ID_MISMATCH",),
-    "birth_date_matches_id": ("BIRTH_ID_MISMATCH",),
-    "mobile": ("MOBILE_FORMAT",),
-    "gb32100": ("USCC_CHECKSUM",),
-    "division_in_source": ("DIVISION_UNKNOWN", "DIVISION_LEVEL", "DIVISION_OUTSIDE_SOURCE"),
-    "not_future": ("DATE_FUTURE",),
-    "landline": ("LANDLINE_FORMAT",),
-    "luhn": ("LUHN_CHECKSUM",),
-    "disability_cert": ("DISABILITY_CERT_MISMATCH",),
-    # attributes rather than checks: type decimal/integer, min/max, pattern
+# Rule codes of a field's attributes (type, min/max, pattern); a check's codes come from its
+# object in quality/checks/.
+ATTRIBUTE_RULES: dict[str, tuple[str, ...]] = {
     "decimal": ("NUMBER_FORMAT",),
     "integer": ("NUMBER_FORMAT",),
     "range": ("VALUE_RANGE",),
@@ -229,13 +220,9 @@ def field_label(name: str, language: str) -> str:
     return (spec.zh_header if spec else name) if language == "zh" else name
 
 
-def _rule_codes(key: str, rules: RuleTexts) -> list[str]:
-    known = [code for code in CHECK_RULES.get(key, ()) if code in rules]
-    if known:
-        return known
-    # A check added to the catalogue and to _rules.yaml but not above is explained by the
-    # rule codes that carry its name (luhn → LUHN_CHECKSUM), so the handbook still lists it.
-    return [code for code in rules if key.upper() in code] or list(CHECK_RULES.get(key, ()))
+def _known(codes: tuple[str, ...], rules: RuleTexts) -> list[str]:
+    # A catalogue folder whose _rules.yaml lacks a code still lists it (titled by its code).
+    return [code for code in codes if code in rules] or list(codes)
 
 
 def field_rule_codes(rule: FieldRule, version: StandardVersion, rules: RuleTexts) -> list[str]:
@@ -247,13 +234,14 @@ def field_rule_codes(rule: FieldRule, version: StandardVersion, rules: RuleTexts
     if kind == "date":
         codes.append("DATE_FORMAT")
     elif kind in ("decimal", "integer"):
-        codes += _rule_codes(kind, rules)
+        codes += _known(ATTRIBUTE_RULES[kind], rules)
     if getattr(rule, "min", None) is not None or getattr(rule, "max", None) is not None:
-        codes += _rule_codes("range", rules)
+        codes += _known(ATTRIBUTE_RULES["range"], rules)
     if getattr(rule, "pattern", None):
-        codes += _rule_codes("pattern", rules)
-    if rule.check:
-        codes += _rule_codes(rule.check, rules)
+        codes += _known(ATTRIBUTE_RULES["pattern"], rules)
+    check = check_for(rule)
+    if check is not None:
+        codes += _known(check.rules, rules)
     names = {f.field for f in version.fields}
     if any(later == rule.field and earlier in names for earlier, later in version.date_order):
         codes.append("DATE_ORDER")
@@ -317,6 +305,7 @@ class _Builder:
         spec = field_dictionary().get(rule.field)
         label = field_label(rule.field, language)
         kind = str(getattr(rule, "type", "string"))
+        check = check_for(rule)
         values: list[str] = []
         codes: tuple[tuple[str, str], ...] = ()
         appendix: tuple[str, str] | None = None
@@ -341,14 +330,13 @@ class _Builder:
                 letter = self._appendix_letter(rule.code_table)
                 text = t["code_table_appendix"].format(standard=name, count=count, appendix=letter)
                 appendix = (f"table-{rule.code_table}", text)
-        elif standard and rule.check != "division_in_source":
+        elif standard and (check is None or check.shows_standard):
             values.append(standard)
-        if rule.check and rule.check in t["check_hints"]:
-            values.append(str(t["check_hints"][rule.check]))
+        hint = check.handbook_hint(rule, language) if check else None
+        if hint:
+            values.append(hint)
         if kind in ("date", "decimal", "integer"):
             values.append(t[f"{kind}_hint"])
-        if rule.check == "division_in_source":
-            values.append(t["division_level"][rule.level or "community"])
         low, high = getattr(rule, "min", None), getattr(rule, "max", None)
         if low is not None:
             values.append(t["range_min"].format(value=low))
@@ -469,6 +457,9 @@ def build_handbook(
     """Everything the handbook prints, in handbook order."""
     t = labels(language)
     rules = rule_messages() if rules is None else rules
+    for item in items.items.values():
+        for version in item.versions:
+            validate_version(item, version)
     day = as_of or dt.date.today()
     builder = _Builder(language, rules, day)
     views = [builder.item(item) for item in ordered_items(items)]

@@ -83,6 +83,42 @@ CASES: list[tuple[str, dict[str, str | None], set[str]]] = [
 BANK_ACCOUNT = "6222021234567890128"  # Luhn check digit 8
 DISABILITY_CERT = BASE["id_number"] + "41"  # limb (4), grade 1
 
+# Contact numbers (check contact_phone) as written → their normalised value (None: PHONE_FORMAT).
+# Mobiles become 11 digits, landlines 022 + 8 digits with the extension kept as -NNN.
+CONTACT_PHONES: list[tuple[str, str | None]] = [
+    ("13812345678", "13812345678"),
+    ("+86 138-1234-5678", "13812345678"),
+    ("8613812345678", "13812345678"),
+    ("0086 138 1234 5678", "13812345678"),
+    ("１３８１２３４５６７８", "13812345678"),  # full-width digits: NFKC folds them
+    ("022-23456789", "02223456789"),
+    ("02223456789", "02223456789"),
+    ("(022)23456789", "02223456789"),
+    ("（022）2345 6789", "02223456789"),  # full-width brackets
+    ("+86 22 2345 6789", "02223456789"),
+    ("0086-22-23456789", "02223456789"),
+    ("23456789", "02223456789"),
+    ("2345-6789", "02223456789"),
+    ("022-2345-6789", "02223456789"),
+    ("23456789转123", "02223456789-123"),
+    ("022-23456789转8001", "02223456789-8001"),
+    ("022-23456789-123", "02223456789-123"),
+    ("(022)2345 6789-1", "02223456789-1"),
+    ("022 23456789 ext 123", "02223456789-123"),
+    ("022-23456789 EXT.45", "02223456789-45"),
+    ("23456789分机12", "02223456789-12"),
+    ("1381234567", None),  # a mobile short of a digit
+    ("12812345678", None),  # no mobile starts 12
+    ("022-2345678", None),  # a landline short of a digit
+    ("010-62345678", None),  # a Beijing landline
+    ("0222345678901", None),  # digits after the number without an extension mark
+    ("12345678", None),  # a local number cannot start with 1
+    ("022-23456789-", None),  # an extension mark without an extension
+    ("23456789转1234567", None),  # extensions have at most 6 digits
+    ("13812345678转12", None),  # a mobile has no extension
+    ("电话同上", None),
+]
+
 # Clean base rows of other items, submitted by the same street.
 ITEM_BASES: dict[str, dict[str, str | None]] = {
     "JY07": {
@@ -148,6 +184,17 @@ ITEM_BASES: dict[str, dict[str, str | None]] = {
         "handled_at": "2026-10-30",
         "documents": "身份证、发票、出院小结",
     },
+    "SB01": {
+        **{
+            k: BASE[k]
+            for k in ("name", "id_number", "sex", "birth_date", "ethnicity", "mobile_phone", "community_code")
+        },
+        "hukou_address": "天津市和平区劝业场街道",
+        "contribution_tier": "第二档",
+        "registration_date": "2026-11-02",
+        "handled_at": "2026-11-04",
+        "documents": "身份证、户口簿、参保登记表",
+    },
     "JY04": {
         **{k: BASE[k] for k in ("name", "id_number", "sex", "birth_date", "mobile_phone", "community_code")},
         "hardship_category": "4050人员",
@@ -171,6 +218,11 @@ ITEM_CASES: list[tuple[str, str, dict[str, str | None], set[str]]] = [
     ("bank account digit mistyped", "JY07", {"bank_account_no": BANK_ACCOUNT[:-1] + "9"}, {"LUHN_CHECKSUM"}),
     ("bank account too short", "JY07", {"bank_account_no": "62220212345"}, {"LUHN_CHECKSUM"}),
     ("bank account damaged by Excel", "JY07", {"bank_account_no": "6.22202E+18"}, {"LUHN_CHECKSUM"}),
+    # A contact number (联系电话, check contact_phone): a mobile, else a Tianjin landline.
+    *(
+        (f"contact number {raw!r}", "SB01", {"mobile_phone": raw}, set() if canonical else {"PHONE_FORMAT"})
+        for raw, canonical in CONTACT_PHONES
+    ),
     ("training ends before it starts", "JY07", {"training_end_date": "2026-08-30"}, {"DATE_ORDER"}),
     ("unknown local code", "JY07", {"employment_status": "待业中"}, {"CODE_UNKNOWN"}),
     ("bare 8-digit landline", "JC01", {"landline": "23456789"}, set()),

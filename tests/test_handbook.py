@@ -14,8 +14,8 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
+from quality.checks import checks
 from reports.handbook import (
-    CHECK_RULES,
     ChromiumNotFound,
     PdfPrintFailed,
     field_rule_codes,
@@ -130,7 +130,7 @@ def test_each_item_section_shows_its_standard(zh: Page, code: str) -> None:
         assert document.name_zh in text and all(alias in text for alias in document.aliases)
     for rule in version.fields:
         assert field_dictionary()[rule.field].zh_header in text, rule.field
-        for check in CHECK_RULES.get(rule.check or "", ()):
+        for check in checks()[rule.check].rules if rule.check else ():
             assert rules[check]["title_zh"] in text, (rule.field, check)
         # every reason a field can get is listed with its fix
         for reason in field_rule_codes(rule, version, rules):

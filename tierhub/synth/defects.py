@@ -56,6 +56,12 @@ DEFECTS: tuple[DefectKind, ...] = (
     ),
     DefectKind("bad_mobile", "MOBILE_FORMAT", "check:mobile", "mobile number with a digit missing"),
     DefectKind("bad_landline", "LANDLINE_FORMAT", "check:landline", "landline short of a digit or of another city"),
+    DefectKind(
+        "bad_contact_phone",
+        "PHONE_FORMAT",
+        "check:contact_phone",
+        "contact number neither a mobile nor a Tianjin landline",
+    ),
     DefectKind("date_order", "DATE_ORDER", "date_order", "handled before it was applied for"),
     DefectKind("bad_uscc", "USCC_CHECKSUM", "check:gb32100", "employer credit code mistyped"),
     DefectKind("bad_luhn", "LUHN_CHECKSUM", "check:luhn", "bank account number mistyped"),
@@ -184,6 +190,8 @@ class DefectInjector:
             row[field] = (str(row.get(field) or "") or person.mobile)[-11:][:-1]
         elif kind.kind == "bad_landline":
             row[field] = rng.choice(("022-2345678", "010-62345678", "0222345678901", "2345678"))
+        elif kind.kind == "bad_contact_phone":
+            row[field] = rng.choice((person.mobile[:-1], "010-62345678", "022-2345678", "0222345678901"))
         elif kind.kind == "date_order":
             row[field] = (registered - dt.timedelta(days=rng.randint(2, 20))).isoformat()
         elif kind.kind == "bad_uscc":

@@ -145,6 +145,20 @@ def make_landline(rng: random.Random) -> str:
     return number
 
 
+def make_contact_phone(rng: random.Random, mobile: str) -> str:
+    """A contact number (联系电话) as residents give it: mostly the mobile, some the house landline,
+    a few with an extension (022-2345 6789转12, +86 22 2345 6789, 23456789-3)."""
+    if rng.random() < 0.7:
+        return rng.choice(("", "", "", "+86 ", "86-")) + mobile
+    landline = make_landline(rng)
+    if rng.random() < 0.2:
+        digits = "".join(c for c in landline if c.isdigit())[-8:]
+        landline = f"+86 22 {digits[:4]} {digits[4:]}"
+    if rng.random() < 0.2:
+        landline += rng.choice(("转", "-", " ext ", "分机")) + str(rng.randint(1, 999))
+    return landline
+
+
 def make_card_number(rng: random.Random) -> str:
     """A social security card number: a letter or digit, then 8 digits (inferred form)."""
     return rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") + "".join(rng.choice("0123456789") for _ in range(8))

@@ -23,6 +23,7 @@ from tierhub.synth.people import (
     Person,
     make_bank_account,
     make_card_number,
+    make_contact_phone,
     make_landline,
     make_uscc,
     random_name,
@@ -248,7 +249,11 @@ class ValueDrawer:
             "sex": lambda: rng.choice({"1": ("男", "男性", "1"), "2": ("女", "女性", "2")}[person.sex]),
             "ethnicity": lambda: person.ethnicity,
             "education_level": lambda: rng.choice(EDUCATION),
-            "mobile_phone": lambda: rng.choice(("", "", "", "+86 ", "86-")) + person.mobile,
+            "mobile_phone": lambda: (
+                make_contact_phone(rng, person.mobile)
+                if rules["mobile_phone"].check == "contact_phone"
+                else rng.choice(("", "", "", "+86 ", "86-")) + person.mobile
+            ),
             "landline": lambda: make_landline(rng),
             "residence_address": lambda: (
                 f"天津市{self.district.name}{self.street.name}{community.name}"
