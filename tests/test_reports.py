@@ -250,3 +250,20 @@ con = open_warehouse(Path(sys.argv[1]))
 print("holding", flush=True)
 time.sleep(120)
 """
+
+
+def test_cli_delivers_through_the_flows_wiring_and_never_twice(
+    ninghe: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, synced_copy = ninghe
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(synced_copy, warehouse)
+    monkeypatch.setenv("TIERHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TIERHUB_DROPS_ROOT", str(tmp_path / "outboxes"))
+    command = ["report", "--district", "120117", "--out", str(tmp_path / "out"), "--warehouse", str(warehouse)]
+    first = CliRunner().invoke(app, [*command, "--send"])
+    assert first.exit_code == 0, first.output
+    assert "sftp: sent" in first.output
+    assert len(list((tmp_path / "outboxes" / "120117" / "120117000000" / "reports").glob("*.xlsx"))) == 1
+    again = CliRunner().invoke(app, [*command, "--send"])
+    assert again.exit_code == 0 and "sftp: skipped (already sent" in again.output
