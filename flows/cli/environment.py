@@ -53,5 +53,6 @@ def use_tierhub_prefect_home(environ: MutableMapping[str, str], tierhub_home: Pa
     if environ.get("PREFECT_HOME") or prefect_api_configured(environ):
         return None
     folder = (tierhub_home / "prefect").resolve()
+    folder.mkdir(parents=True, exist_ok=True)  # Prefect's local API does not create it
     environ["PREFECT_HOME"] = str(folder)
     return folder
