@@ -147,6 +147,7 @@ print(get_current_settings().home)
 """
 
 
+@pytest.mark.slow
 def test_prefect_reads_the_home_the_cli_chose(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"TIERHUB_HOME": str(tmp_path / "home"), "PREFECT_PROFILES_PATH": str(tmp_path / "none.toml")}
@@ -166,6 +167,7 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert "error:" in result.stderr and "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_and_is_safe_to_rerun(tmp_path: Path) -> None:
     tierhub = Path(sys.executable).parent / "tierhub"
     home = tmp_path / "demo"

@@ -19,6 +19,8 @@ from portal.auth import hash_password
 from tests.test_portal_http import HEPING, NINGHE, PASSWORD, people_only_in
 from tierhub.settings import TierhubSettings
 
+pytestmark = pytest.mark.slow  # drives a real headless Chromium
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",

@@ -122,6 +122,7 @@ def test_the_summary_reconciles_with_the_registry(ninghe: tuple[Path, Path, Path
     assert set(book.sheetnames[2:]) == {s.name for s in streets}
 
 
+@pytest.mark.slow
 def test_the_page_renders_in_chromium_without_errors(ninghe: tuple[Path, Path, Path], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -148,6 +149,7 @@ def test_the_page_renders_in_chromium_without_errors(ninghe: tuple[Path, Path, P
     assert league == 1 + len([s for s in divisions().at_level("street") if s.code.startswith("120117")])
 
 
+@pytest.mark.slow
 def test_a_corrected_row_shows_as_fixed(tmp_path: Path) -> None:
     con = correction_history(tmp_path)
     expect = Expectations(street_items=("JY02",))
@@ -170,6 +172,7 @@ def test_a_corrected_row_shows_as_fixed(tmp_path: Path) -> None:
     assert "Rows to fix" in page.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_rows_failing_for_n_periods_are_escalated(tmp_path: Path) -> None:
     con = correction_history(tmp_path)
     expect = Expectations(street_items=("JY02",))
@@ -215,6 +218,7 @@ def test_cli_writes_a_report_for_any_range(ninghe: tuple[Path, Path, Path], tmp_
     assert book.sheetnames[0] == "Summary"
 
 
+@pytest.mark.slow
 def test_reports_read_the_snapshot_while_a_sync_holds_the_warehouse(
     ninghe: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
