@@ -13,12 +13,10 @@ from importlib.metadata import entry_points
 
 def main() -> None:
     """Run the ``tierhub`` console script's entry point."""
-    found = entry_points(group="console_scripts", name="tierhub")
-    if not found:
+    script = next(iter(entry_points(group="console_scripts", name="tierhub")), None)
+    if script is None:
         sys.exit("tierhub is not installed in this environment: run `uv sync` in the checkout, then `uv run tierhub`")
-    for script in found:
-        script.load()()
-        return
+    script.load()()
 
 
 if __name__ == "__main__":
