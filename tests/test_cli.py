@@ -119,6 +119,10 @@ def test_embedded_prefect_state_lives_under_the_tierhub_home(tmp_path: Path) -> 
     env: dict[str, str] = {"PREFECT_PROFILES_PATH": nothing}
     assert use_tierhub_prefect_home(env, tmp_path / "home") == tmp_path / "home" / "prefect"
     assert env["PREFECT_HOME"] == str(tmp_path / "home" / "prefect")
+    assert not (tmp_path / "home").exists()  # no installation there: nothing is created until a sync
+    (tmp_path / "installed").mkdir()
+    assert use_tierhub_prefect_home(dict(env, PREFECT_HOME=""), tmp_path / "installed")
+    assert (tmp_path / "installed" / "prefect").is_dir()
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     # A user's own PREFECT_HOME, or a Prefect API to talk to, is left alone.
     mine = {"PREFECT_PROFILES_PATH": nothing, "PREFECT_HOME": "/srv/prefect"}

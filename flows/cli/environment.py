@@ -53,6 +53,13 @@ def use_tierhub_prefect_home(environ: MutableMapping[str, str], tierhub_home: Pa
     if environ.get("PREFECT_HOME") or prefect_api_configured(environ):
         return None
     folder = (tierhub_home / "prefect").resolve()
-    folder.mkdir(parents=True, exist_ok=True)  # Prefect's local API does not create it
     environ["PREFECT_HOME"] = str(folder)
+    if tierhub_home.is_dir():  # an installation: have it ready (`tierhub --help` in any folder creates nothing)
+        ensure_prefect_home(environ)
     return folder
+
+
+def ensure_prefect_home(environ: MutableMapping[str, str]) -> None:
+    """Create the ``PREFECT_HOME`` folder if it is set: Prefect's temporary local API does not create it."""
+    if home := environ.get("PREFECT_HOME"):
+        Path(home).expanduser().mkdir(parents=True, exist_ok=True)

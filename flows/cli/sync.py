@@ -94,6 +94,9 @@ def run_sync(
     The bars follow the flow itself: it reports its plan and each committed batch to a
     listener in this process, so what moves is what the flow did.
     """
+    from flows.cli.environment import ensure_prefect_home
+
+    ensure_prefect_home(os.environ)  # where main() pointed Prefect, before Prefect starts its local API
     from flows.sync import BatchPlan, BatchSummary, progress_listener, sync_flow
     from tierhub.reference import divisions
 
