@@ -15,23 +15,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from connectors.config import load_sources
-from connectors.mail import load_recipients
-from connectors.outboxes import Outboxes
-from reports.model import latest_data_docs
-from reports.receipts import send_receipts
-from reports.run import (
-    deliver_report,
-    expectations_from,
-    reading,
-    report_period,
-    smtp_server,
-    write_report,
-)
+from reports.run import deliver_reports, report_period, write_district_report, write_receipts
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from warehouse.marts import Period
 from warehouse.queries import CITY
-from warehouse.schema import open_warehouse
 
 
 @dataclass
@@ -63,35 +51,11 @@ def district_report(
     settings = TierhubSettings()
     config = load_sources(settings.sources_file, default_root=settings.drops_folder)
     period = Period(start, end)
-    with reading(Path(warehouse)) as con:
-        written = write_report(
-            con,
-            district,
-            period,
-            Path(out_dir),
-            expectations=expectations_from(settings, config, period),
-            escalate_after=settings.report_escalate_after,
-            language=language,
-            data_docs=latest_data_docs(Path(warehouse)),
-        )
-    if send:  # the delivery log is the warehouse's: opened only to deliver
-        log = open_warehouse(Path(warehouse))
-        outboxes = Outboxes(config, settings.landing_folder)
-        try:
-            deliver_report(
-                log,
-                written,
-                outboxes=outboxes,
-                server=smtp_server(settings),
-                recipients=load_recipients(settings.report_recipients_file),
-                language=language,
-                force=force,
-                attempts=settings.delivery_attempts,
-                backoff=settings.delivery_backoff_seconds,
-            )
-        finally:
-            outboxes.close()
-            log.close()
+    written = write_district_report(
+        Path(warehouse), district, period, Path(out_dir), settings=settings, config=config, language=language
+    )
+    if send:
+        deliver_reports(Path(warehouse), [written], settings=settings, config=config, language=language, force=force)
     report = written.report
     outcome = ReportOutcome(
         district_code=report.district_code,
@@ -152,13 +116,9 @@ def send_receipts_flow(scope: str = CITY, warehouse: str | None = None, language
     """Write a receipt into each source's outbox for every registered file that has none yet."""
     settings = TierhubSettings()
     config = load_sources(settings.sources_file, default_root=settings.drops_folder)
-    con = open_warehouse(Path(warehouse or settings.warehouse_file))
-    outboxes = Outboxes(config, settings.landing_folder)
-    try:
-        run = send_receipts(con, outboxes, scope, settings.home / "receipts-work", language=language)
-    finally:
-        outboxes.close()
-        con.close()
+    run = write_receipts(
+        Path(warehouse or settings.warehouse_file), scope, settings=settings, config=config, language=language
+    )
     for source, error in run.failed:
         get_run_logger().warning("receipts for %s wait for the next run: %s", source, error)
     return len(run.written)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from connectors.config import SourcesConfig
-from connectors.mail import Recipients, SmtpServer
+from connectors.mail import Recipients, SmtpServer, load_recipients
 from connectors.outboxes import Outboxes
 from reports.delivery import Delivery, deliver_email, deliver_sftp
 from reports.excel import write_workbook
 from reports.html import write_html
-from reports.model import DistrictReport, build_report, district_of
+from reports.model import DistrictReport, build_report, district_of, latest_data_docs
+from reports.receipts import ReceiptRun, send_receipts
 from tierhub.settings import TierhubSettings
 from warehouse.marts import Expectations, Period, default_expectations, last_week
 from warehouse.publish import CURRENT, snapshots_folder
@@ -163,3 +164,87 @@ def smtp_server(settings: TierhubSettings) -> SmtpServer | None:
         ca_file=settings.smtp_ca_file,
         timeout=settings.smtp_timeout_seconds,
     )
+
+
+# -- the wiring the flows and the CLI share: settings and sources file in, files and deliveries out --
+def write_district_report(
+    warehouse: Path,
+    district: str,
+    period: Period,
+    out: Path,
+    *,
+    settings: TierhubSettings,
+    config: SourcesConfig,
+    language: str = "zh",
+) -> WrittenReport:
+    """Write one district's report from the published snapshot, with what the settings say sources owe."""
+    with reading(warehouse) as con:
+        return write_report(
+            con,
+            district,
+            period,
+            out,
+            expectations=expectations_from(settings, config, period),
+            escalate_after=settings.report_escalate_after,
+            language=language,
+            data_docs=latest_data_docs(warehouse),
+        )
+
+
+def deliver_reports(
+    warehouse: Path,
+    reports: Iterable[WrittenReport],
+    *,
+    settings: TierhubSettings,
+    config: SourcesConfig,
+    language: str = "zh",
+    force: bool = False,
+    on_delivery: Callable[[WrittenReport, Delivery], None] | None = None,
+) -> None:
+    """Deliver written reports over every configured channel, logging each delivery in the warehouse.
+
+    Each report's ``deliveries`` receive the outcomes; ``on_delivery`` is called as each one is
+    made, so a caller can show it at once. The warehouse is opened only for the log.
+    """
+    log = open_warehouse(warehouse)
+    outboxes = Outboxes(config, settings.landing_folder)
+    try:
+        server = smtp_server(settings)
+        recipients = load_recipients(settings.report_recipients_file)
+        for written in reports:
+            done = len(written.deliveries)
+            deliver_report(
+                log,
+                written,
+                outboxes=outboxes,
+                server=server,
+                recipients=recipients,
+                language=language,
+                force=force,
+                attempts=settings.delivery_attempts,
+                backoff=settings.delivery_backoff_seconds,
+            )
+            for delivery in written.deliveries[done:]:
+                if on_delivery is not None:
+                    on_delivery(written, delivery)
+    finally:
+        outboxes.close()
+        log.close()
+
+
+def write_receipts(
+    warehouse: Path,
+    scope: str,
+    *,
+    settings: TierhubSettings,
+    config: SourcesConfig,
+    language: str = "zh",
+) -> ReceiptRun:
+    """Write a receipt into each source's outbox inside ``scope`` for every received file that has none."""
+    con = open_warehouse(warehouse)
+    outboxes = Outboxes(config, settings.landing_folder)
+    try:
+        return send_receipts(con, outboxes, scope, settings.home / "receipts-work", language=language)
+    finally:
+        outboxes.close()
+        con.close()

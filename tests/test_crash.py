@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tierhub.synth.city import GeneratedCity
+
+pytestmark = pytest.mark.slow  # kills and reruns a whole sync in a child process
 
 ROOT = Path(__file__).parents[1]
 CHILD = """

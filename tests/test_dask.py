@@ -16,6 +16,8 @@ import pytest
 from tests.test_crash import fingerprint
 from tierhub.synth.city import GeneratedCity
 
+pytestmark = pytest.mark.slow  # starts Prefect and a Dask LocalCluster
+
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_dask_local_cluster_builds_the_same_warehouse_as_the_default_runner(

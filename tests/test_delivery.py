@@ -359,6 +359,7 @@ def test_a_wrong_password_is_not_retried(
 # ---------------------------------------------------------------- the flow
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_flow_writes_and_delivers_each_district(
     written: tuple[duckdb.DuckDBPyConnection, WrittenReport], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -27,6 +27,8 @@ import pytest
 from tests.sshd import free_port
 from tierhub.synth.city import GeneratedCity
 
+pytestmark = pytest.mark.slow  # starts a Prefect server and a worker
+
 ROOT = Path(__file__).parents[1]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 

@@ -22,6 +22,8 @@ from tierhub.synth.city import GeneratedCity
 from warehouse.schema import open_warehouse
 from warehouse.source_status import FileSeen, source_states
 
+pytestmark = pytest.mark.slow  # every test runs Prefect (one temporary API for the session)
+
 ROOT = Path(__file__).parents[1]
 HEPING, NINGHE = "120101", "120117"
 

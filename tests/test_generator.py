@@ -9,6 +9,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from connectors.readers import detect_encoding, open_export
 from tierhub.checkdigits import id_check_character
 from tierhub.reference import field_dictionary, header_index, normalise_label
@@ -46,6 +48,7 @@ def csv_tables(city: GeneratedCity) -> dict[str, list[list[str]]]:
     return tables
 
 
+@pytest.mark.slow
 def test_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
     day = dt.date(2026, 11, 27)
     a = generate_city(tmp_path / "a", scale="demo", seed=3, as_of=day)

@@ -284,6 +284,7 @@ def test_pdf_without_chromium_says_how_to_print_from_a_browser(tmp_path: Path, m
         print_pdf(html, tmp_path / "handbook.pdf", chromium=shutil.which("false", path="/usr/bin:/bin"))
 
 
+@pytest.mark.slow
 def test_the_handbook_prints_to_pdf_with_headless_chromium(tmp_path: Path) -> None:
     require_program("chromium")
     out = tmp_path / "handbook.html"

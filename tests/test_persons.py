@@ -66,6 +66,7 @@ def test_name_search_needs_a_district(warehouse_ro: duckdb.DuckDBPyConnection) -
         search_people(warehouse_ro, CITY, "张")
 
 
+@pytest.mark.slow
 def test_changes_are_kept_and_as_of_shows_the_past(tmp_path: Path) -> None:
     drops = tmp_path / "drops"
     outbox = drops / SOURCE[:6] / SOURCE
@@ -233,6 +234,7 @@ def _master_after(tmp_path: Path, batches: list[list[int]]) -> tuple[object, ...
     return _master_row(con)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batches", [[[1], [0], [2]], [[2, 1], [0]], [[0], [1, 2]], [[2], [1], [0]]])
 def test_the_master_is_the_same_however_records_are_batched(tmp_path: Path, batches: list[list[int]]) -> None:
     all_at_once = _master_after(tmp_path, [[0, 1, 2]])

@@ -74,6 +74,7 @@ def test_queries_are_scoped(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_second_sync_loads_nothing(city: GeneratedCity, tmp_path: Path) -> None:
     con = open_warehouse(tmp_path / "w.duckdb")
     codes = ["120101001000", *[f"120101001{n:03d}" for n in range(1, 12)]]
@@ -85,6 +86,7 @@ def test_a_second_sync_loads_nothing(city: GeneratedCity, tmp_path: Path) -> Non
     assert loads == 2
 
 
+@pytest.mark.slow
 def test_a_broken_file_is_rejected_and_the_rest_load(city: GeneratedCity, tmp_path: Path) -> None:
     source = "120101001000"
     drops = tmp_path / "drops"
@@ -113,6 +115,7 @@ def test_a_broken_file_is_rejected_and_the_rest_load(city: GeneratedCity, tmp_pa
     assert con.execute("SELECT path, reason FROM ops.refusals").fetchall() == [(refused.path, refused.reason)]
 
 
+@pytest.mark.slow
 def test_source_status_commits_with_the_rows_or_not_at_all(
     city: GeneratedCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

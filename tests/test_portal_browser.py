@@ -20,6 +20,8 @@ from tests.system import require_program
 from tests.test_portal_http import HEPING, NINGHE, PASSWORD, people_only_in
 from tierhub.settings import TierhubSettings
 
+pytestmark = pytest.mark.slow  # drives a real headless Chromium
+
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -201,6 +201,7 @@ def test_csrf_required_on_every_form(app: FastAPI, people: dict[str, list[str]])
     )
 
 
+@pytest.mark.slow
 def test_lockout_after_five_failures(app: FastAPI) -> None:
     state = app.state.portal.state
     state.add_user("victim", "victim", "district", HEPING, hash_password(PASSWORD))
@@ -400,6 +401,7 @@ def test_every_lookup_is_audited(app: FastAPI, people: dict[str, list[str]]) -> 
     assert c.get("/admin/audit").status_code == 403
 
 
+@pytest.mark.slow
 def test_injection_in_every_input(app: FastAPI, people: dict[str, list[str]]) -> None:
     c = as_user(app, "heping")
     foreign = set(people["ninghe"])
@@ -433,6 +435,7 @@ def test_injection_in_every_input(app: FastAPI, people: dict[str, list[str]]) ->
     assert search(c, people["heping"][0]).status_code == 200
 
 
+@pytest.mark.slow
 def test_dashboard_stays_in_scope(app: FastAPI) -> None:
     c = as_user(app, "heping")
     assert c.get("/dashboard", params={"node": NINGHE}).status_code == 404
@@ -443,6 +446,7 @@ def test_dashboard_stays_in_scope(app: FastAPI) -> None:
     assert "和平区" in city.text and "宁河区" in city.text
 
 
+@pytest.mark.slow
 def test_dashboard_export(app: FastAPI) -> None:
     c = as_user(app, "city")
     csv_file = c.get("/dashboard/export.csv")
@@ -472,6 +476,7 @@ def test_analyst_sql_is_scoped_and_masked(app: FastAPI, people: dict[str, list[s
     assert staff.get("/sql").status_code == 403
 
 
+@pytest.mark.slow
 def test_language_switch(app: FastAPI) -> None:
     c = as_user(app, "city")
     english = c.get("/dashboard?lang=en")
@@ -487,6 +492,7 @@ def test_security_headers(client: TestClient) -> None:
     assert page.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.slow
 def test_reset_password_must_be_changed(app: FastAPI) -> None:
     from portal.auth import new_password
 

@@ -153,6 +153,7 @@ def test_identifiers_are_masked_with_a_person_key(box: Sandbox) -> None:
         assert "record_key" not in [c[0] for c in columns] and "rank_key" not in [c[0] for c in columns]
 
 
+@pytest.mark.slow
 def test_time_and_row_limits(box: Sandbox) -> None:
     with pytest.raises(SqlFailed, match="longer than"):
         box.run("SELECT count(*) FROM range(10000000000000) a")

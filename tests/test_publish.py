@@ -124,6 +124,7 @@ def test_an_interrupted_publish_leaves_only_a_temp_file_that_prune_removes(wareh
     assert partial in prune(folder)
 
 
+@pytest.mark.slow
 def test_as_of_opens_the_generation_current_then(warehouse: Path) -> None:
     con = open_warehouse(warehouse)
     first = publish(con, warehouse)

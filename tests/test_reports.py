@@ -123,6 +123,7 @@ def test_the_summary_reconciles_with_the_registry(ninghe: tuple[Path, Path, Path
     assert set(book.sheetnames[2:]) == {s.name for s in streets}
 
 
+@pytest.mark.slow
 def test_the_page_renders_in_chromium_without_errors(ninghe: tuple[Path, Path, Path], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -150,6 +151,7 @@ def test_the_page_renders_in_chromium_without_errors(ninghe: tuple[Path, Path, P
     assert league == 1 + len([s for s in divisions().at_level("street") if s.code.startswith("120117")])
 
 
+@pytest.mark.slow
 def test_a_corrected_row_shows_as_fixed(tmp_path: Path) -> None:
     con = correction_history(tmp_path)
     expect = Expectations(street_items=("JY02",))
@@ -172,6 +174,7 @@ def test_a_corrected_row_shows_as_fixed(tmp_path: Path) -> None:
     assert "Rows to fix" in page.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_rows_failing_for_n_periods_are_escalated(tmp_path: Path) -> None:
     con = correction_history(tmp_path)
     expect = Expectations(street_items=("JY02",))
@@ -217,6 +220,7 @@ def test_cli_writes_a_report_for_any_range(ninghe: tuple[Path, Path, Path], tmp_
     assert book.sheetnames[0] == "Summary"
 
 
+@pytest.mark.slow
 def test_reports_read_the_snapshot_while_a_sync_holds_the_warehouse(
     ninghe: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -252,3 +256,20 @@ con = open_warehouse(Path(sys.argv[1]))
 print("holding", flush=True)
 time.sleep(120)
 """
+
+
+def test_cli_delivers_through_the_flows_wiring_and_never_twice(
+    ninghe: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, synced_copy = ninghe
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(synced_copy, warehouse)
+    monkeypatch.setenv("TIERHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TIERHUB_DROPS_ROOT", str(tmp_path / "outboxes"))
+    command = ["report", "--district", "120117", "--out", str(tmp_path / "out"), "--warehouse", str(warehouse)]
+    first = CliRunner().invoke(app, [*command, "--send"])
+    assert first.exit_code == 0, first.output
+    assert "sftp: sent" in first.output
+    assert len(list((tmp_path / "outboxes" / "120117" / "120117000000" / "reports").glob("*.xlsx"))) == 1
+    again = CliRunner().invoke(app, [*command, "--send"])
+    assert again.exit_code == 0 and "sftp: skipped (already sent" in again.output

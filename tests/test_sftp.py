@@ -22,6 +22,8 @@ from tierhub.errors import AuthenticationRefused, ConfigError, HostKeyRejected
 from tierhub.synth.city import GeneratedCity
 from warehouse.schema import open_warehouse
 
+pytestmark = pytest.mark.slow  # starts a real OpenSSH sshd per test
+
 SOURCE = "120101001000"
 CSV = f"失业登记_{SOURCE}_20261101.csv"
 

@@ -48,6 +48,7 @@ def judged(city: GeneratedCity) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@pytest.mark.slow
 def test_every_catalogue_version_compiles_to_a_suite() -> None:
     for item in catalogue():
         for version in item.versions:
@@ -72,6 +73,7 @@ def _sql_rows(con: duckdb.DuckDBPyConnection, table: str, version: str, key: Rul
     }
 
 
+@pytest.mark.slow
 def test_gx_engine_and_compiled_engine_fail_the_same_rows(judged: duckdb.DuckDBPyConnection) -> None:
     mismatches: list[str] = []
     checked = failing = 0
@@ -117,6 +119,7 @@ def test_gx_engine_and_compiled_engine_fail_the_same_rows(judged: duckdb.DuckDBP
     assert not mismatches, "\n".join(mismatches)
 
 
+@pytest.mark.slow
 def test_data_docs_render_for_a_run(judged: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     judged.execute("CREATE SCHEMA IF NOT EXISTS ops")
     judged.execute(

@@ -90,6 +90,7 @@ def test_normalised_values_are_typed_and_coded() -> None:
     )
 
 
+@pytest.mark.slow
 def test_every_catalogue_item_compiles_and_runs() -> None:
     con = duckdb.connect()
     for item in catalogue():
@@ -118,6 +119,7 @@ def test_duplicates_follow_the_items_key() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_the_verdict_historys_blank_test_is_trim() -> None:
     """``is_blank`` (a shortcut that trims few cells) says what ``nullif(trim(v), '') IS NULL`` says."""
     codepoints = "SELECT * FROM range(1, 55296) UNION ALL SELECT * FROM range(57344, 1114112)"  # no surrogates

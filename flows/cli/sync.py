@@ -1,0 +1,384 @@
+"""``tierhub generate``, ``sync`` and ``demo``: write a synthetic city, sync it, show what happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import TaskID
+from rich.table import Table
+
+from flows.cli.common import Json, Scale, ScaleName, Seed, console, err_console, parse_day, print_json, progress_bars
+from tierhub.errors import TierhubError
+from tierhub.settings import TierhubSettings
+from tierhub.synth.city import GeneratedCity
+
+if TYPE_CHECKING:  # flows.sync imports Prefect, which takes seconds: only a sync needs it
+    from flows.sync import SyncSummary
+
+STAGES = {
+    "fetch": "fetching new files 取文件",
+    "read": "reading files 读取",
+    "judge": "checking items 校验",
+    "commit": "committing 入库",
+}
+
+
+def generate_with_progress(
+    out: Path, scale: ScaleName, seed: int, as_of: dt.date | None = None, *, on: Console | None = None
+) -> GeneratedCity:
+    """Run the generator with a progress bar."""
+    from tierhub.synth.city import generate_city
+
+    with progress_bars(on) as progress:
+        task = progress.add_task("Generating sources", total=None)
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return generate_city(out, scale=scale, seed=seed, as_of=as_of, progress=tick)
+
+
+def city_facts(city: GeneratedCity) -> dict[str, Any]:
+    """What the generator wrote, for --json."""
+    return {
+        "drops": str(city.drops),
+        "sources": city.sources,
+        "files": city.files,
+        "rows": city.rows,
+        "defects": city.defects,
+    }
+
+
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write drops/, manifest.csv and files.csv into.")] = Path(
+        "tierhub-data"
+    ),
+    scale: Scale = "demo",
+    seed: Seed = 7,
+    as_of: Annotated[str | None, typer.Option(help="Export date YYYY-MM-DD (default today).")] = None,
+    json: Json = False,
+) -> None:
+    """Generate a synthetic Tianjin: the export drops of street centres and workstations."""
+    city = generate_with_progress(out, scale, seed, parse_day(as_of, "--as-of"), on=err_console if json else None)
+    if json:
+        print_json(city_facts(city))
+        return
+    console.print(
+        f"Wrote {city.files:,} files ({city.rows:,} rows, {city.defects:,} injected defects) "
+        f"for {city.sources:,} sources under {city.drops}"
+    )
+
+
+def run_sync(
+    drops: Path,
+    warehouse: Path,
+    districts: list[str] | None,
+    sources_per_batch: int,
+    *,
+    levels: list[str] | None = None,
+    items: list[str] | None = None,
+    since: dt.date | None = None,
+    dry_run: bool = False,
+    on: Console | None = None,
+) -> SyncSummary:
+    """Run the sync flow on Prefect's embedded default (no server), with a progress bar per district.
+
+    The bars follow the flow itself: it reports its plan and each committed batch to a
+    listener in this process, so what moves is what the flow did.
+    """
+    from flows.cli.environment import ensure_prefect_home
+
+    ensure_prefect_home(os.environ)  # where main() pointed Prefect, before Prefect starts its local API
+    from flows.sync import BatchPlan, BatchSummary, progress_listener, sync_flow
+    from tierhub.reference import divisions
+
+    with progress_bars(on) as progress:
+        starting = progress.add_task("Starting Prefect (temporary local API)…", total=None)
+        bars: dict[str, TaskID] = {}
+        preparing: dict[str, TaskID] = {}  # batch label → its bar until it is committed
+
+        def show(event: str, value: object) -> None:
+            if event == "planned" and isinstance(value, list):
+                progress.update(starting, description="Prefect started; reading the warehouse", total=1, completed=1)
+                plans: list[BatchPlan] = value
+                for plan in plans:
+                    for code, sources in plan.districts.items():
+                        if code not in bars:
+                            bars[code] = progress.add_task(f"{divisions().get(code).name} {code[:6]}", total=0)
+                        progress.update(bars[code], total=(progress.tasks[bars[code]].total or 0) + sources)
+            elif event == "stage" and isinstance(value, tuple):
+                label, stage, done, total = value
+                if label not in preparing:
+                    preparing[label] = progress.add_task("", total=None)
+                description = f"  batch {label}: {STAGES.get(stage, stage)}"
+                progress.update(preparing[label], description=description, completed=done, total=total or None)
+            elif event == "batch" and isinstance(value, BatchSummary):
+                if value.label in preparing:
+                    progress.remove_task(preparing.pop(value.label))
+                progress.advance(bars[value.district_code], value.sources)
+
+        with progress_listener(show):
+            summary: SyncSummary = sync_flow(
+                drops_root=str(drops.resolve()),
+                warehouse=str(warehouse.resolve()),
+                districts=districts,
+                levels=levels,
+                items=items,
+                since=since,
+                dry_run=dry_run,
+                sources_per_batch=sources_per_batch,
+            )
+            return summary
+
+
+class Level(StrEnum):
+    """Tiers of sources."""
+
+    street = "street"
+    community = "community"
+
+
+def sync(
+    drops: Annotated[
+        Path | None, typer.Option(help="Local folder of source outboxes (default: settings drops_root).")
+    ] = None,
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB warehouse file (default: settings warehouse_path).")
+    ] = None,
+    district: Annotated[
+        list[str] | None, typer.Option(help="Only this district (6- or 12-digit code); repeatable.")
+    ] = None,
+    level: Annotated[
+        list[Level] | None,
+        typer.Option(help="Only street centres (street) or community/village workstations (community); repeatable."),
+    ] = None,
+    item: Annotated[
+        list[str] | None, typer.Option(help="Only exports of this item code (e.g. JY02); repeatable.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Only files modified since this day, YYYY-MM-DD.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and check everything, show what would load, commit nothing.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Sync new exports from local folders into the warehouse (runs the Prefect flow embedded)."""
+    settings = TierhubSettings()
+    drops = drops or settings.drops_folder
+    warehouse = warehouse or settings.warehouse_file
+    if not drops.is_dir():
+        raise TierhubError(f"drops folder {drops} does not exist", fix="pass --drops or run `tierhub generate` first")
+    started = time.monotonic()
+    summary = run_sync(
+        drops,
+        warehouse,
+        district,
+        settings.sources_per_batch,
+        levels=[lv.value for lv in level] if level else None,
+        items=item,
+        since=parse_day(since, "--since"),
+        dry_run=dry_run,
+        on=err_console if json else None,
+    )
+    if json:
+        print_json(sync_facts(summary, warehouse, time.monotonic() - started))
+    else:
+        print_sync_summary(summary, warehouse, time.monotonic() - started)
+
+
+def _by_district(summary: SyncSummary) -> dict[str, dict[str, int]]:
+    """This run's counters summed per district."""
+    rows: dict[str, dict[str, int]] = {}
+    for b in summary.batches:
+        row = rows.setdefault(b.district_code, {})
+        for name in ("sources", "files", "skipped_files", "rejected_files", "rows_loaded", "rows_quarantined"):
+            row[name] = row.get(name, 0) + int(getattr(b, name))
+        for state in ("ok", "failed", "late", "silent"):
+            row[state] = row.get(state, 0) + b.states.get(state, 0)
+    return rows
+
+
+def print_run_table(summary: SyncSummary) -> None:
+    """This run per district: sources ok / failed / late / silent, files, rows."""
+    from tierhub.reference import divisions
+
+    title = "This run by district / 本次同步" + (" — dry run, nothing committed" if summary.dry_run else "")
+    table = Table(title=title)
+    columns = ("区 district", "sources", "ok", "failed", "late", "silent", "new files", "rejected", "loaded", "隔离")
+    for column in columns:
+        table.add_column(column, justify="left" if column.startswith("区") else "right")
+    for code, row in _by_district(summary).items():
+        table.add_row(
+            f"{divisions().get(code).name} {code[:6]}",
+            *(
+                f"{row[n]:,}"
+                for n in ("sources", "ok", "failed", "late", "silent", "files", "rejected_files", "rows_loaded")
+            ),
+            f"{row['rows_quarantined']:,}",
+        )
+    console.print(table)
+
+
+def sync_facts(summary: SyncSummary, warehouse: Path, seconds: float) -> dict[str, Any]:
+    """The run and the warehouse's totals as plain data, for --json."""
+    from tierhub.reference import divisions
+    from warehouse.queries import district_counts, reason_counts
+    from warehouse.schema import open_warehouse
+
+    facts: dict[str, Any] = {
+        "warehouse": str(warehouse.resolve()),
+        "dry_run": summary.dry_run,
+        "skipped": summary.skipped,
+        "seconds": round(seconds, 1),
+        "run": {
+            name: summary.total(name)
+            for name in ("files", "skipped_files", "rejected_files", "rows_loaded", "rows_quarantined")
+        },
+        "run_by_district": [
+            {"district_code": code, "district_name": divisions().get(code).name, **row}
+            for code, row in _by_district(summary).items()
+        ],
+        "data_docs": summary.data_docs,
+        "problems": [{"path": p, "error": e} for b in summary.batches for p, e in b.errors],
+    }
+    if summary.skipped or not warehouse.exists():
+        return facts
+    con = open_warehouse(warehouse)
+    try:
+        facts["warehouse_by_district"] = district_counts(con)
+        facts["quarantine_reasons"] = reason_counts(con)
+    finally:
+        con.close()
+    return facts
+
+
+def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) -> None:
+    """The per-run table, then the warehouse's totals by district and by reason."""
+    from warehouse.queries import district_counts, reason_counts
+    from warehouse.schema import open_warehouse
+
+    if summary.skipped:
+        console.print(f"Nothing synced: {summary.skipped}")
+        return
+    print_run_table(summary)
+    console.print(
+        f"\n[bold]{'Dry run' if summary.dry_run else 'This run'}[/bold] ({seconds:.0f} s): "
+        f"{summary.total('files'):,} new files, "
+        f"{summary.total('skipped_files'):,} already loaded, {summary.total('rejected_files'):,} rejected; "
+        f"{summary.total('rows_loaded'):,} rows loaded, {summary.total('rows_quarantined'):,} quarantined."
+    )
+    con = open_warehouse(warehouse)
+    try:
+        table = Table(title="Warehouse by district / 各区汇总")
+        for column in (
+            "区 district",
+            "文件 files",
+            "拒收 rejected",
+            "行 rows",
+            "入库 loaded",
+            "隔离 quarantined",
+            "合格率 pass",
+        ):
+            table.add_column(column, justify="right" if column[0] not in "区" else "left")
+        for d in district_counts(con):
+            rate = f"{d.rows_loaded / d.rows_in:.1%}" if d.rows_in else "—"
+            table.add_row(
+                f"{d.district_name} {d.district_code[:6]}",
+                f"{d.files:,}",
+                f"{d.rejected_files:,}",
+                f"{d.rows_in:,}",
+                f"{d.rows_loaded:,}",
+                f"{d.rows_quarantined:,}",
+                rate,
+            )
+        console.print(table)
+        reasons = Table(title="Quarantine reasons / 隔离原因")
+        for column in ("rule", "原因", "reason", "rows"):
+            reasons.add_column(column, justify="right" if column == "rows" else "left")
+        for r in reason_counts(con):
+            reasons.add_row(r.rule, r.title_zh, r.title_en, f"{r.rows:,}")
+        console.print(reasons)
+    finally:
+        con.close()
+    if summary.data_docs:
+        console.print(f"[bold]Data Docs[/bold] (Great Expectations, every rule per item): {summary.data_docs}")
+    errors = [(p, e) for b in summary.batches for p, e in b.errors]
+    for path, error in errors[:10]:
+        err_console.print(f"[yellow]problem[/yellow] {path}: {error}", soft_wrap=True, highlight=False)
+    if len(errors) > 10:
+        err_console.print(f"… and {len(errors) - 10:,} more: SELECT * FROM ops.source_latest WHERE state <> 'ok'")
+
+
+DEMO_QUERIES = """\
+-- 1. Quarantined rows with their reasons in Chinese, and how to fix them
+SELECT path, row_number, message_zh, fix_zh FROM quarantine.reasons LIMIT 10;
+-- 2. Unemployment registrations per street (the street is the code's first 9 digits)
+SELECT d.name AS street, count(*) AS registrations
+FROM core.unemployment_registration u JOIN ref.divisions d ON d.code = left(u.community_code, 9) || '000'
+GROUP BY ALL ORDER BY registrations DESC LIMIT 10;
+-- 3. One person across every item and service point ("one login, multi-point query")
+WITH p AS (
+  SELECT id_number, name, '失业登记' AS item, source_id, registration_date FROM core.unemployment_registration
+  UNION ALL SELECT id_number, name, '养老参保登记', source_id, registration_date FROM core.resident_pension_enrolment
+  UNION ALL SELECT id_number, name, '社保卡申领', source_id, registration_date FROM core.ss_card_application)
+SELECT * FROM p WHERE id_number = (
+  SELECT id_number FROM p GROUP BY id_number HAVING count(DISTINCT item) = 3 ORDER BY id_number LIMIT 1);"""
+
+
+def demo(
+    home: Annotated[Path, typer.Option(help="Folder for the demo city and warehouse.")] = Path("tierhub-demo"),
+    scale: Scale = "demo",
+    seed: Seed = 7,
+    json: Json = False,
+) -> None:
+    """Generate a synthetic Tianjin, sync it into a DuckDB warehouse, and show what happened."""
+    # The demo's people are synthetic: its warehouse is not encrypted, so it runs with no key.
+    os.environ["TIERHUB_ENCRYPT"] = "false"
+    started = time.monotonic()
+    drops = home / "drops"
+    if drops.exists():
+        shutil.rmtree(drops)  # the demo city is regenerated; the warehouse keeps what it loaded
+    bars = err_console if json else None
+    city = generate_with_progress(home, scale, seed, on=bars)
+    if not json:
+        console.print(
+            f"Generated {city.files:,} export files ({city.rows:,} rows, {city.defects:,} with injected defects) "
+            f"from {city.sources:,} street centres and workstations."
+        )
+    warehouse = home / "warehouse.duckdb"
+    from tierhub.synth.city import SCALES
+
+    districts = list(SCALES[scale] or []) or None
+    summary = run_sync(drops, warehouse, districts, TierhubSettings().sources_per_batch, on=bars)
+    if json:
+        facts = sync_facts(summary, warehouse, time.monotonic() - started)
+        print_json({"city": city_facts(city), "manifest": str((home / "manifest.csv").resolve()), **facts})
+        return
+    print_sync_summary(summary, warehouse, time.monotonic() - started)
+    console.print(f"\n[bold]Warehouse:[/bold] {warehouse.resolve()}")
+    console.print(
+        f"[bold]Ground truth:[/bold] {(home / 'manifest.csv').resolve()} (every injected defect and its rule)"
+    )
+    console.print("\n[bold]Try these[/bold] with `duckdb " + str(warehouse) + "` or duckdb.connect(...) in Python:\n")
+    console.print(DEMO_QUERIES, markup=False, highlight=False, soft_wrap=True)
+    monday = dt.date.today() - dt.timedelta(days=dt.date.today().weekday())
+    console.print("\n[bold]Next[/bold] — the commands below work on the demo once these two settings point at it:")
+    console.print(
+        f"  export TIERHUB_HOME={home} TIERHUB_ENCRYPT=false   # the demo's warehouse is not encrypted\n"
+        "  uv run tierhub users add admin --role admin        # a portal account (password asked)\n"
+        "  uv run tierhub serve                               # the staff portal: http://127.0.0.1:8080/\n"
+        f"  uv run tierhub report --district 120101 --from {monday} --to {dt.date.today()}"
+        "   # 和平区's quality report (Excel + HTML)\n"
+        "  uv run tierhub standards handbook                  # the staff handbook of every item's standard",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("\nRerun `uv run tierhub demo` any time: files already loaded are skipped.")
