@@ -388,7 +388,7 @@ def sources_list(
         table.add_row(
             source.code,
             source.name,
-            f"{endpoint.label}/{endpoint.outbox_for(source.code)}",
+            endpoint.where(source.code),
             str(seen.files if seen else 0),
             last.strftime("%Y-%m-%d %H:%M") if last else "—",
             lag,

@@ -94,7 +94,10 @@ def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
 
 @dataclass(frozen=True, slots=True)
 class CursorRow:
-    """The last version of a path taken from a source: unchanged (size, mtime) → not fetched."""
+    """The last version of a path taken from a source: unchanged (size, mtime) → not fetched.
+
+    A database item's ``position`` is the cursor value its rows were taken up to.
+    """
 
     source_id: str
     path: str
@@ -102,6 +105,7 @@ class CursorRow:
     modified_at: dt.datetime
     sha256: str
     file_id: int
+    position: str | None = None
 
 
 def registered_files(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], int]:
@@ -118,6 +122,15 @@ def cursors(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple
         "SELECT source_id, path, size, modified_at FROM ops.cursor WHERE list_contains(?, source_id)", [source_ids]
     ).fetchall()
     return {(str(s), str(p)): (int(n), m) for s, p, n, m in rows}
+
+
+def positions(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], str]:
+    """(source, path) → the cursor value a database item of these sources was last committed at."""
+    rows = con.execute(
+        "SELECT source_id, path, position FROM ops.cursor WHERE position IS NOT NULL AND list_contains(?, source_id)",
+        [source_ids],
+    ).fetchall()
+    return {(str(s), str(p)): str(v) for s, p, v in rows}
 
 
 def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
@@ -243,6 +256,7 @@ def _cursor_table(load_id: str, cursor: Sequence[CursorRow]) -> pa.Table:
             "sha256": pa.array([c.sha256 for c in last.values()], pa.string()),
             "file_id": pa.array([c.file_id for c in last.values()], pa.int64()),
             "load_id": pa.array([load_id] * len(last), pa.string()),
+            "position": pa.array([c.position for c in last.values()], pa.string()),
         }
     )
 
