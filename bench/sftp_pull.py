@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import connectors.sftp as sftp_module
 from bench.common import git_revision, machine, write_section
-from connectors.config import Endpoint
+from connectors.config import SftpEndpoint
 from connectors.sftp import SftpOutbox
 from tests.sshd import Sshd
 
@@ -36,7 +36,7 @@ SMALL_SIZE = 20 * 1024
 BIG_SIZE = 200 * 1024 * 1024
 REPEATS = 3
 BIG_REPEATS = 5
-DEFAULT_IN_FLIGHT = Endpoint().prefetch_requests
+DEFAULT_IN_FLIGHT = SftpEndpoint().prefetch_requests
 # (label, requests in flight, largest request, preferred ciphers); the first is tierhub's default.
 BIG_VARIANTS: list[tuple[str, int, int, tuple[str, ...]]] = [
     ("tierhub", DEFAULT_IN_FLIGHT, sftp_module.MAX_READ_BYTES, sftp_module.PREFERRED_CIPHERS),

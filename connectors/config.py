@@ -2,8 +2,10 @@
 
 Every source is a node of the division table (a street centre or a community/village
 workstation). A YAML file maps districts to an endpoint — an SFTP server or a local
-folder — with a path template for each source's outbox; sources may override encoding,
-expected items and submission calendar.
+folder with a path template for each source's outbox, or a SQL database whose tables or
+queries are the exports (``kind: database``, see ``DatabaseEndpoint``); sources may override
+encoding, expected items and submission calendar. ``kind`` picks the endpoint's model
+(``folder`` when absent); a key the kind does not know is an error that names it.
 
 Secrets are never in the file. An SFTP endpoint's private key comes from one of:
 
@@ -38,6 +40,14 @@ pair is either-or.
         key_block: sftp-key-ninghe             # Prefect Secret block holding the key's text
         known_hosts: /etc/tierhub/known_hosts
         root: /srv/outbox
+      "120116":
+        kind: database
+        url_env: TIERHUB_DB_BINHAI               # env var holding e.g. postgresql://…
+        cursor: updated_at                       # only rows past the last value taken
+        source_column: 经办机构代码                # each row's 12-digit source code
+        items:
+          JY02: unemployment_reg                 # a table…
+          JY03: "SELECT * FROM employment_reg WHERE 登记日期 >= DATE '2026-01-01'"   # …or a query
     sources:
       "120101001001": {encoding: gbk, items: [JY02, SK01], calendar: weekly}
 """
@@ -47,40 +57,42 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from tierhub.errors import ConfigError
 from tierhub.reference import divisions
 
 
-class Endpoint(BaseModel):
-    """Where a district's sources drop their exports."""
+class _EndpointBase(BaseModel):
+    """What every endpoint kind has: a kind (the YAML key ``kind``) and a connection budget."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["folder", "sftp"] = "folder"
+    max_connections: int = 4
+
+    @property
+    def label(self) -> str:
+        """Where this endpoint is, for messages (never a secret)."""
+        raise NotImplementedError
+
+    @property
+    def host_key(self) -> str:
+        """What batches are grouped by: sources served by one host share batches."""
+        return self.label
+
+    def where(self, source_code: str) -> str:
+        """Where this source's exports come from, for listings (never a secret)."""
+        return self.label
+
+
+class FileEndpoint(_EndpointBase):
+    """An endpoint whose sources drop export files into an outbox folder (local or remote)."""
+
     root: str = "tierhub-data/drops"
     outbox: str = "{district6}/{source}"
-    host: str | None = None
-    port: int = 22
-    user: str | None = None
-    key_env: str | None = None
-    key_block: str | None = None
-    passphrase_env: str | None = None
-    passphrase_block: str | None = None
-    known_hosts: str | None = None
-    max_connections: int = 4
-    timeout_seconds: float = 30.0
-    retries: int = 4
-    # Read requests kept in flight per download, each as large as the server allows (≤ 256 KiB):
-    # 8 × 255 KiB ≈ 2 MiB, paramiko's SSH window, so over a link with latency the window paces
-    # the transfer and more requests add nothing. On loopback 4 was faster (0.90× vs 0.75×
-    # OpenSSH, quiet machine) but would halve what such a link carries. The name is kept so
-    # existing sources files still load.
-    prefetch_requests: int = 8
     stable: Literal["settle", "done_marker"] = "settle"
     settle_seconds: float = 2.0
     max_file_bytes: int = 512 * 1024 * 1024
@@ -89,15 +101,60 @@ class Endpoint(BaseModel):
         """The source's outbox, relative to ``root``."""
         return self.outbox.format(source=source_code, district6=source_code[:6], street9=source_code[:9])
 
+    def where(self, source_code: str) -> str:
+        """The source's outbox folder, for listings."""
+        return f"{self.label}/{self.outbox_for(source_code)}"
+
+
+class FolderEndpoint(FileEndpoint):
+    """A local or mounted folder holding each source's outbox (``kind: folder``, the default)."""
+
+    kind: Literal["folder"] = "folder"
+
+    @property
+    def label(self) -> str:
+        """Where this endpoint is, for messages."""
+        return f"folder {self.root}"
+
+    @property
+    def host_key(self) -> str:
+        """Every folder is served by this machine."""
+        return "folder"
+
+
+class SftpEndpoint(FileEndpoint):
+    """An SFTP server holding each source's outbox (``kind: sftp``)."""
+
+    kind: Literal["sftp"] = "sftp"
+    host: str | None = None
+    port: int = 22
+    user: str | None = None
+    key_env: str | None = None
+    key_block: str | None = None
+    passphrase_env: str | None = None
+    passphrase_block: str | None = None
+    known_hosts: str | None = None
+    timeout_seconds: float = 30.0
+    retries: int = 4
+    # Read requests kept in flight per download, each as large as the server allows (≤ 256 KiB):
+    # 8 × 255 KiB ≈ 2 MiB, paramiko's SSH window, so over a link with latency the window paces
+    # the transfer and more requests add nothing. On loopback 4 was faster (0.90× vs 0.75×
+    # OpenSSH, quiet machine) but would halve what such a link carries. The name is kept so
+    # existing sources files still load.
+    prefetch_requests: int = 8
+
     @property
     def label(self) -> str:
         """Where this endpoint is, for messages (never a secret)."""
-        if self.kind == "sftp":
-            return f"sftp://{self.user}@{self.host}:{self.port}{self.root}"
-        return f"folder {self.root}"
+        return f"sftp://{self.user}@{self.host}:{self.port}{self.root}"
+
+    @property
+    def host_key(self) -> str:
+        """The server's address."""
+        return f"{self.host}:{self.port}"
 
     @model_validator(mode="after")
-    def _one_source_per_secret(self) -> Endpoint:
+    def _one_source_per_secret(self) -> SftpEndpoint:
         for env, block in (("key_env", "key_block"), ("passphrase_env", "passphrase_block")):
             if getattr(self, env) and getattr(self, block):
                 raise ValueError(f"set {env} or {block}, not both")
@@ -124,6 +181,93 @@ class Endpoint(BaseModel):
         if self.passphrase_block:
             return secret_from_block(self.passphrase_block, f"key passphrase of {self.label}")
         return os.environ.get(self.passphrase_env) if self.passphrase_env else None
+
+
+class DatabaseItem(BaseModel):
+    """One item read from a database: a table or a query, and its cursor column if not the endpoint's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: str | None = None
+    query: str | None = None
+    cursor: str | None = None
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> DatabaseItem:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("name either table or query for a database item")
+        return self
+
+
+class DatabaseEndpoint(_EndpointBase):
+    """A SQL database (SQLite file or PostgreSQL) whose tables or queries are a district's exports.
+
+    ``url_env`` names the environment variable holding the connection URL
+    (``sqlite:///srv/jy.db``, ``postgresql://user:password@host:5432/db``); the URL (and its
+    password) is never in the sources file. ``items`` maps an item (code or Chinese name) to a
+    table name or a query in DuckDB's SQL over the database's tables (``SELECT … FROM
+    unemployment_reg``), or to ``{table|query, cursor}``. ``cursor`` is a column that only grows
+    (an increasing id, or ``updated_at`` set by the database on each change): each sync takes
+    the rows past the last value it committed. ``source_column`` holds the 12-digit code of the
+    street or community each row belongs to; without it, each query must filter by ``{source}``.
+    """
+
+    kind: Literal["database"] = "database"
+    url_env: str
+    items: dict[str, str | DatabaseItem]
+    cursor: str | None = None
+    source_column: str | None = None
+    max_connections: int = 1
+
+    @property
+    def label(self) -> str:
+        """The database by the variable naming it (never the URL: it may hold a password)."""
+        return f"database ${self.url_env}"
+
+    def where(self, source_code: str) -> str:
+        """The database and the items it serves."""
+        return f"{self.label} ({', '.join(self.items)})"
+
+    def item(self, name: str) -> DatabaseItem:
+        """An item's table or query and its cursor column."""
+        spec = self.items[name]
+        if isinstance(spec, str):
+            words = spec.split()
+            spec = DatabaseItem(query=spec) if len(words) > 1 else DatabaseItem(table=spec)
+        return spec if spec.cursor else spec.model_copy(update={"cursor": self.cursor})
+
+    @model_validator(mode="after")
+    def _cursor_and_source_known(self) -> DatabaseEndpoint:
+        for name in self.items:
+            spec = self.item(name)
+            if not spec.cursor:
+                raise ValueError(f"item {name}: name a cursor column (cursor: updated_at) for the endpoint or the item")
+            if not self.source_column and "{source}" not in (spec.query or ""):
+                raise ValueError(
+                    f"item {name}: set source_column (the column holding each row's 12-digit source code) "
+                    "or filter the query by {source}"
+                )
+        return self
+
+    def __hash__(self) -> int:
+        # ``items`` is a dict: hash the endpoint by its content, as the other (flat) kinds are.
+        return hash(self.model_dump_json())
+
+
+# One endpoint per district; the YAML key ``kind`` picks the model (``folder`` when absent). A new
+# kind is a model here plus a connector module that registers its outbox (connectors/outboxes.py).
+Endpoint = Annotated[FolderEndpoint | SftpEndpoint | DatabaseEndpoint, Field(discriminator="kind")]
+ENDPOINT_KINDS: dict[str, type[FolderEndpoint | SftpEndpoint | DatabaseEndpoint]] = {
+    "folder": FolderEndpoint,
+    "sftp": SftpEndpoint,
+    "database": DatabaseEndpoint,
+}
+_endpoint_adapter: TypeAdapter[FolderEndpoint | SftpEndpoint | DatabaseEndpoint] = TypeAdapter(Endpoint)
+
+
+def parse_endpoint(values: dict[str, Any]) -> FolderEndpoint | SftpEndpoint | DatabaseEndpoint:
+    """An endpoint from its YAML mapping; without ``kind`` it is a folder."""
+    return _endpoint_adapter.validate_python({"kind": "folder", **values})
 
 
 SecretReader = Callable[[str, str], str]
@@ -165,21 +309,66 @@ class SourcesConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default: Endpoint = Endpoint()
+    default: Endpoint = FolderEndpoint()
     districts: dict[str, Endpoint] = {}
     sources: dict[str, SourceOverride] = {}
 
-    def endpoint_for(self, source_code: str) -> Endpoint:
+    def endpoint_for(self, source_code: str) -> FolderEndpoint | SftpEndpoint | DatabaseEndpoint:
         """The endpoint a source's district uses."""
         return self.districts.get(source_code[:6], self.default)
+
+    def endpoints(self) -> list[FolderEndpoint | SftpEndpoint | DatabaseEndpoint]:
+        """Every configured endpoint, the default first."""
+        return [self.default, *self.districts.values()]
 
     def override_for(self, source_code: str) -> SourceOverride:
         """The source's own settings (empty if none)."""
         return self.sources.get(source_code, SourceOverride())
 
 
+def _fields_of(kind: object) -> set[str] | None:
+    """The keys an endpoint kind declares (None for an unknown kind: validation names it)."""
+    model = ENDPOINT_KINDS.get(str(kind))
+    return set(model.model_fields) if model else None
+
+
+def _default_body(default: dict[str, Any]) -> dict[str, Any]:
+    """The default endpoint's own keys.
+
+    A default may carry keys of another kind for the districts that inherit it (an SFTP
+    ``known_hosts`` under a folder default, as the one flat model allowed): those are left to
+    the districts; a key no kind knows is still an error.
+    """
+    own = _fields_of(default.get("kind", "folder"))
+    if own is None:
+        return default
+    known = set().union(*(set(m.model_fields) for m in ENDPOINT_KINDS.values()))
+    return {k: v for k, v in default.items() if k in own or k not in known}
+
+
 def _merge(default: dict[str, Any], district: dict[str, Any]) -> dict[str, Any]:
-    return {**default, **district}
+    """A district's endpoint: its own keys over the default's keys that its kind declares."""
+    kind = district.get("kind", default.get("kind", "folder"))
+    fields = _fields_of(kind)
+    inherited = {k: v for k, v in default.items() if fields is None or k in fields}
+    return {**inherited, **district, "kind": kind}
+
+
+def _endpoint_at(where: str, values: dict[str, Any], path: Path) -> FolderEndpoint | SftpEndpoint | DatabaseEndpoint:
+    """Parse one endpoint; an error names the section and the key (``districts.120101.hots``)."""
+    try:
+        return parse_endpoint(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            # The first location step is the kind's tag (``sftp``); the rest is the key.
+            key = ".".join(str(part) for part in (where, *error["loc"][1:]))
+            problems.append(f"{key}: {error['msg']}")
+        raise ConfigError(
+            "invalid sources file: " + "; ".join(problems),
+            path=str(path),
+            fix="check the key's spelling and that it belongs to the endpoint's kind (folder, sftp, database)",
+        ) from exc
 
 
 def load_sources(path: Path | None, *, default_root: Path | None = None) -> SourcesConfig:
@@ -187,18 +376,18 @@ def load_sources(path: Path | None, *, default_root: Path | None = None) -> Sour
     if path is None or not path.exists():
         if path is not None:
             raise ConfigError(f"sources file {path} does not exist", fix="create it or unset TIERHUB_SOURCES_FILE")
-        return SourcesConfig(default=Endpoint(root=str(default_root or "tierhub-data/drops")))
+        return SourcesConfig(default=FolderEndpoint(root=str(default_root or "tierhub-data/drops")))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        default = dict(data.get("default") or {})
-        if default_root is not None:
+        default = {"kind": "folder", **dict(data.get("default") or {})}
+        if default_root is not None and "root" in (_fields_of(default["kind"]) or ()):
             default.setdefault("root", str(default_root))
         districts = {
-            str(code)[:6]: Endpoint.model_validate(_merge(default, dict(body or {})))
+            str(code)[:6]: _endpoint_at(f"districts.{code}", _merge(default, dict(body or {})), path)
             for code, body in (data.get("districts") or {}).items()
         }
         config = SourcesConfig(
-            default=Endpoint.model_validate(default),
+            default=_endpoint_at("default", _default_body(default), path),
             districts=districts,
             sources={str(k): SourceOverride.model_validate(v or {}) for k, v in (data.get("sources") or {}).items()},
         )

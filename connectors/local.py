@@ -10,7 +10,7 @@ import stat
 import uuid
 from pathlib import Path
 
-from connectors.config import Endpoint
+from connectors.config import FolderEndpoint
 from connectors.records import FileRecord, Listing, Refusal, sha256_file, utc_seconds
 from connectors.safety import MARKER_SUFFIX, refuse_name, refuse_size
 from tierhub.errors import UnreadableFile
@@ -19,7 +19,7 @@ from tierhub.errors import UnreadableFile
 class LocalOutbox:
     """The outboxes of one folder endpoint."""
 
-    def __init__(self, endpoint: Endpoint, root: Path | None = None) -> None:
+    def __init__(self, endpoint: FolderEndpoint, root: Path | None = None) -> None:
         self.endpoint = endpoint
         self.root = root or Path(endpoint.root)
 

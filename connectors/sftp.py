@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from paramiko.sftp import CMD_DATA, CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_READ, CMD_STATUS, SFTP_EOF, int64
 
-from connectors.config import Endpoint
+from connectors.config import SftpEndpoint
 from connectors.records import FileRecord, Listing, Refusal, utc_seconds
 from connectors.safety import MARKER_SUFFIX, refuse_name, refuse_size
 from tierhub.errors import (
@@ -92,7 +92,7 @@ def _transport(
     return transport
 
 
-def private_key(endpoint: Endpoint) -> paramiko.PKey:
+def private_key(endpoint: SftpEndpoint) -> paramiko.PKey:
     """The endpoint's private key, from the file ``key_env`` names or the Secret block ``key_block``.
 
     A block's key text is parsed in memory; it is never written to disk or shown in a message.
@@ -128,7 +128,7 @@ def private_key(endpoint: Endpoint) -> paramiko.PKey:
         ) from exc
 
 
-def connect(endpoint: Endpoint) -> paramiko.SFTPClient:
+def connect(endpoint: SftpEndpoint) -> paramiko.SFTPClient:
     """Open an SFTP session to an endpoint, verifying its host key against known_hosts."""
     if not endpoint.host or not endpoint.user:
         raise ConfigError(f"SFTP endpoint {endpoint.label} needs host and user")
@@ -278,7 +278,7 @@ class SftpOutbox:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: SftpEndpoint,
         landing: Path,
         *,
         sleep: Callable[[float], None] = time.sleep,

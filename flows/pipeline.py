@@ -2,39 +2,38 @@
 
 No Prefect here: ``flows.sync`` wraps these in tasks, and tests call them directly.
 
-1. scan every source's outbox (refused files are recorded with their reason);
-2. skip files whose (path, size, mtime) the cursor already holds — nothing is fetched;
+1. survey every source — an outbox of files or a database (refused files are recorded with
+   their reason);
+2. skip files whose (path, size, mtime) the cursor already holds — nothing is fetched — and
+   database rows at or below the cursor value last committed;
 3. wait for files still being written (listed twice, ``settle_seconds`` apart, or a
    ``.done`` marker), which are left for the next sync;
-4. fetch the rest (SFTP downloads run in parallel, a few connections per host) and hash them;
-5. read and stage them per item, judge each item in one query, and commit the batch —
-   records, quarantine, registry, cursor, refusals — in one transaction.
+4. take the rest as ``Export``s (SFTP downloads run in parallel, a few connections per host);
+5. register and stage the exports per item, judge each item in one query, and commit the
+   batch — records, quarantine, registry, cursor, refusals — in one transaction.
+
+Steps 1–4 are ``connectors.gather``, step 5's staging ``warehouse.staging``; this module
+orchestrates them and keeps the judge and the commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.filenames import parse_drop_name
-from connectors.outboxes import Outbox, Outboxes
-from connectors.readers import open_export
-from connectors.records import FileRecord, Listing, Refusal
-from connectors.safety import refuse_workbook
+from connectors.exports import Known, Selection
+from connectors.gather import Gathered, gather
+from connectors.outboxes import Outboxes
+from connectors.records import Listing, Refusal
 from quality.rules import JudgeContext
-from quality.verdicts import FileToJudge, Stager, judge_staged, take_judged
-from tierhub.errors import TierhubError, UnsupportedFile
-from tierhub.reference import divisions
+from quality.verdicts import Stager, judge_staged, take_judged
 from tierhub.standards import Catalogue, catalogue
 from warehouse.load import (
     CursorRow,
@@ -43,13 +42,26 @@ from warehouse.load import (
     RegistryEntry,
     commit_batch,
     cursors,
+    positions,
     registered_files,
 )
 from warehouse.source_status import FileSeen, SourceStatus, last_file_times, source_states
+from warehouse.staging import stage_exports
 
-In = TypeVar("In")
-Out = TypeVar("Out")
+__all__ = [
+    "BatchOutcome",
+    "BatchState",
+    "PreparedBatch",
+    "Selection",
+    "batch_state",
+    "batch_status",
+    "commit_prepared",
+    "prepare_batch",
+    "sync_sources",
+]
+
 Progress = Callable[[str, int, int], None]  # (stage: fetch / read / judge, done, total)
+TAKE_ALL = Selection()
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -92,55 +104,6 @@ class BatchOutcome:
         return self.unchanged_files + self.same_content_files
 
 
-def _settled(
-    outbox: Outbox, fresh: list[Listing], sleep: Callable[[float], None]
-) -> tuple[list[Listing], list[Listing]]:
-    """Split recently modified files into (stable, still changing) by listing them again."""
-    if not fresh:
-        return [], []
-    sleep(outbox.endpoint.settle_seconds)
-    stable: list[Listing] = []
-    waiting: list[Listing] = []
-    for listing in fresh:
-        (stable if outbox.restat(listing) == listing else waiting).append(listing)
-    return stable, waiting
-
-
-def _stage(
-    record: FileRecord,
-    entry: RegistryEntry,
-    stagers: dict[str, Stager],
-    con: duckdb.DuckDBPyConnection,
-    standards: Catalogue,
-    batch_rows: int,
-    encoding: str | None,
-) -> None:
-    """Read one fetched file into its item's staging table, filling in its registry entry."""
-    name = parse_drop_name(Path(record.path).name)
-    if name.source_code != record.source_id:
-        raise UnsupportedFile(
-            f"the file name says source {name.source_code} but it lies in the outbox of {record.source_id}",
-            source_id=record.source_id,
-            path=record.path,
-            fix="each source drops only its own exports into its own outbox",
-        )
-    item = standards.find(name.item)
-    entry.item_code, entry.export_date = item.code, name.export_date
-    refused = refuse_workbook(record.local_path)
-    if refused:
-        raise UnsupportedFile(refused, source_id=record.source_id, path=record.path, fix="re-export the workbook")
-    read = open_export(record.local_path, batch_rows=batch_rows, source_id=record.source_id, encoding=encoding)
-    entry.sheet, entry.encoding, entry.header_row = read.sheet, read.encoding, read.header_row
-    entry.unknown_headers = read.unknown_headers
-    if item.code not in stagers:
-        stagers[item.code] = Stager(con, item)
-    source = divisions().get(record.source_id)
-    entry.rows_in = stagers[item.code].add(
-        FileToJudge(entry.file_id, source.code, source.prefix, name.export_date, read.batches)
-    )
-    entry.skipped_rows = read.skipped_rows
-
-
 @dataclass
 class BatchState:
     """What the warehouse knew of a batch's sources when the sync started (read once, passed on)."""
@@ -148,36 +111,17 @@ class BatchState:
     seen: dict[tuple[str, str], tuple[int, dt.datetime]]  # (source, path) → (size, mtime) last taken
     known: dict[tuple[str, str], int]  # (source, sha256) → file id already registered
     last_file_at: dict[str, dt.datetime]  # source → newest file registered
+    positions: dict[tuple[str, str], str] = field(default_factory=dict)  # (source, item) → database cursor
 
 
 def batch_state(con: duckdb.DuckDBPyConnection, source_codes: list[str]) -> BatchState:
     """Read the cursor, the registry and the last file times of these sources."""
     return BatchState(
-        cursors(con, source_codes), registered_files(con, source_codes), last_file_times(con, source_codes)
+        cursors(con, source_codes),
+        registered_files(con, source_codes),
+        last_file_times(con, source_codes),
+        positions(con, source_codes),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """Which files of the outboxes a sync takes: all by default.
-
-    ``since``: only files modified at or after it; ``items``: only exports of these item
-    codes (a file whose name names no known item is left out when ``items`` is given).
-    """
-
-    since: dt.datetime | None = None
-    items: frozenset[str] | None = None
-
-    def takes(self, listing: Listing, standards: Catalogue) -> bool:
-        """Whether the sync should take this file."""
-        if self.since is not None and listing.modified_at < self.since:
-            return False
-        if self.items is None:
-            return True
-        try:
-            return standards.find(parse_drop_name(listing.name).item).code in self.items
-        except TierhubError:
-            return False
 
 
 @dataclass
@@ -209,109 +153,67 @@ def prepare_batch(
     run_label: str = "",
     batch_rows: int = 50_000,
     standards: Catalogue | None = None,
-    selection: Selection = Selection(),
+    selection: Selection = TAKE_ALL,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
 ) -> PreparedBatch:
-    """Scan, fetch, read and judge the new files of these sources, using ``scratch`` for staging.
+    """Survey, take, stage and judge what is new at these sources, using ``scratch`` for staging.
 
     ``scratch`` may be the warehouse connection or any other DuckDB connection (an
     in-memory one in a Dask worker): only temp tables are written to it. ``progress`` is
-    called as ``(stage, done, total)`` while files are fetched and read and items judged.
+    called as ``(stage, done, total)`` while exports are fetched and read and items judged.
     """
     report = progress or _no_progress
     started = dt.datetime.now(dt.UTC)
     boxes = Outboxes.folder(outboxes) if isinstance(outboxes, Path) else outboxes
     standards = standards or catalogue()
     codes = list(source_codes)
-    seen, known = state.seen, dict(state.known)
-    outcome = BatchOutcome(sources=len(codes), load=LoadResult("", 0, 0, 0, 0, 0), entries=[])
+    # 1–4: survey, compare with the cursor, settle, take.
+    gathered = gather(boxes, codes, Known(state.seen, state.positions), selection, standards, sleep, report)
+    outcome = _outcome_of(len(codes), gathered)
+    # 5: register and stage, then judge.
+    staged = stage_exports(
+        scratch,
+        gathered.exports,
+        dict(state.known),
+        standards,
+        batch_rows,
+        lambda code: boxes.config.override_for(code).encoding,
+        report,
+    )
+    outcome.entries, outcome.same_content = staged.entries, staged.same_content
+    judged = _judge_items(scratch, staged.stagers, outcome.entries, standards, today, report)
+    outcome.load = _prepared_counts(outcome.entries)
+    calendars = {c: str(boxes.config.override_for(c).calendar or "weekly") for c in codes}
+    return PreparedBatch(outcome, staged.cursor, judged, started, run_label, dict(state.last_file_at), calendars)
 
-    # 1–3: scan, compare with the cursor, let files being written settle.
-    def scan(code: str) -> tuple[str, list[Listing], list[Refusal], set[str]] | tuple[str, TierhubError]:
-        try:
-            listings, refusals, markers = boxes.for_source(code).scan(code)
-        except TierhubError as exc:
-            return code, exc
-        return code, listings, refusals, markers
 
-    candidates: list[Listing] = []
-    fresh: dict[int, list[Listing]] = {}
-    now = dt.datetime.now(dt.UTC)
-    for result in _parallel(boxes, codes, scan):
-        if len(result) == 2:
-            outcome.unreachable.append((result[0], str(result[1])))
-            continue
-        code, listings, refusals, markers = result
-        outbox = boxes.for_source(code)
-        outcome.refusals += refusals
-        for listing in listings:
-            if not selection.takes(listing, standards):
-                outcome.unselected.append(code)
-            elif seen.get((code, listing.path)) == (listing.size, listing.modified_at):
-                outcome.unchanged.append(listing)
-            elif outbox.endpoint.stable == "done_marker":
-                (candidates if listing.name in markers else outcome.waiting).append(listing)
-            elif (now - listing.modified_at).total_seconds() < outbox.endpoint.settle_seconds + 1:
-                fresh.setdefault(id(outbox), []).append(listing)
-            else:
-                candidates.append(listing)
-    for listings in fresh.values():
-        stable, waiting = _settled(boxes.for_source(listings[0].source_id), listings, sleep)
-        candidates += stable
-        outcome.waiting += waiting
+def _outcome_of(sources: int, gathered: Gathered) -> BatchOutcome:
+    """The outcome's account of what the sources offered and what was left, before staging."""
+    return BatchOutcome(
+        sources=sources,
+        load=LoadResult("", 0, 0, 0, 0, 0),
+        entries=[],
+        refusals=gathered.refusals,
+        waiting=gathered.waiting,
+        unreachable=gathered.unreachable,
+        unselected=gathered.unselected,
+        unchanged=gathered.unchanged,
+    )
 
-    # 4: fetch (download or hash) in parallel per host.
-    fetched_count = itertools.count(1)  # shared by the fetching threads (next() is atomic)
 
-    def fetch(listing: Listing) -> FileRecord | tuple[Listing, TierhubError]:
-        try:
-            return boxes.for_source(listing.source_id).fetch(listing)
-        except TierhubError as exc:
-            return listing, exc
-        finally:
-            if (done := next(fetched_count)) % 50 == 0:
-                report("fetch", done, len(candidates))
-
-    records: list[FileRecord] = []
-    report("fetch", 0, len(candidates))
-    for fetched in _parallel(boxes, candidates, fetch):
-        if isinstance(fetched, FileRecord):
-            records.append(fetched)
-        else:
-            outcome.unreachable.append((fetched[0].source_id, str(fetched[1])))
-
-    # 5: read, stage, judge.
+def _judge_items(
+    scratch: duckdb.DuckDBPyConnection,
+    stagers: dict[str, Stager],
+    entries: list[RegistryEntry],
+    standards: Catalogue,
+    today: dt.date | None,
+    report: Progress,
+) -> dict[str, pa.Table]:
+    """Judge each item's staged rows in one query; counts go onto the registry entries."""
     ctx = JudgeContext(today=today or dt.date.today())
-    stagers: dict[str, Stager] = {}
-    cursor_rows: list[CursorRow] = []
-    for done, record in enumerate(sorted(records, key=lambda r: r.path)):
-        if done % 50 == 0:
-            report("read", done, len(records))
-        file_id = known.get((record.source_id, record.sha256))
-        if file_id is None:
-            entry = RegistryEntry(
-                file_id=-(len(outcome.entries) + 1),
-                source_id=record.source_id,
-                path=record.path,
-                sha256=record.sha256,
-                size=record.size,
-                modified_at=record.modified_at,
-            )
-            outcome.entries.append(entry)
-            known[(record.source_id, record.sha256)] = file_id = entry.file_id
-            encoding = boxes.config.override_for(record.source_id).encoding
-            try:
-                _stage(record, entry, stagers, scratch, standards, batch_rows, encoding)
-            except TierhubError as exc:
-                entry.status, entry.error, entry.rows_in = "rejected", str(exc), 0
-        else:
-            outcome.same_content.append(record.source_id)
-        cursor_rows.append(
-            CursorRow(record.source_id, record.path, record.size, record.modified_at, record.sha256, file_id)
-        )
     judged: dict[str, pa.Table] = {}
-    by_id = {e.file_id: e for e in outcome.entries}
+    by_id = {e.file_id: e for e in entries}
     for done, (code, stager) in enumerate(stagers.items()):
         report("judge", done, len(stagers))
         stager.flush()
@@ -319,18 +221,21 @@ def prepare_batch(
         for file_id, summary in judge_staged(scratch, item, ctx).items():
             by_id[file_id].rows_loaded, by_id[file_id].rows_quarantined = summary.valid, summary.quarantined
         judged[code] = take_judged(scratch, item)
-    rows_loaded = sum(e.rows_loaded for e in outcome.entries)
-    rows_quarantined = sum(e.rows_quarantined for e in outcome.entries)
-    outcome.load = LoadResult(
+    return judged
+
+
+def _prepared_counts(entries: list[RegistryEntry]) -> LoadResult:
+    """What committing the prepared entries would load (no load id yet)."""
+    rows_loaded = sum(e.rows_loaded for e in entries)
+    rows_quarantined = sum(e.rows_quarantined for e in entries)
+    return LoadResult(
         "",
-        len(outcome.entries),
-        sum(e.status == "rejected" for e in outcome.entries),
+        len(entries),
+        sum(e.status == "rejected" for e in entries),
         rows_loaded + rows_quarantined,
         rows_loaded,
         rows_quarantined,
     )
-    calendars = {c: str(boxes.config.override_for(c).calendar or "weekly") for c in codes}
-    return PreparedBatch(outcome, cursor_rows, judged, started, run_label, dict(state.last_file_at), calendars)
 
 
 def batch_status(prepared: PreparedBatch, now: dt.datetime | None = None) -> list[SourceStatus]:
@@ -399,7 +304,7 @@ def sync_sources(
     run_label: str = "",
     batch_rows: int = 50_000,
     standards: Catalogue | None = None,
-    selection: Selection = Selection(),
+    selection: Selection = TAKE_ALL,
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BatchOutcome:
@@ -427,15 +332,3 @@ def sync_sources(
         prepared.outcome.status = batch_status(prepared)
         return prepared.outcome
     return commit_prepared(con, prepared, standards=standards)
-
-
-def _parallel(boxes: Outboxes, inputs: list[In], work: Callable[[In], Out]) -> list[Out]:
-    """Run ``work`` over ``inputs``: threads bounded by the largest endpoint pool (I/O bound)."""
-    if not inputs:
-        return []
-    endpoints = [boxes.config.default, *boxes.config.districts.values()]
-    width = max(e.max_connections for e in endpoints)
-    if width == 1:
-        return [work(x) for x in inputs]
-    with ThreadPoolExecutor(max_workers=width) as pool:
-        return list(pool.map(work, inputs))

@@ -222,7 +222,7 @@ def endpoint_host(sources_file: str | None, drops_root: str) -> Callable[[str], 
 
     def host(district_code: str) -> str:
         endpoint = config.endpoint_for(district_code)
-        return f"{endpoint.host}:{endpoint.port}" if endpoint.kind == "sftp" else "folder"
+        return endpoint.host_key
 
     return host
 

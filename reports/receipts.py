@@ -19,7 +19,8 @@ from typing import Any
 
 import duckdb
 
-from connectors.config import Endpoint, SourcesConfig
+from connectors.config import FileEndpoint, SourcesConfig
+from connectors.exports import AnyEndpoint
 from connectors.outboxes import Outboxes
 from reports.model import labels
 from tierhub.errors import TierhubError
@@ -32,7 +33,9 @@ RECEIPTS_FOLDER = "receipts"
 def subfolder_outboxes(config: SourcesConfig, landing: Path, folder: str) -> Outboxes:
     """The same outboxes, with every upload going into ``<outbox>/<folder>/``."""
 
-    def moved(endpoint: Endpoint) -> Endpoint:
+    def moved(endpoint: AnyEndpoint) -> AnyEndpoint:
+        if not isinstance(endpoint, FileEndpoint):
+            return endpoint  # a database has no outbox: its upload says so
         return endpoint.model_copy(update={"outbox": f"{endpoint.outbox}/{folder}"})
 
     return Outboxes(

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from connectors.config import Endpoint
+from connectors.config import SftpEndpoint
 from tests.system import find_program
 
 SSHD = find_program("sshd") or "/usr/sbin/sshd"
@@ -92,7 +92,7 @@ class Sshd:
             self.process.wait()
             self.process = None
 
-    def endpoint(self, key_env: str | None = "TIERHUB_TEST_SFTP_KEY", **overrides: object) -> Endpoint:
+    def endpoint(self, key_env: str | None = "TIERHUB_TEST_SFTP_KEY", **overrides: object) -> SftpEndpoint:
         """An SFTP endpoint for this server (the key path goes into ``key_env``; None for ``key_block``)."""
         values: dict[str, object] = {
             "kind": "sftp",
@@ -106,7 +106,7 @@ class Sshd:
             "settle_seconds": 0,
         }
         values.update(overrides)
-        return Endpoint.model_validate(values)
+        return SftpEndpoint.model_validate(values)
 
     def authorize(self, public_key: Path) -> None:
         """Accept one more client key (sshd reads authorized_keys at each login)."""

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from connectors.config import Endpoint, SourcesConfig
+from connectors.config import FolderEndpoint, SourcesConfig
 from connectors.mail import Recipients, SmtpServer
 from connectors.outboxes import Outboxes
 from flows.pipeline import sync_sources
@@ -108,7 +108,7 @@ def test_every_file_gets_one_receipt_the_scanner_ignores(
 def sftp_outboxes(server: Sshd, tmp_path: Path, **overrides: object) -> Outboxes:
     """Outboxes whose district 120101 is the test's sshd."""
     config = SourcesConfig(
-        default=Endpoint(root=str(tmp_path / "unused")), districts={SOURCE[:6]: server.endpoint(**overrides)}
+        default=FolderEndpoint(root=str(tmp_path / "unused")), districts={SOURCE[:6]: server.endpoint(**overrides)}
     )
     return Outboxes(config, tmp_path / "landing")
 

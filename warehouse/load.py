@@ -8,6 +8,7 @@ so every file that arrived is accounted for.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import time
@@ -96,7 +97,10 @@ def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
 
 @dataclass(frozen=True, slots=True)
 class CursorRow:
-    """The last version of a path taken from a source: unchanged (size, mtime) → not fetched."""
+    """The last version of a path taken from a source: unchanged (size, mtime) → not fetched.
+
+    A database item's ``position`` is the cursor value its rows were taken up to.
+    """
 
     source_id: str
     path: str
@@ -104,6 +108,7 @@ class CursorRow:
     modified_at: dt.datetime
     sha256: str
     file_id: int
+    position: str | None = None
 
 
 def registered_files(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], int]:
@@ -120,6 +125,15 @@ def cursors(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple
         "SELECT source_id, path, size, modified_at FROM ops.cursor WHERE list_contains(?, source_id)", [source_ids]
     ).fetchall()
     return {(str(s), str(p)): (int(n), m) for s, p, n, m in rows}
+
+
+def positions(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], str]:
+    """(source, path) → the cursor value a database item of these sources was last committed at."""
+    rows = con.execute(
+        "SELECT source_id, path, position FROM ops.cursor WHERE position IS NOT NULL AND list_contains(?, source_id)",
+        [source_ids],
+    ).fetchall()
+    return {(str(s), str(p)): str(v) for s, p, v in rows}
 
 
 def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
@@ -245,6 +259,7 @@ def _cursor_table(load_id: str, cursor: Sequence[CursorRow]) -> pa.Table:
             "sha256": pa.array([c.sha256 for c in last.values()], pa.string()),
             "file_id": pa.array([c.file_id for c in last.values()], pa.int64()),
             "load_id": pa.array([load_id] * len(last), pa.string()),
+            "position": pa.array([c.position for c in last.values()], pa.string()),
         }
     )
 
@@ -306,9 +321,7 @@ def _assign_file_ids(con: duckdb.DuckDBPyConnection, batch: JudgedBatch) -> list
 
     for entry in batch.entries:
         entry.file_id = real(entry.file_id)
-    batch.cursor = [
-        CursorRow(c.source_id, c.path, c.size, c.modified_at, c.sha256, real(c.file_id)) for c in batch.cursor
-    ]
+    batch.cursor = [dataclasses.replace(c, file_id=real(c.file_id)) for c in batch.cursor]
     return ids
 
 

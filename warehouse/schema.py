@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS ops.cursor (
     load_id VARCHAR NOT NULL,
     PRIMARY KEY (source_id, path)
 );
+-- A database item's cursor value (connectors/database.py), NULL for files.
+ALTER TABLE ops.cursor ADD COLUMN IF NOT EXISTS position VARCHAR;
 CREATE TABLE IF NOT EXISTS ops.refusals (
     source_id VARCHAR NOT NULL,
     path VARCHAR NOT NULL,

@@ -59,7 +59,7 @@ def sources_list(
             {
                 "code": source.code,
                 "name": source.name,
-                "outbox": f"{endpoint.label}/{endpoint.outbox_for(source.code)}",
+                "outbox": endpoint.where(source.code),
                 "files": seen.files if seen else 0,
                 "last_file_at": last,
                 "lag_days": (now - last).days if last else None,

@@ -1,0 +1,125 @@
+"""Survey a batch of sources and take what is new from them, whatever their kind.
+
+Steps 1–4 of a sync (flows/pipeline.py): survey every source (refused items recorded with
+their reason), skip what the cursor already holds, let files being written settle, and take
+the rest — downloads in parallel, a few connections per host — as ``Export``s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from connectors.exports import Export, Known, Selection, Source, Survey
+from connectors.outboxes import Outboxes
+from connectors.records import Listing, Refusal
+from tierhub.errors import TierhubError
+from tierhub.standards import Catalogue
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class Gathered:
+    """What a batch's sources offered: exports taken, and everything left, with why."""
+
+    candidates: list[Listing] = field(default_factory=list)
+    exports: list[Export] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    waiting: list[Listing] = field(default_factory=list)  # still being written
+    unreachable: list[tuple[str, str]] = field(default_factory=list)  # (source, error)
+    unselected: list[str] = field(default_factory=list)  # source of each export left out by the selection
+    unchanged: list[Listing] = field(default_factory=list)  # cursor unchanged: not fetched
+
+
+def parallel(boxes: Outboxes, inputs: list[In], work: Callable[[In], Out]) -> list[Out]:
+    """Run ``work`` over ``inputs``: threads bounded by the largest endpoint pool (I/O bound)."""
+    if not inputs:
+        return []
+    width = boxes.width()
+    if width == 1:
+        return [work(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        return list(pool.map(work, inputs))
+
+
+def survey_sources(
+    boxes: Outboxes,
+    source_codes: list[str],
+    known: Known,
+    selection: Selection,
+    standards: Catalogue,
+    sleep: Callable[[float], None],
+    gathered: Gathered,
+) -> None:
+    """Steps 1–3: survey every source, skip what the cursor holds, let fresh files settle."""
+    now = dt.datetime.now(dt.UTC)
+
+    def survey(code: str) -> tuple[str, Survey | TierhubError]:
+        try:
+            return code, boxes.for_source(code).survey(code, known, selection, standards, now)
+        except TierhubError as exc:
+            return code, exc
+
+    fresh: dict[int, tuple[Source, list[Listing]]] = {}
+    for code, found in parallel(boxes, source_codes, survey):
+        if isinstance(found, TierhubError):
+            gathered.unreachable.append((code, str(found)))
+            continue
+        gathered.refusals += found.refusals
+        gathered.unselected += [code] * found.unselected
+        gathered.unchanged += found.unchanged
+        gathered.waiting += found.waiting
+        gathered.candidates += found.candidates
+        if found.fresh:
+            source = boxes.for_source(code)
+            fresh.setdefault(id(source), (source, []))[1].extend(found.fresh)
+    # Once per source kind object (an endpoint), not per file.
+    for source, listings in fresh.values():
+        stable, waiting = source.settle(listings, sleep)
+        gathered.candidates += stable
+        gathered.waiting += waiting
+
+
+def take_exports(boxes: Outboxes, gathered: Gathered, report: Progress) -> None:
+    """Step 4: fetch (download or hash) every candidate in parallel per host, as exports."""
+    candidates = gathered.candidates
+    taken_count = itertools.count(1)  # shared by the fetching threads (next() is atomic)
+
+    def take(listing: Listing) -> Export | tuple[Listing, TierhubError]:
+        try:
+            return boxes.for_source(listing.source_id).take(listing)
+        except TierhubError as exc:
+            return listing, exc
+        finally:
+            if (done := next(taken_count)) % 50 == 0:
+                report("fetch", done, len(candidates))
+
+    report("fetch", 0, len(candidates))
+    for taken in parallel(boxes, candidates, take):
+        if isinstance(taken, tuple):
+            gathered.unreachable.append((taken[0].source_id, str(taken[1])))
+        else:
+            gathered.exports.append(taken)
+
+
+def gather(
+    boxes: Outboxes,
+    source_codes: list[str],
+    known: Known,
+    selection: Selection,
+    standards: Catalogue,
+    sleep: Callable[[float], None],
+    report: Progress,
+) -> Gathered:
+    """Steps 1–4 for a batch of sources."""
+    gathered = Gathered()
+    survey_sources(boxes, source_codes, known, selection, standards, sleep, gathered)
+    take_exports(boxes, gathered, report)
+    return gathered
