@@ -28,6 +28,7 @@ from tierhub.synth.city import GeneratedCity, generate_city, select_sources
 from warehouse.schema import open_warehouse
 
 TODAY = dt.date.today()
+pytestmark = pytest.mark.slow
 # Every weekday of the next week (weekday-driven schedules), then one day about every two months,
 # crossing a new year and its holidays.
 SWEEP = sorted(

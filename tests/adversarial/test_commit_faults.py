@@ -23,6 +23,7 @@ from tierhub.synth.city import GeneratedCity, select_sources
 from warehouse.schema import open_warehouse
 
 TODAY = dt.date.today()
+pytestmark = pytest.mark.slow
 
 
 class Injected(Exception):
