@@ -45,6 +45,7 @@ from tierhub.calendar import is_working_day
 from tierhub.errors import TierhubError, WarehouseError
 from tierhub.priority import lower_priority
 from tierhub.reference import divisions
+from tierhub.scope import district_of
 from tierhub.settings import TierhubSettings
 from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
@@ -76,11 +77,6 @@ class BatchPlan:
             district = district_of(code)
             counts[district] = counts.get(district, 0) + 1
         return counts
-
-
-def district_of(source_code: str) -> str:
-    """The 12-digit code of the district a source lies in."""
-    return source_code[:6] + "000000"
 
 
 @dataclass(frozen=True, slots=True)

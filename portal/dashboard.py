@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import duckdb
 
-from tierhub.errors import ScopeError
 from tierhub.reference import Division, divisions
+from tierhub.scope import Scope
 from tierhub.settings import TierhubSettings
-from warehouse.marts import Level, Period, completeness, counts, default_expectations, workload
-from warehouse.queries import scope_prefix
+from warehouse.marts import Level, Period, completeness, counts, workload
+from warehouse.obligations import source_obligations
 
 CHILD_LEVEL: dict[str, Level] = {"city": "district", "district": "street", "street": "source", "community": "source"}
 MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -77,14 +77,7 @@ def month_period(month: str | None, today: dt.date) -> tuple[str, Period]:
 
 def node_inside(scope: str, node: str | None) -> Division:
     """The node to show: ``node`` if it lies inside ``scope`` (else ScopeError), or the scope itself."""
-    tree = divisions()
-    if not node:
-        return tree.get(scope)
-    if not re.fullmatch(r"\d{12}", node) or node not in tree.by_code:
-        raise ScopeError(f"{node!r} is not a division")
-    if not node.startswith(scope_prefix(scope)):
-        raise ScopeError(f"{node} is outside the user's scope {scope}")
-    return tree.get(node)
+    return Scope(scope).narrow(node).division
 
 
 def build(
@@ -130,12 +123,7 @@ def build(
     for w in workload(con, node.code, [period], by="source"):
         if not item or w.item_code == item:
             centres[w.division_code] = centres.get(w.division_code, 0) + w.records
-    expectations = default_expectations(
-        period.start,
-        street_items=settings.report_street_items,
-        community_items=settings.report_community_items,
-        deadline_working_days=settings.report_deadline_working_days,
-    )
+    expectations = source_obligations(settings, period)
     for source in completeness(con, node.code, period, expectations):
         key = _child_code(source.source_id, level)
         acc = rows.setdefault(key, {})
@@ -156,7 +144,7 @@ def build(
     )
     names = _item_names(con, lang)
     items = [Figures(code, names.get(code, code), **values) for code, values in sorted(per_item.items())]
-    trail = [d for d in _ancestors(node) if d.code.startswith(scope_prefix(scope))]
+    trail = [d for d in _ancestors(node) if d.code.startswith(Scope(scope).prefix)]
     top = sorted(centres.items(), key=lambda kv: (-kv[1], kv[0]))
     return Dashboard(
         node=node,

@@ -38,8 +38,8 @@ from duckdb.func import PythonUDFType
 
 from portal.masking import CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_sql, mask_text_sql
 from tierhub.errors import TierhubError
+from tierhub.scope import Scope
 from tierhub.sql import ident
-from warehouse.queries import scope_prefix
 
 MAX_SQL_CHARS = 20_000
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
@@ -237,7 +237,7 @@ def view_definitions(
     con: duckdb.DuckDBPyConnection, alias: str, scope: str, masked: bool
 ) -> dict[str, tuple[str, str]]:
     """View name → (SELECT over the attached warehouse filtered to ``scope``, description)."""
-    prefix = scope_prefix(scope)
+    prefix = Scope(scope).prefix
     assert re.fullmatch(r"\d{2,12}", prefix)
     inside = f"starts_with(source_id, '{prefix}')"
     a = ident(alias)

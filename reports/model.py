@@ -18,6 +18,7 @@ import yaml
 
 from tierhub.errors import ConfigError
 from tierhub.reference import divisions
+from tierhub.scope import Scope
 from warehouse import marts
 from warehouse.marts import (
     TZ,
@@ -42,15 +43,6 @@ def labels(language: str) -> dict[str, Any]:
         raise ConfigError(f"no report language {language!r}", fix=f"use one of {', '.join(LANGUAGES)}")
     data = yaml.safe_load((Path(__file__).parent / "labels.yaml").read_text(encoding="utf-8"))
     return dict(data[language])
-
-
-def district_of(code: str) -> str:
-    """The 12-digit code of a district given as 6 or 12 digits (raises if it is not one)."""
-    full = code if len(code) == 12 else code.ljust(12, "0")
-    node = divisions().by_code.get(full)
-    if node is None or node.level != "district":
-        raise ConfigError(f"{code} is not a Tianjin district code", fix="use a district code such as 120101")
-    return full
 
 
 @dataclass
@@ -148,7 +140,7 @@ def build_report(
     data_docs: str | None = None,
 ) -> DistrictReport:
     """Assemble one district's report for ``period`` from the marts (scope: the district)."""
-    scope = district_of(district)
+    scope = Scope.district(district)
     now = now or dt.datetime.now(TZ)
     streets = {code: StreetSummary(code, name) for code, name in marts.division_names(con, scope, "street").items()}
     history = marts.trailing(period, TREND_PERIODS)

@@ -24,8 +24,8 @@ from connectors.exports import AnyEndpoint
 from connectors.outboxes import Outboxes
 from reports.model import labels
 from tierhub.errors import TierhubError
+from tierhub.scope import Scope
 from warehouse.marts import TZ
-from warehouse.queries import scope_prefix
 
 RECEIPTS_FOLDER = "receipts"
 
@@ -68,7 +68,7 @@ def pending_receipts(con: duckdb.DuckDBPyConnection, scope: str) -> list[tuple[i
     rows = con.execute(
         "SELECT f.file_id, f.source_id FROM ops.files f ANTI JOIN ops.receipts r USING (file_id) "
         "WHERE starts_with(f.source_id, ?) ORDER BY f.file_id",
-        [scope_prefix(scope)],
+        [Scope(scope).prefix],
     ).fetchall()
     return [(int(f), str(s)) for f, s in rows]
 

@@ -17,10 +17,12 @@ from connectors.outboxes import Outboxes
 from reports.delivery import Delivery, deliver_email, deliver_sftp
 from reports.excel import write_workbook
 from reports.html import write_html
-from reports.model import DistrictReport, build_report, district_of, latest_data_docs
+from reports.model import DistrictReport, build_report, latest_data_docs
 from reports.receipts import ReceiptRun, send_receipts
+from tierhub.scope import Scope
 from tierhub.settings import TierhubSettings
-from warehouse.marts import Expectations, Period, default_expectations, last_week
+from warehouse.marts import Expectations, Period, last_week
+from warehouse.obligations import source_obligations
 from warehouse.publish import CURRENT, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.storage import connect
@@ -43,17 +45,6 @@ def report_period(start: dt.date | None, end: dt.date | None, today: dt.date | N
     if start is None and end is None:
         return last_week(today or dt.date.today())
     return Period(start or end or dt.date.today(), end or start or dt.date.today())
-
-
-def expectations_from(settings: TierhubSettings, config: SourcesConfig, period: Period) -> Expectations:
-    """What each source owes per period: the settings' defaults and the sources file's overrides."""
-    return default_expectations(
-        period.end,
-        street_items=settings.report_street_items,
-        community_items=settings.report_community_items,
-        overrides={code: (o.items, o.calendar) for code, o in config.sources.items() if o.items or o.calendar},
-        deadline_working_days=settings.report_deadline_working_days,
-    )
 
 
 @dataclass
@@ -86,7 +77,7 @@ def write_report(
     """Build one district's report and write its workbook and page into ``out/<district6>/``."""
     report = build_report(
         con,
-        district_of(district),
+        Scope.district(district),
         period,
         expectations=expectations,
         escalate_after=escalate_after,
@@ -184,7 +175,7 @@ def write_district_report(
             district,
             period,
             out,
-            expectations=expectations_from(settings, config, period),
+            expectations=source_obligations(settings, period, config),
             escalate_after=settings.report_escalate_after,
             language=language,
             data_docs=latest_data_docs(warehouse),

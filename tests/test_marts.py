@@ -157,3 +157,31 @@ def test_a_record_is_open_until_a_correction_arrives(tmp_path: Path) -> None:
     corrected = f"{SOURCE[:6]}/{SOURCE}/失业登记_{SOURCE}_20261119.csv"
     assert [(x.status, x.fixed_by_path) for x in third] == [("fixed", corrected)]
     assert marts.failing_lines(con, DISTRICT, WEEK_C.shifted(1)) == []  # fixed before: no longer listed
+
+
+@pytest.mark.parametrize("district", ["120101000000", "120117000000"])
+def test_dashboard_and_district_report_give_the_same_figures(
+    warehouse_ro: duckdb.DuckDBPyConnection, district: str, tmp_path: Path
+) -> None:
+    """One source of truth (decision 0009): completeness, rows and workload per street agree, month by month."""
+    from portal.dashboard import build, month_period
+    from reports.model import build_report
+    from tierhub.settings import TierhubSettings
+    from warehouse.obligations import source_obligations
+
+    settings = TierhubSettings(home=tmp_path)
+    today = dt.date.today()
+    months = [f"{today:%Y-%m}", f"{(today.replace(day=1) - dt.timedelta(days=1)):%Y-%m}"]
+    compared = 0
+    for month in months:
+        _, period = month_period(month, today)
+        board = build(warehouse_ro, "120000000000", district, month, None, settings, today=today)
+        report = build_report(warehouse_ro, district, period, expectations=source_obligations(settings, period))
+        streets = {s.code: s for s in report.streets}
+        for child in board.children:
+            street = streets[child.code]
+            assert (child.expected, child.received) == (street.expected, street.received), (month, child.code)
+            assert (child.rows_in, child.rows_loaded) == (street.rows_in, street.rows_loaded), (month, child.code)
+            assert child.workload == street.workload, (month, child.code)
+            compared += 1
+    assert compared >= len(streets)

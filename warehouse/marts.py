@@ -20,8 +20,8 @@ import duckdb
 
 from tierhub.calendar import is_working_day
 from tierhub.errors import ConfigError
+from tierhub.scope import Scope
 from tierhub.standards import catalogue
-from warehouse.queries import scope_prefix
 
 TZ = ZoneInfo("Asia/Shanghai")
 ANY_ITEM = "*"  # a community workstation with no configured items: any one export per period
@@ -150,7 +150,7 @@ def counts(
         GROUP BY p.p_start, p.p_end, g.code, g.item_code
         ORDER BY p.p_start, g.code, g.item_code
         """,
-        [scope_prefix(scope), *_periods_params(periods), scope_prefix(scope)],
+        [Scope(scope).prefix, *_periods_params(periods), Scope(scope).prefix],
     ).fetchall()
     return [
         Counts(Period(s, e), str(c), str(n), i, int(f), int(r), int(a), int(b), int(q))
@@ -221,7 +221,7 @@ def reason_tallies(
           AND {_FILE_DAY} BETWEEN $start AND $end
         GROUP BY ALL ORDER BY 1, 5 DESC, 2
         """,
-        {"prefix": scope_prefix(scope), "start": period.start, "end": period.end},
+        {"prefix": Scope(scope).prefix, "start": period.start, "end": period.end},
     ).fetchall()
     return [ReasonTally(str(d), str(r), str(z), str(e), int(n)) for d, r, z, e, n in rows]
 
@@ -256,7 +256,7 @@ def item_quality(con: duckdb.DuckDBPyConnection, scope: str, period: Period) -> 
         WHERE f.day BETWEEN ? AND ?
         GROUP BY f.item_code ORDER BY 5 DESC, 1
         """,
-        [scope_prefix(scope), period.start, period.end, period.start, period.end],
+        [Scope(scope).prefix, period.start, period.end, period.start, period.end],
     ).fetchall()
     return [ItemQuality(str(c), str(z), str(e), int(n), int(q), t, tz, te) for c, z, e, n, q, t, tz, te in rows]
 
@@ -392,7 +392,7 @@ def completeness(
 ) -> list[SourceCompleteness]:
     """Per source inside ``scope``: expected, received, missing and late submissions for ``period``."""
     now = now or dt.datetime.now(TZ)
-    prefix = scope_prefix(scope)
+    prefix = Scope(scope).prefix
     sources = con.execute(
         "SELECT code, name, street_code, level FROM ref.divisions "
         "WHERE level IN ('street', 'community') AND starts_with(code, ?) ORDER BY code",
@@ -490,7 +490,7 @@ def workload(
         GROUP BY p.p_start, p.p_end, {_GROUP[by]}, r.item_code
         ORDER BY p.p_start, code, r.item_code
         """,
-        {"prefix": scope_prefix(scope), "starts": [p.start for p in periods], "ends": [p.end for p in periods]},
+        {"prefix": Scope(scope).prefix, "starts": [p.start for p in periods], "ends": [p.end for p in periods]},
     ).fetchall()
     return [Workload(Period(s, e), str(c), str(n), str(i), int(k)) for s, e, c, n, i, k in rows]
 
@@ -574,7 +574,7 @@ def failing_lines(con: duckdb.DuckDBPyConnection, scope: str, period: Period) ->
         WHERE p.status IS NOT NULL
         ORDER BY qr.source_id, r.path, qr.row_number, r.field, r.rule
         """,
-        {"prefix": scope_prefix(scope), "start": period.start, "end": period.end},
+        {"prefix": Scope(scope).prefix, "start": period.start, "end": period.end},
     ).fetchall()
     lines: list[FailingLine] = []
     for row in rows:
@@ -623,6 +623,6 @@ def division_names(con: duckdb.DuckDBPyConnection, scope: str, level: Level) -> 
         str(c): str(n)
         for c, n in con.execute(
             f"SELECT code, name FROM ref.divisions WHERE level IN {kind} AND starts_with(code, ?) ORDER BY code",
-            [scope_prefix(scope)],
+            [Scope(scope).prefix],
         ).fetchall()
     }

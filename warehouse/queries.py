@@ -14,15 +14,11 @@ import duckdb
 
 from tierhub.errors import ScopeError
 from tierhub.reference import divisions
+from tierhub.scope import CITY_CODE, Scope
 from tierhub.standards import catalogue
 from warehouse.schema import fact_table
 
-CITY = "120000000000"
-
-
-def scope_prefix(scope: str) -> str:
-    """The code prefix of a scope node (raises if the code is not a division)."""
-    return divisions().get(scope).prefix
+CITY = CITY_CODE
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +47,7 @@ def district_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[D
         HAVING count(f.file_id) > 0
         ORDER BY d.code
         """,
-        [scope_prefix(scope)],
+        [Scope(scope).prefix],
     ).fetchall()
     return [DistrictCounts(*r) for r in rows]
 
@@ -76,7 +72,7 @@ def reason_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[Rea
         WHERE starts_with(q.source_id, ?)
         GROUP BY q.rule ORDER BY 4 DESC, 1
         """,
-        [scope_prefix(scope)],
+        [Scope(scope).prefix],
     ).fetchall()
     return [ReasonCount(*r) for r in rows]
 
@@ -94,7 +90,7 @@ def rejected_files(con: duckdb.DuckDBPyConnection, scope: str = CITY, limit: int
         for s, p, e in con.execute(
             "SELECT source_id, path, error FROM ops.files WHERE status = 'rejected' AND starts_with(source_id, ?) "
             "ORDER BY path LIMIT ?",
-            [scope_prefix(scope), limit],
+            [Scope(scope).prefix, limit],
         ).fetchall()
     ]
 
@@ -112,7 +108,7 @@ def source_activity(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> dict[s
     """Per source inside ``scope``: files taken and the newest file's modification time."""
     rows = con.execute(
         "SELECT source_id, count(*), max(modified_at) FROM ops.cursor WHERE starts_with(source_id, ?) GROUP BY 1",
-        [scope_prefix(scope)],
+        [Scope(scope).prefix],
     ).fetchall()
     return {str(s): SourceActivity(str(s), int(n), last) for s, n, last in rows}
 
@@ -179,7 +175,7 @@ def _cases_of(con: duckdb.DuckDBPyConnection, scope: str, id_number: str, as_of:
         "SELECT item_code, source_id, business_date, load_id, file_id, row_number, superseded_by_load "
         f"FROM core.cases WHERE id_number = '{key}'"
     ).fetchall()
-    prefix = scope_prefix(scope)
+    prefix = Scope(scope).prefix
     rows = [r for r in rows if str(r[1]).startswith(prefix)]
     if as_of is None:
         current = [r for r in rows if r[6] is None]
@@ -246,7 +242,7 @@ def _people(
         WHERE {condition} AND starts_with(c.source_id, ?) AND {_as_of_filter("c", as_of)}
         GROUP BY ALL ORDER BY p.name, p.id_number LIMIT ?
         """,
-        [*params, scope_prefix(scope), limit],
+        [*params, Scope(scope).prefix, limit],
     ).fetchall()
     return [Person(*r) for r in rows]
 

@@ -19,7 +19,8 @@ from portal.context import Ctx, Forbidden, checked_form, render, signed_in
 from portal.masking import Role, show, show_birth_date, show_fields
 from tierhub.errors import ScopeError
 from tierhub.reference import code_tables, divisions, field_dictionary
-from warehouse.queries import Person, find_person, person_360, scope_prefix, search_people
+from tierhub.scope import Scope
+from warehouse.queries import Person, find_person, person_360, search_people
 
 router = APIRouter()
 ID_LIKE = re.compile(r"\d{15}|\d{17}[\dXx]")
@@ -75,12 +76,8 @@ async def search(request: Request) -> Response:
             return render(ctx, "search.html", status=404, q=q, rows=[], districts=choices, district=district, note=None)
         handle = ctx.portal.state.person_handle(ctx.session, person.id_number)  # type: ignore[arg-type]
         return RedirectResponse(f"/p/{handle}", status_code=303)
-    scope = ctx.who.scope
-    if district and district != scope:
-        # A narrower node for a name search: it must lie inside the user's own subtree.
-        if not re.fullmatch(r"\d{12}", district) or not district.startswith(scope_prefix(scope)):
-            raise ScopeError(f"{district} is outside the user's scope")
-        scope = district
+    # A narrower node for a name search: it must lie inside the user's own subtree.
+    scope = Scope(ctx.who.scope).narrow(district)
     if not q:
         return render(ctx, "search.html", q=q, rows=None, districts=choices, district=district, note=None)
     try:
