@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tierhub.masking import CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_account, mask_id, mask_phone
+
 
 class Role(StrEnum):
     """What a portal user does; each user is bound to one division node."""
@@ -52,42 +54,8 @@ POLICY: dict[Role, Visibility] = {
     Role.admin: Visibility(True, True, False, False, True, True),
 }
 
-# Fields holding identifiers, by kind (names from tierhub/reference/data/field_dictionary.csv).
-SENSITIVE_FIELDS = {
-    "id_number": "id",
-    "mobile_phone": "phone",
-    "landline": "phone",
-    "bank_account_no": "account",
-    "ss_card_no": "account",
-    "disability_cert_no": "account",
-}
-
-
-def mask_id(value: str) -> str:
-    """``120101********123X``: the address code and the last four characters stay."""
-    text = value.strip()
-    if len(text) <= 10:
-        return "*" * len(text)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
-
-
-def mask_phone(value: str) -> str:
-    """``138****1234``: the first three and the last four digits stay."""
-    text = value.strip()
-    if len(text) <= 7:
-        return "*" * len(text)
-    return text[:3] + "*" * (len(text) - 7) + text[-4:]
-
-
-def mask_account(value: str) -> str:
-    """Only the last four characters of a card, account or certificate number stay."""
-    text = value.strip()
-    return "*" * max(len(text) - 4, 0) + text[-4:]
-
-
-# Fields that hold what another field held before or after a change: what they are is named by
-# the record's change_item (local_change_item.csv), not by their own name.
-CHANGE_VALUE_FIELDS = ("value_before", "value_after")
+# What the change values (CHANGE_VALUE_FIELDS) hold is named by the record's change_item
+# (local_change_item.csv), not by their own name.
 CHANGED_FIELD_KINDS = {"02": "id", "04": "birth_date", "06": "phone", "09": "account"}
 # Free text (remarks, addresses, a changed value) may hold identifiers typed by hand: an ID number,
 # a mobile, a landline, a card or account number. Digit runs are found whatever the field is called.
@@ -153,23 +121,3 @@ def show_fields(fields: Mapping[str, object], role: Role) -> dict[str, object]:
     changed = fields.get("change_item")
     code = changed if isinstance(changed, str) else None
     return {k: show(k, v, role, changed=code) for k, v in fields.items()}
-
-
-def mask_sql(field: str, column: str) -> str:
-    """A DuckDB expression masking ``column`` the way :func:`show` masks ``field`` (for analysts' views)."""
-    kind = SENSITIVE_FIELDS[field]
-    c = f'trim("{column}")'
-    if kind in ("id", "phone"):
-        head, tail = (6, 4) if kind == "id" else (3, 4)
-        keep = head + tail
-        return (
-            f"CASE WHEN length({c}) <= {keep} THEN repeat('*', length({c})) "
-            f"ELSE left({c}, {head}) || repeat('*', length({c}) - {keep}) || right({c}, {tail}) END"
-        )
-    return f"repeat('*', greatest(length({c}) - 4, 0)) || right({c}, 4)"
-
-
-def mask_text_sql(column: str) -> str:
-    """A DuckDB expression hiding every run of seven or more digits in free text but its last four (analysts)."""
-    c = f'"{column}"'
-    return f"regexp_replace({c}, '\\d{{3,}}(\\d{{4}})', '*******\\1', 'g')"

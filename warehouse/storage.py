@@ -33,7 +33,7 @@ Key = str | None | _FromSettings
 
 
 @cache
-def _httpfs_extension() -> str:
+def httpfs_extension() -> str:
     import duckdb_extension_httpfs  # type: ignore[import-untyped]
 
     folder = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}"
@@ -64,7 +64,7 @@ def connect(path: Path, *, key: Key = FROM_SETTINGS, read_only: bool = False) ->
         return duckdb.connect(str(path), read_only=read_only)
     con = duckdb.connect()
     try:
-        con.execute(f"LOAD {_literal(_httpfs_extension())}")
+        con.execute(f"LOAD {_literal(httpfs_extension())}")
         options = f"ENCRYPTION_KEY {_literal(secret)}" + (", READ_ONLY" if read_only else "")
         con.execute(f"ATTACH {_literal(str(path))} AS {CATALOG} ({options})")
         con.execute(f"USE {CATALOG}")
