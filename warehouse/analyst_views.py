@@ -52,6 +52,45 @@ def _select_list(columns: list[str], masked: bool) -> str:
     return ", ".join(parts)
 
 
+def _scoped_persons(known: dict[str, list[str]], a: str, prefix: str) -> str:
+    """One row per person with a current record inside ``prefix``: each field from the newest such record."""
+    parts = []
+    for table, columns in known.items():
+        if not table.startswith("core.") or not {"id_number", "file_id", "row_number", "source_id"} <= set(columns):
+            continue
+        if table in ("core.cases", "core.persons", "core.person_history"):
+            continue
+        picked = ", ".join(
+            f"f.{ident(field)}" if field in columns else f"CAST(NULL AS {kind}) AS {ident(field)}"
+            for field, kind in (
+                ("name", "VARCHAR"),
+                ("sex", "VARCHAR"),
+                ("birth_date", "DATE"),
+                ("mobile_phone", "VARCHAR"),
+            )
+        )
+        schema, name = table.split(".")
+        parts.append(
+            f"SELECT f.id_number, {picked}, c.item_code, c.business_date, concat_ws('|', "
+            "coalesce(strftime(c.business_date, '%Y-%m-%d'), '0000'), c.load_id, "
+            "lpad(CAST(c.file_id AS VARCHAR), 12, '0'), "
+            "lpad(CAST(c.row_number AS VARCHAR), 12, '0')) AS _rank "
+            f"FROM {a}.{schema}.{ident(name)} f JOIN {a}.core.cases c USING (file_id, row_number) "
+            f"WHERE starts_with(c.source_id, '{prefix}') AND c.superseded_by_load IS NULL"
+        )
+    sex_from_id = "CASE WHEN CAST(substr(id_number, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
+    birth_from_id = "TRY_CAST(try_strptime(substr(id_number, 7, 8), '%Y%m%d') AS DATE)"
+    latest = {
+        f: f"arg_max({f}, _rank) FILTER (WHERE {f} IS NOT NULL)" for f in ("name", "sex", "birth_date", "mobile_phone")
+    }
+    return (
+        f"SELECT id_number, {latest['name']} AS name, coalesce({latest['sex']}, any_value({sex_from_id})) AS sex, "
+        f"coalesce({latest['birth_date']}, any_value({birth_from_id})) AS birth_date, "
+        f"{latest['mobile_phone']} AS mobile_phone, arg_max(item_code, _rank) AS item_code, "
+        f"max(business_date) AS as_of_date FROM ({' UNION ALL '.join(parts)}) GROUP BY id_number"
+    )
+
+
 def view_definitions(
     con: duckdb.DuckDBPyConnection, alias: str, scope: str, masked: bool
 ) -> dict[str, tuple[str, str]]:
@@ -76,15 +115,12 @@ def view_definitions(
         f"SELECT {_select_list(known['core.cases'], masked)} FROM {a}.core.cases WHERE {inside}",
         "每条受理记录 one row per accepted record (item, service point, business date)",
     )
-    # The master's own bookkeeping (rank key, source of the winning record) stays out: it can
-    # carry raw identifiers and name service points outside the scope.
-    person_columns = [c for c in known["core.persons"] if c in PERSON_COLUMNS]
-    # A SEMI JOIN, not IN (subquery): with a Python UDF in the select list DuckDB 2.0.1 plans
-    # the IN form ~400x slower.
+    # Who a person is comes from the scope's own records, newest first — never from the
+    # city-wide master (core.persons), whose name and phone may come from a record another
+    # district submitted (issue #15). Sex and birth date fall back to what the ID says.
     views["persons"] = (
-        f"SELECT {_select_list(person_columns, masked)} FROM {a}.core.persons SEMI JOIN "
-        f"(SELECT id_number AS case_id FROM {a}.core.cases WHERE {inside}) ON case_id = id_number",
-        "人员主表 people with a record inside the scope",
+        f"SELECT {_select_list(list(PERSON_COLUMNS), masked)} FROM ({_scoped_persons(known, a, prefix)})",
+        "人员主表 people with a record inside the scope, as the scope's records describe them",
     )
     views["quarantine_reasons"] = (
         "SELECT file_id, row_number, load_id, source_id, item_code, standard_version, r.rule AS rule, "

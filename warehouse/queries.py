@@ -192,76 +192,109 @@ def _cases_of(con: duckdb.DuckDBPyConnection, scope: str, id_number: str, as_of:
 def find_person(
     con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
 ) -> Person | None:
-    """The person with this ID number, if they have an accepted record inside ``scope``.
-
-    Two index lookups (the case index by ID, the person master by its key) rather than a
-    join, which would scan the whole person master.
-    """
-    cases = _cases_of(con, scope, id_number, as_of)
-    if not cases:
-        return None
-    key = id_number.strip().upper()  # checked by _cases_of
-    found = con.execute(
-        f"SELECT id_number, name, sex, birth_date, mobile_phone FROM core.persons WHERE id_number = '{key}'"
-    ).fetchall()
-    if not found:
-        return None
-    person_id, name, sex, birth_date, mobile = found[0]
-    return Person(str(person_id), name, sex, birth_date, mobile, len(cases))
+    """The person with this ID number as their records inside ``scope`` describe them (None: no record there)."""
+    return person_360(con, scope, id_number, as_of=as_of)[0]
 
 
 def search_people(
     con: duckdb.DuckDBPyConnection, scope: str, name: str, *, limit: int = 50, as_of: dt.datetime | None = None
 ) -> list[Person]:
-    """People whose name contains ``name`` with a record inside ``scope`` (a district or below).
+    """People with a record inside ``scope`` (a district or below) whose name *there* contains ``name``.
 
     A name search over the whole city is refused: names are not unique, and the bureau's
-    rule is to search by name within a district.
+    rule is to search by name within a district. The name matched and shown is the one the
+    scope's own records carry, never the city-wide master's, which may come from a record
+    another district submitted (issue #15).
     """
     if divisions().get(scope).level == "city":
         raise ScopeError("a search by name needs a district (or smaller) scope", fix="choose a district first")
     needle = name.strip()
     if not needle:
         return []
-    return _people(con, scope, "p.name LIKE '%' || ? || '%'", [needle], as_of, limit=limit)
-
-
-def _people(
-    con: duckdb.DuckDBPyConnection,
-    scope: str,
-    condition: str,
-    params: list[object],
-    as_of: dt.datetime | None,
-    *,
-    limit: int,
-) -> list[Person]:
+    prefix = Scope(scope).prefix
+    named = [
+        f"SELECT id_number, file_id, row_number FROM {table} "
+        f"WHERE starts_with(source_id, '{prefix}') AND contains(name, $needle)"
+        for table in tables_with(con, ("id_number", "name"))
+    ]
+    if not named:
+        return []
     rows = con.execute(
-        f"""
-        SELECT p.id_number, p.name, p.sex, p.birth_date, p.mobile_phone, count(*)
-        FROM core.cases c JOIN core.persons p USING (id_number)
-        WHERE {condition} AND starts_with(c.source_id, ?) AND {_as_of_filter("c", as_of)}
-        GROUP BY ALL ORDER BY p.name, p.id_number LIMIT ?
-        """,
-        [*params, Scope(scope).prefix, limit],
+        f"SELECT DISTINCT h.id_number FROM ({' UNION ALL '.join(named)}) h "
+        "JOIN core.cases c USING (file_id, row_number) "
+        f"WHERE starts_with(c.source_id, '{prefix}') AND {_as_of_filter('c', as_of)} "
+        "ORDER BY 1 LIMIT $cap",
+        {"needle": needle, "cap": 4 * limit},
     ).fetchall()
-    return [Person(*r) for r in rows]
+    people = [p for (key,) in rows if (p := find_person(con, scope, str(key), as_of=as_of)) is not None]
+    return sorted(people, key=lambda p: (p.name or "", p.id_number))[:limit]
+
+
+def tables_with(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> list[str]:
+    """The catalogue's fact tables in this warehouse that have ``columns`` (and a source)."""
+    found: dict[str, set[str]] = {}
+    for schema, table, column in con.execute(
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
+    ).fetchall():
+        found.setdefault(f"{schema}.{table}", set()).add(str(column))
+    wanted = {*columns, "source_id", "file_id", "row_number"}
+    return [
+        table
+        for table in dict.fromkeys(fact_table(item) for item in catalogue().items.values())
+        if wanted <= found.get(table, set())
+    ]
 
 
 def person_360(
     con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
 ) -> tuple[Person | None, list[PersonRecord]]:
-    """The person and every accepted record of theirs inside ``scope`` — one case-index lookup for both."""
+    """The person and every accepted record of theirs inside ``scope`` — one case-index lookup for both.
+
+    Who the person is (name, sex, birth date, mobile) comes from those records only, newest
+    first: the city-wide master (``core.persons``) takes the latest record of any district,
+    and a record another district submitted must not show through (issue #15). Sex and birth
+    date the records do not carry are read from the ID number, which the caller already has.
+    """
     cases = _cases_of(con, scope, id_number, as_of)
     if not cases:
         return None, []
-    found = con.execute(
-        "SELECT id_number, name, sex, birth_date, mobile_phone FROM core.persons "
-        f"WHERE id_number = '{id_number.strip().upper()}'"  # checked by _cases_of
-    ).fetchall()
-    if not found:
-        return None, []
-    person_id, name, sex, birth_date, mobile = found[0]
-    return Person(str(person_id), name, sex, birth_date, mobile, len(cases)), _records(con, cases)
+    records = _records(con, cases)
+    key = id_number.strip().upper()  # checked by _cases_of
+    return scoped_person(key, records, len(cases)), records
+
+
+def scoped_person(id_number: str, records: list[PersonRecord], count: int | None = None) -> Person:
+    """A person as ``records`` (newest first) describe them, with sex and birth date from the ID otherwise."""
+
+    def latest(field: str) -> object:
+        return next((r.fields[field] for r in records if r.fields.get(field) not in (None, "")), None)
+
+    name, sex, birth, mobile = latest("name"), latest("sex"), latest("birth_date"), latest("mobile_phone")
+    return Person(
+        id_number,
+        None if name is None else str(name),
+        str(sex) if sex is not None else sex_from_id(id_number),
+        birth if isinstance(birth, dt.date) else birth_date_from_id(id_number),
+        None if mobile is None else str(mobile),
+        len(records) if count is None else count,
+    )
+
+
+def sex_from_id(id_number: str) -> str | None:
+    """The GB/T 2261.1 sex code an 18-character ID carries (odd 17th digit: 1 male, even: 2 female)."""
+    if len(id_number) != 18 or not id_number[16].isdigit():
+        return None
+    return "1" if int(id_number[16]) % 2 else "2"
+
+
+def birth_date_from_id(id_number: str) -> dt.date | None:
+    """The birth date an 18-character ID number carries (characters 7-14)."""
+    if len(id_number) != 18:
+        return None
+    try:
+        return dt.datetime.strptime(id_number[6:14], "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def person_records(
