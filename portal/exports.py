@@ -9,6 +9,7 @@ import xlsxwriter
 
 from portal.dashboard import Dashboard, Figures
 from portal.i18n import Labels
+from tierhub.cells import WORKBOOK_OPTIONS, csv_row, write_cell
 
 COLUMNS = (
     "code",
@@ -50,17 +51,17 @@ def to_csv(board: Dashboard, t: Labels) -> bytes:
     """The children and the total, one row each."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([_title(board, t)])
-    writer.writerow(_header(t))
+    writer.writerow(csv_row([_title(board, t)]))
+    writer.writerow(csv_row(_header(t)))
     for f in [*board.children, board.total]:
-        writer.writerow(["" if v is None else v for v in _cells(f)])
+        writer.writerow(csv_row(_cells(f)))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def to_xlsx(board: Dashboard, t: Labels) -> bytes:
     """A workbook: the children with the total, the items, and the workload per service point."""
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, **WORKBOOK_OPTIONS})
     bold = book.add_format({"bold": True})
     percent = book.add_format({"num_format": "0.0%"})
     sheets = (
@@ -70,13 +71,14 @@ def to_xlsx(board: Dashboard, t: Labels) -> bytes:
     )
     for name, rows in sheets:
         sheet = book.add_worksheet(name[:31])
-        sheet.write(0, 0, _title(board, t), bold)
-        sheet.write_row(1, 0, _header(t), bold)
+        write_cell(sheet, 0, 0, _title(board, t), bold)
+        for c, head in enumerate(_header(t)):
+            write_cell(sheet, 1, c, head, bold)
         for r, f in enumerate(rows, start=2):
             for c, value in enumerate(_cells(f)):
                 if value is None:
                     continue
-                sheet.write(r, c, value, percent if COLUMNS[c] in ("pass_rate", "completeness") else None)
+                write_cell(sheet, r, c, value, percent if COLUMNS[c] in ("pass_rate", "completeness") else None)
         sheet.set_column(0, 0, 14)
         sheet.set_column(1, 1, 28)
         sheet.set_column(2, len(COLUMNS) - 1, 12)

@@ -16,6 +16,7 @@ from typing import Any
 import xlsxwriter
 
 from reports.model import DistrictReport, StreetSummary, labels
+from tierhub.cells import WORKBOOK_OPTIONS, write_cell
 from warehouse.marts import ANY_ITEM, FailingLine
 
 MAX_WIDTH = 60
@@ -37,7 +38,7 @@ class _Sheet:
     def write(self, row: int, col: int, value: Any, fmt: Any = None, *, measure: bool = True) -> None:
         if value is None:
             value = ""
-        self.sheet.write(row, col, value, fmt)
+        write_cell(self.sheet, row, col, value, fmt)  # text as text: a quarantined "=…" is no formula
         if measure:
             text = f"{value:.1%}" if isinstance(value, float) else str(value)
             longest = max((display_width(part) for part in text.split("\n")), default=0)
@@ -63,7 +64,7 @@ def write_workbook(report: DistrictReport, path: Path, language: str = "zh") -> 
     """Write the report's workbook to ``path``."""
     words = labels(language)
     path.parent.mkdir(parents=True, exist_ok=True)
-    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_urls": False})
+    book = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     # A fixed creation time keeps the bytes a function of the report (xlsxwriter stamps "now").
     book.set_properties({"title": _title(report, words), "created": report.generated_at.replace(tzinfo=None)})
     fmt = {

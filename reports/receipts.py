@@ -23,6 +23,7 @@ from connectors.config import FileEndpoint, SourcesConfig
 from connectors.exports import AnyEndpoint
 from connectors.outboxes import Outboxes
 from reports.model import labels
+from tierhub.cells import csv_row
 from tierhub.errors import TierhubError
 from tierhub.scope import Scope
 from warehouse.marts import TZ
@@ -121,7 +122,7 @@ def render_receipt(con: duckdb.DuckDBPyConnection, file_id: int, language: str =
         [words["receipt_standard"], " ".join(f"{item} {v}" for v in versions) if item else ""],
         [words["receipt_note"], summary],
     ]
-    writer.writerows(head)
+    writer.writerows(csv_row(r) for r in head)
     reasons = con.execute(
         "SELECT r.row_number, coalesce(fd.label_zh, r.field), r.field, r.value, r.message_zh, r.fix_zh, "
         "r.message_en, r.fix_en FROM quarantine.reasons r LEFT JOIN ref.fields fd ON fd.field = r.field "
@@ -130,10 +131,11 @@ def render_receipt(con: duckdb.DuckDBPyConnection, file_id: int, language: str =
     ).fetchall()
     if reasons:
         writer.writerow([])
-        writer.writerow([words["row"], words["field"], words["value"], words["reason"], words["fix"]])
+        writer.writerow(csv_row([words["row"], words["field"], words["value"], words["reason"], words["fix"]]))
         for number, label, fld, value, mzh, fzh, men, fen in reasons:
             zh = language == "zh"
-            writer.writerow([number, label if zh else fld, value or "", mzh if zh else men, fzh if zh else fen])
+            # A quarantined value is what a clerk typed: it may begin with "=" (CSV injection).
+            writer.writerow(csv_row([number, label if zh else fld, value, mzh if zh else men, fzh if zh else fen]))
     body = "\ufeff" + buffer.getvalue()
     return Receipt(file_id, str(source), receipt_name(str(path), str(sha)), body.encode("utf-8"))
 
