@@ -1,7 +1,7 @@
 """What every request needs: the portal's parts, the caller's address, session, user and language.
 
 Sessions are server-side (portal/state.py): the cookie carries a random token, HttpOnly and
-SameSite=Lax, Secure behind TLS. Client addresses and the TLS flag come from
+SameSite=Strict, Secure behind TLS. Client addresses and the TLS flag come from
 X-Forwarded-For / X-Forwarded-Proto only when the direct peer is a trusted proxy.
 """
 
@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from portal.auth import Principal, Throttle, principal
 from portal.i18n import LANGUAGES, Labels, labels
+from portal.sql_worker import SqlRunner
 from portal.state import PortalState, Session, now
 from tierhub.errors import TierhubError
 from tierhub.settings import TierhubSettings
@@ -76,6 +77,15 @@ class Portal:
             lstrip_blocks=True,
         )
         self.person_key_secret = self.state.secret("person_key")
+        self._sql_runner: SqlRunner | None = None
+
+    @property
+    def sql_runner(self) -> SqlRunner:
+        """Where analyst SQL runs: worker processes with hard limits (started on first use)."""
+        with self._reader_lock:
+            if self._sql_runner is None:
+                self._sql_runner = SqlRunner(self.settings.portal_sql_workers)
+            return self._sql_runner
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the last published warehouse state (opened on first use)."""
@@ -212,13 +222,30 @@ async def checked_form(ctx: Ctx) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+def refuse_cross_site(ctx: Ctx) -> None:
+    """Audited GETs (person lookups) only from the portal's own pages or the address bar.
+
+    A link or image on another site must not make a signed-in browser record a lookup in
+    the user's name. SameSite=Strict keeps the cookie off such requests in browsers that
+    honour it; this refuses what the browser says came from elsewhere (``Sec-Fetch-Site``
+    ``cross-site``/``same-site``) and any foreign ``Origin``.
+    """
+    request = ctx.request
+    fetched_from = request.headers.get("sec-fetch-site", "").lower()
+    if fetched_from in ("cross-site", "same-site"):
+        raise CsrfRejected(f"a lookup requested from another site ({fetched_from})", fix="search from the portal")
+    origin = request.headers.get("origin")
+    if origin and origin.split("://", 1)[-1].rstrip("/") != request.headers.get("host", ""):
+        raise CsrfRejected(f"a lookup requested from {origin}", fix="search from the portal")
+
+
 def set_session_cookie(ctx: Ctx, response: Response, token: str) -> None:
-    """The session cookie: HttpOnly, SameSite=Lax, Secure behind TLS."""
+    """The session cookie: HttpOnly, SameSite=Strict (no cross-site request carries it), Secure behind TLS."""
     response.set_cookie(
         COOKIE,
         token,
         httponly=True,
-        samesite="lax",
+        samesite="strict",
         secure=ctx.secure,
         path="/",
         max_age=ctx.portal.settings.portal_session_max_hours * 3600,

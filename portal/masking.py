@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tierhub.masking import CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_account, mask_id, mask_phone
+from tierhub.masking import ADDRESS_FIELDS, CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_account, mask_id, mask_phone
 
 
 class Role(StrEnum):
@@ -31,28 +31,81 @@ class Role(StrEnum):
 STAFF_LEVEL = {Role.city: "city", Role.district: "district", Role.street: "street", Role.community: "community"}
 
 
+class Shown(StrEnum):
+    """How much of one piece of a person a role sees."""
+
+    full = "full"
+    masked = "masked"  # ID 120101********123X, phone 138****1234, account ****1234
+    year = "year only"  # a birth date as its year
+    none = "—"  # not shown at all
+
+
+# The pieces of a person, in the order of decision 0019's table.
+PERSON_PIECES = ("id_number", "birth_date", "age", "sex", "phone", "address", "account")
+
+
 @dataclass(frozen=True, slots=True)
 class Visibility:
-    """What a role sees of a person's identifiers."""
+    """What a role may do, and how much of each piece of a person it sees (``PERSON_PIECES``)."""
 
-    full_ids: bool
-    full_phones: bool
     person_lookup: bool  # may open a person's records (person 360)
     analyst_sql: bool
     dashboards: bool
     admin: bool
+    sees: Mapping[str, Shown]
+
+    @property
+    def full_ids(self) -> bool:
+        """Full ID numbers (and so full birth dates and account numbers)."""
+        return self.sees["id_number"] is Shown.full
+
+    @property
+    def full_phones(self) -> bool:
+        """Full phone numbers."""
+        return self.sees["phone"] is Shown.full
 
 
+def _sees(id_number: Shown, birth_date: Shown, phone: Shown, address: Shown, account: Shown) -> dict[str, Shown]:
+    age = sex = Shown.full if birth_date is not Shown.none else Shown.none
+    return {
+        "id_number": id_number,
+        "birth_date": birth_date,
+        "age": age,
+        "sex": sex,
+        "phone": phone,
+        "address": address,
+        "account": account,
+    }
+
+
+F, M, Y, N = Shown.full, Shown.masked, Shown.year, Shown.none
+# Decision 0019 prints this table (tests/adversarial/test_privacy.py checks they agree). A role
+# that sees a masked ID sees the birth year only: the eight hidden digits are the birth date.
 POLICY: dict[Role, Visibility] = {
-    Role.city: Visibility(
-        full_ids=True, full_phones=True, person_lookup=True, analyst_sql=False, dashboards=True, admin=False
-    ),
-    Role.district: Visibility(True, True, True, False, True, False),
-    Role.street: Visibility(True, False, True, False, True, False),
-    Role.community: Visibility(False, False, True, False, True, False),
-    Role.analyst: Visibility(False, False, False, True, True, False),
-    Role.admin: Visibility(True, True, False, False, True, True),
+    Role.city: Visibility(True, False, True, False, _sees(F, F, F, F, F)),
+    Role.district: Visibility(True, False, True, False, _sees(F, F, F, F, F)),
+    # Street centres check the ID card against the record; they rarely need the phone.
+    Role.street: Visibility(True, False, True, False, _sees(F, F, M, F, F)),
+    # Community workstations serve residents at their address, by name; numbers masked.
+    Role.community: Visibility(True, False, True, False, _sees(M, Y, M, F, M)),
+    # Analysts count: a pseudonym instead of the ID, no address (with name, sex and birth
+    # year it would single a person out of the district).
+    Role.analyst: Visibility(False, True, True, False, _sees(M, Y, M, N, M)),
+    # Admins read the audit log, which names the IDs looked up; they open no person.
+    Role.admin: Visibility(False, False, True, True, _sees(F, N, N, N, N)),
 }
+del F, M, Y, N
+
+
+def policy_table() -> str:
+    """POLICY as the Markdown table of decision 0019."""
+    head = "| role | " + " | ".join(PERSON_PIECES) + " |"
+    rule = "|---" * (len(PERSON_PIECES) + 1) + "|"
+    rows = [
+        f"| {role.value} | " + " | ".join(POLICY[role].sees[p].value for p in PERSON_PIECES) + " |" for role in Role
+    ]
+    return "\n".join([head, rule, *rows])
+
 
 # What the change values (CHANGE_VALUE_FIELDS) hold is named by the record's change_item
 # (local_change_item.csv), not by their own name.
@@ -66,13 +119,15 @@ _NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?:\(?0\d{2,3}\)?[\s-]?)?\d{7,}(?!\d)")
 
 def _mask_kind(kind: str, value: str, role: Role) -> str:
     seen = POLICY[role]
+    if kind == "address":
+        return value if seen.sees["address"] is Shown.full else "—"
     if kind == "id":
         return value if seen.full_ids else mask_id(value)
     if kind == "phone":
         return value if seen.full_phones else mask_phone(value)
     if kind == "birth_date":
         return value if seen.full_ids else "*" * len(value.strip())
-    return value if seen.full_ids else mask_account(value)
+    return value if seen.sees["account"] is Shown.full else mask_account(value)
 
 
 def mask_text(value: str, role: Role) -> str:
@@ -96,7 +151,7 @@ def show(field: str, value: object, role: Role, changed: str | None = None) -> o
     """
     if not isinstance(value, str):
         return value
-    kind = SENSITIVE_FIELDS.get(field)
+    kind = SENSITIVE_FIELDS.get(field) or ("address" if field in ADDRESS_FIELDS else None)
     if kind is not None:
         return _mask_kind(kind, value, role)
     if field in CHANGE_VALUE_FIELDS and changed in CHANGED_FIELD_KINDS:
@@ -111,9 +166,10 @@ def show_birth_date(day: dt.date | None, role: Role) -> str:
     The masked ID hides exactly the eight birth-date digits; the full date beside it would
     give them back (issue #15).
     """
-    if day is None:
+    shown = POLICY[role].sees["birth_date"]
+    if day is None or shown is Shown.none:
         return ""
-    return day.isoformat() if POLICY[role].full_ids else f"{day.year}"
+    return day.isoformat() if shown is Shown.full else f"{day.year}"
 
 
 def show_fields(fields: Mapping[str, object], role: Role) -> dict[str, object]:

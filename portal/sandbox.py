@@ -27,7 +27,6 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +61,7 @@ class Limits:
     seconds: float = 10.0
     rows: int = 1000
     memory: str = "512MB"
+    result_bytes: int = 4_000_000  # what is sent to the browser, whatever the row count
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,30 +125,30 @@ def check_select(sql: str, views: set[str]) -> None:
             fix="write a plain SELECT (DESCRIBE, SUMMARIZE, PIVOT and SHOW are not available here)",
         )
     node = tree["statements"][0]["node"]
-    ctes = {str(key) for key in _cte_names(node)}
-    _walk(node, views, ctes)
+    _walk(node, views, frozenset())
 
 
-def _cte_names(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        cte_map = value.get("cte_map")
-        if isinstance(cte_map, dict):
-            for entry in cte_map.get("map", []):
-                yield str(entry.get("key", "")).lower()
-        for child in value.values():
-            yield from _cte_names(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _cte_names(child)
+def _declared_ctes(value: dict[str, Any]) -> set[str]:
+    """The CTE names a query node declares (visible inside that node only)."""
+    cte_map = value.get("cte_map")
+    if not isinstance(cte_map, dict):
+        return set()
+    return {str(entry.get("key", "")).lower() for entry in cte_map.get("map", [])}
 
 
-def _walk(value: Any, views: set[str], ctes: set[str]) -> None:
+def _walk(value: Any, views: set[str], ctes: frozenset[str]) -> None:
+    # A CTE is resolved by scope: its name counts only inside the node that declares it. A
+    # CTE named like a system view inside a subquery must not let the real view be read
+    # elsewhere in the statement (issue #15).
     if isinstance(value, list):
         for child in value:
             _walk(child, views, ctes)
         return
     if not isinstance(value, dict):
         return
+    declared = _declared_ctes(value)
+    if declared:
+        ctes = ctes | declared
     for key in ("catalog_name", "catalog"):
         if str(value.get(key) or "").lower() not in ("", "memory"):
             raise SqlRefused(f"database {value[key]!r} is not available", fix="query the views listed beside the box")
@@ -169,7 +169,7 @@ def _is_table_ref(value: dict[str, Any]) -> bool:
     return "sample" in value and "alias" in value and "class" not in value and "type" in value
 
 
-def _check_table_ref(ref: dict[str, Any], views: set[str], ctes: set[str]) -> None:
+def _check_table_ref(ref: dict[str, Any], views: set[str], ctes: frozenset[str]) -> None:
     kind = ref.get("type")
     if kind not in ALLOWED_REF_TYPES:
         raise SqlRefused(f"{kind} is not available", fix="write a plain SELECT over the views")
@@ -206,9 +206,15 @@ class Sandbox:
         if not warehouse.exists():
             raise SqlFailed(f"warehouse {warehouse} does not exist", fix="run `tierhub sync` first")
         self.limits = limits
-        self.alias = "wh_" + secrets.token_hex(16)  # not guessable; the statement check is the guard
+        self.alias = "wh_" + secrets.token_hex(16)  # detached again before any analyst SQL runs
         self.con = duckdb.connect(
-            ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+            ":memory:",
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "threads": 1,
+                "memory_limit": limits.memory,
+            },
         )
         try:
             options = "READ_ONLY"
@@ -228,8 +234,16 @@ class Sandbox:
                 side_effects=False,
             )
             self.views = view_definitions(self.con, self.alias, scope, masked)
+            # Materialised, not views over the attached warehouse: once the warehouse is
+            # detached the connection holds the scope's masked rows and nothing else, so
+            # neither a flaw in the statement check nor a system view (duckdb_databases(),
+            # duckdb_tables(), duckdb_views()) can reach a path, a table or a row outside it.
             for name, (select, _) in self.views.items():
-                self.con.execute(f"CREATE VIEW main.{ident(name)} AS {select}")
+                self.con.execute(f"CREATE TABLE main.{ident(name)} AS {select}")
+            self.con.execute(f"DETACH {self.alias}")
+            # The pseudonym's keyed function goes too: with it an analyst could compute the
+            # person_key of any ID number they know and find that person's rows.
+            self.con.remove_function("person_key")
             for setting in (
                 "SET enable_external_access = false",
                 "SET allow_community_extensions = false",
@@ -267,7 +281,7 @@ class Sandbox:
         return out
 
     def run(self, sql: str) -> SqlResult:
-        """Check and run one SELECT under the time and row limits."""
+        """Check and run one SELECT under the time, row and result-size limits."""
         check_select(sql, set(self.views))
         started = time.monotonic()
         timer = threading.Timer(self.limits.seconds, self.con.interrupt)
@@ -275,11 +289,16 @@ class Sandbox:
         try:
             cursor = self.con.execute(sql)
             columns = [str(d[0]) for d in cursor.description or []]
-            rows = cursor.fetchmany(self.limits.rows + 1)
+            rows, truncated = _fetch_bounded(cursor, self.limits)
         except duckdb.InterruptException:
             raise SqlFailed(
                 f"the query ran longer than {self.limits.seconds:g} s and was stopped",
                 fix="filter or aggregate more (WHERE, GROUP BY), or add LIMIT",
+            ) from None
+        except duckdb.OutOfMemoryException:
+            raise SqlFailed(
+                f"the query needed more than {self.limits.memory} of memory and was stopped",
+                fix="aggregate more, or select fewer and shorter columns",
             ) from None
         except duckdb.Error as exc:
             raise SqlFailed(
@@ -287,7 +306,23 @@ class Sandbox:
             ) from None
         finally:
             timer.cancel()
-        return SqlResult(columns, rows[: self.limits.rows], len(rows) > self.limits.rows, time.monotonic() - started)
+        return SqlResult(columns, rows, truncated, time.monotonic() - started)
+
+
+def _fetch_bounded(cursor: duckdb.DuckDBPyConnection, limits: Limits) -> tuple[list[tuple[Any, ...]], bool]:
+    """At most ``limits.rows`` rows and about ``limits.result_bytes`` bytes of them; True when cut."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    while len(rows) <= limits.rows:
+        batch = cursor.fetchmany(min(100, limits.rows + 1 - len(rows)))
+        if not batch:
+            return rows, False
+        for row in batch:
+            size += sum(len(v) if isinstance(v, str | bytes) else 16 for v in row)
+            if size > limits.result_bytes or len(rows) == limits.rows:
+                return rows, True
+            rows.append(row)
+    return rows, True
 
 
 def _sql_string(text: str) -> str:

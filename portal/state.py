@@ -74,6 +74,10 @@ CREATE INDEX IF NOT EXISTS audit_by_target ON audit (target);
 """
 
 
+# Anonymous (login-form) sessions one client address may hold at once.
+ANONYMOUS_PER_ADDRESS = 20
+
+
 def now() -> dt.datetime:
     """The current UTC time (one place, so tests can reason about windows)."""
     return dt.datetime.now(dt.UTC)
@@ -232,12 +236,26 @@ class PortalState:
 
     # -- sessions ------------------------------------------------------------------------------
 
-    def create_session(self, username: str | None, client_ip: str) -> tuple[str, Session]:
-        """A new session with a fresh random token (returned once) and CSRF token."""
+    def create_session(
+        self, username: str | None, client_ip: str, *, anonymous_idle: dt.timedelta = dt.timedelta(minutes=30)
+    ) -> tuple[str, Session]:
+        """A new session with a fresh random token (returned once) and CSRF token.
+
+        Anonymous sessions (the login form's) are bounded: those idle longer than
+        ``anonymous_idle`` are dropped, and one address keeps at most ``ANONYMOUS_PER_ADDRESS``
+        (its oldest go), so cookie-less traffic cannot grow the table without end.
+        """
         token = secrets.token_urlsafe(32)
         stamp = now()
         session = Session(token_hash(token), username, secrets.token_urlsafe(32), stamp, stamp, client_ip)
         with self._connect() as con:
+            if username is None:
+                con.execute(
+                    "DELETE FROM sessions WHERE username IS NULL AND (last_seen_at < ? OR token_hash IN ("
+                    "SELECT token_hash FROM sessions WHERE username IS NULL AND client_ip = ? "
+                    "ORDER BY created_at DESC LIMIT -1 OFFSET ?))",
+                    [_iso(stamp - anonymous_idle), client_ip, ANONYMOUS_PER_ADDRESS - 1],
+                )
             con.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
                 [session.token_hash, username, session.csrf_token, _iso(stamp), _iso(stamp), client_ip],

@@ -19,6 +19,9 @@ SENSITIVE_FIELDS = {
     "disability_cert_no": "account",
 }
 
+# Addresses (free text): shown or withheld whole, per role (decision 0019).
+ADDRESS_FIELDS = ("hukou_address", "residence_address")
+
 # Fields that hold what another field held before or after a change (SB02, SK05).
 CHANGE_VALUE_FIELDS = ("value_before", "value_after")
 

@@ -197,7 +197,16 @@ class TierhubSettings(BaseSettings):
     )
     portal_sql_seconds: float = Field(default=10.0, gt=0, description="Time limit of one analyst SQL query.")
     portal_sql_rows: int = Field(default=1000, ge=1, description="Rows an analyst SQL query returns at most.")
-    portal_sql_memory: str = Field(default="512MB", description="DuckDB memory limit of one analyst SQL query.")
+    portal_sql_memory: str = Field(
+        default="512MB",
+        description="Memory of one analyst SQL query: DuckDB's limit, and the hard address-space cap of its process.",
+    )
+    portal_sql_result_bytes: int = Field(
+        default=4_000_000, ge=1000, description="Bytes of result an analyst SQL query returns at most."
+    )
+    portal_sql_workers: int = Field(
+        default=2, ge=1, description="Analyst SQL queries running at once (each in its own process); others wait."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,7 @@ import re
 
 import duckdb
 
-from tierhub.masking import CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_sql, mask_text_sql
+from tierhub.masking import ADDRESS_FIELDS, CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_sql, mask_text_sql
 from tierhub.scope import Scope
 from tierhub.sql import ident
 
@@ -36,8 +36,8 @@ def _all_columns(con: duckdb.DuckDBPyConnection, alias: str) -> dict[str, list[s
 def _select_list(columns: list[str], masked: bool) -> str:
     parts = []
     for column in columns:
-        if column in INTERNAL_COLUMNS:
-            continue
+        if column in INTERNAL_COLUMNS or (masked and column in ADDRESS_FIELDS):
+            continue  # masked roles get no address (decision 0019)
         if masked and column in SENSITIVE_FIELDS:
             parts.append(f"{mask_sql(column, column)} AS {ident(column)}")
         elif masked and column == "birth_date":

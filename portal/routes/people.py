@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from portal.context import Ctx, Forbidden, checked_form, render, signed_in
+from portal.context import Ctx, Forbidden, checked_form, refuse_cross_site, render, signed_in
 from portal.masking import Role, show, show_birth_date, show_fields
 from tierhub.errors import ScopeError
 from tierhub.reference import code_tables, divisions, field_dictionary
@@ -114,6 +114,7 @@ def _row(ctx: Ctx, person: Person) -> Row:
 def person_by_handle(handle: str, ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
     """A person opened from a search result."""
     _may_look_up(ctx)
+    refuse_cross_site(ctx)
     id_number = ctx.portal.state.resolve_handle(ctx.session, handle[:40])  # type: ignore[arg-type]
     if id_number is None:
         raise HTTPException(404)
@@ -124,6 +125,7 @@ def person_by_handle(handle: str, ctx: Annotated[Ctx, Depends(signed_in)]) -> Re
 def person_by_id(id_number: str, ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
     """A person opened by typing the ID number into the address bar (audited the same way)."""
     _may_look_up(ctx)
+    refuse_cross_site(ctx)
     if not ID_LIKE.fullmatch(id_number):
         ctx.audit("person.view", id_number[:50], results=0)
         raise HTTPException(404)

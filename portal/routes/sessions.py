@@ -7,6 +7,7 @@ after it (session fixation).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -23,6 +24,8 @@ def _safe_next(target: str | None) -> str:
     """Only a path on this site (no scheme, no //host) may follow a login."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    if target.startswith("/person/"):
+        return "/"  # a lookup chosen by whoever made the link is not made in the user's name at login
     return target
 
 
@@ -33,7 +36,8 @@ def login_form(ctx: Annotated[Ctx, Depends(context)], next: str = "/") -> Respon
         return RedirectResponse(_safe_next(next), status_code=303)
     response: Response
     if ctx.session is None:
-        token, session = ctx.portal.state.create_session(None, ctx.client_ip)
+        idle = dt.timedelta(minutes=ctx.portal.settings.portal_session_idle_minutes)
+        token, session = ctx.portal.state.create_session(None, ctx.client_ip, anonymous_idle=idle)
         ctx.session, ctx.token = session, token
         response = render(ctx, "login.html", next=_safe_next(next), error=None)
         set_session_cookie(ctx, response, token)

@@ -5,11 +5,14 @@ Each test is named after the attack it stops; each asserts the safe outcome.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pytest
 from fastapi.testclient import TestClient
 
+from portal.masking import POLICY, Role, Shown, policy_table, show, show_birth_date
 from portal.sandbox import Limits, Sandbox
 from tests.adversarial.conftest import ELSEWHERE, HEPING, NINGHE, OWN
 from tests.test_portal_http import csrf_of
@@ -73,3 +76,38 @@ def test_analysts_persons_view_shows_nothing_another_district_recorded(two_distr
     [(name, phone, item, day)] = result.rows
     assert name == OWN["name"] and phone == "138****5678" and item == "JY02"
     assert str(day) == OWN["registration_date"]
+
+
+# -- one table of what each role sees (item 1) ---------------------------------------------------
+
+DECISION = Path(__file__).parents[2] / "docs" / "decisions" / "0019-what-each-role-sees.md"
+
+
+def test_decision_table_says_what_the_code_enforces() -> None:
+    text = DECISION.read_text(encoding="utf-8")
+    table = text.split("<!-- policy-table:start -->\n", 1)[1].split("\n<!-- policy-table:end -->", 1)[0]
+    assert table == policy_table()
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_masked_id_beside_full_birth_date_rebuilds_the_id(role: Role) -> None:
+    sees = POLICY[role].sees
+    if sees["id_number"] is not Shown.full:
+        assert sees["birth_date"] in (Shown.year, Shown.none)
+        assert sees["account"] is not Shown.full
+    expected = {Shown.full: "1980-01-01", Shown.year: "1980", Shown.none: ""}[sees["birth_date"]]
+    assert show_birth_date(dt.date(1980, 1, 1), role) == expected
+
+
+def test_address_with_name_and_birth_year_singles_out_a_person_for_analysts(synced: Path) -> None:
+    with Sandbox(synced, HEPING, secret=b"s", masked=True, limits=Limits(seconds=5)) as box:
+        columns = {c for view in box.describe() for c in view.columns}
+    assert not columns & {"hukou_address", "residence_address", "birth_date"}
+    assert show("residence_address", "和平区南京路1号", Role.analyst) == "—"
+    assert show("residence_address", "和平区南京路1号", Role.community) == "和平区南京路1号"
+
+
+@pytest.mark.parametrize("account", ["analyst", "admin"])
+def test_role_without_lookups_cannot_open_a_person_page(signed_in_as: dict[str, TestClient], account: str) -> None:
+    page = signed_in_as[account].get(f"/person/{ID}")
+    assert page.status_code == 403 and str(OWN["name"]) not in page.text
