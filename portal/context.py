@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from portal.auth import Principal, Throttle, principal
 from portal.i18n import LANGUAGES, Labels, labels
 from portal.state import PortalState, Session, now
+from tierhub.clock import shown
 from tierhub.errors import TierhubError
 from tierhub.settings import TierhubSettings
 from warehouse.queries import last_commit
@@ -75,6 +76,7 @@ class Portal:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.templates.filters["shown"] = shown
         self.person_key_secret = self.state.secret("person_key")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

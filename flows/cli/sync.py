@@ -335,7 +335,7 @@ SELECT * FROM p WHERE id_number = (
 def print_widely_served(warehouse: Path) -> None:
     """Name one person the city-wide view shows at several service points, and how to see them."""
     from warehouse.queries import widely_served
-    from warehouse.readers import open_reader, published_file
+    from warehouse.readers import open_reader
 
     con = open_reader(warehouse)
     try:
