@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -32,11 +31,11 @@ from connectors.config import DatabaseEndpoint, DatabaseItem
 from connectors.exports import Known, Selection, Survey
 from connectors.readers import MIN_KNOWN_HEADERS, map_header
 from connectors.records import Listing, Refusal
+from tierhub.clock import BUREAU_TIME
 from tierhub.errors import ConfigError, HeaderMismatch, SourceUnreachable
 from tierhub.sql import ident
 from tierhub.standards import Catalogue, ItemStandard, catalogue
 
-BUREAU_TIME = ZoneInfo("Asia/Shanghai")
 CATALOG = "src"
 # URL scheme → (wheel module, extension, ATTACH type).
 SCANNERS = {

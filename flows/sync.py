@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 import duckdb
 from prefect import flow, get_run_logger, task
@@ -42,6 +41,7 @@ from flows.pipeline import (
 )
 from quality.datadocs import build_data_docs
 from tierhub.calendar import is_working_day
+from tierhub.clock import BUREAU_TIME
 from tierhub.errors import TierhubError, WarehouseError
 from tierhub.priority import lower_priority
 from tierhub.reference import divisions
@@ -51,7 +51,6 @@ from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
 
-BUREAU_TIME = ZoneInfo("Asia/Shanghai")
 LEVELS = ("street", "community")
 
 

@@ -24,6 +24,7 @@ from portal.auth import Principal, Throttle, principal
 from portal.i18n import LANGUAGES, Labels, labels
 from portal.sql_worker import SqlRunner
 from portal.state import PortalState, Session, now
+from tierhub.clock import shown
 from tierhub.errors import TierhubError
 from tierhub.settings import TierhubSettings
 from warehouse.queries import last_commit
@@ -76,6 +77,7 @@ class Portal:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.templates.filters["shown"] = shown
         self.person_key_secret = self.state.secret("person_key")
         self._sql_runner: SqlRunner | None = None
 

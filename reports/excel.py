@@ -17,6 +17,7 @@ import xlsxwriter
 
 from reports.model import DistrictReport, StreetSummary, labels
 from tierhub.cells import WORKBOOK_OPTIONS, write_cell
+from tierhub.clock import shown
 from warehouse.marts import ANY_ITEM, FailingLine
 
 MAX_WIDTH = 60
@@ -106,8 +107,8 @@ def _summary(
         1,
         0,
         f"{words['period']}: {report.period.start} – {report.period.end}    "
-        f"{words['deadline']}: {report.deadline:%Y-%m-%d %H:%M}    "
-        f"{words['generated']}: {report.generated_at:%Y-%m-%d %H:%M}",
+        f"{words['deadline']}: {shown(report.deadline, words['lang'])}    "
+        f"{words['generated']}: {shown(report.generated_at, words['lang'])}",
         fmt["note"],
         measure=False,
     )

@@ -9,6 +9,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from reports import charts
 from reports.model import DistrictReport, labels, percent
+from tierhub.clock import shown
 from warehouse.marts import ANY_ITEM
 
 TEMPLATE = "report.html.j2"
@@ -24,6 +25,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["percent"] = percent
+    env.filters["shown"] = shown
     return env
 
 
@@ -67,6 +69,7 @@ def render_html(report: DistrictReport, language: str = "zh") -> str:
         "r": report,
         "w": words,
         "zh": zh,
+        "lang": language,
         "title": words["title" if report.period.is_week else "title_range"].format(district=report.district_name),
         "league": league,
         "pass_chart": pass_chart,

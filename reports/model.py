@@ -42,7 +42,7 @@ def labels(language: str) -> dict[str, Any]:
     if language not in LANGUAGES:
         raise ConfigError(f"no report language {language!r}", fix=f"use one of {', '.join(LANGUAGES)}")
     data = yaml.safe_load((Path(__file__).parent / "labels.yaml").read_text(encoding="utf-8"))
-    return dict(data[language])
+    return {**data[language], "lang": language}
 
 
 @dataclass
@@ -194,7 +194,7 @@ def build_report(
         district_name=divisions().get(scope).name,
         period=period,
         generated_at=now,
-        data_as_of=last_commit(con),
+        data_as_of=last_commit(con),  # shown in Beijing time by the writers (tierhub.clock)
         escalate_after=escalate_after,
         deadline_working_days=expectations.deadline_working_days,
         streets=list(streets.values()),

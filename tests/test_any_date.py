@@ -44,6 +44,7 @@ GENERATOR_PROPERTIES: list[Callable[[GeneratedCity], None]] = [
     generator_tests.test_defects_only_break_fields_the_item_checks,
     generator_tests.test_formats_and_encodings_are_mixed,
     generator_tests.test_clean_rows_hold_the_hard_valid_cases,
+    generator_tests.test_some_people_are_served_at_several_points,
 ]
 WAREHOUSE_PROPERTIES: list[Callable[[GeneratedCity, duckdb.DuckDBPyConnection], None]] = [
     pipeline_tests.test_every_injected_defect_is_quarantined_with_its_reason,

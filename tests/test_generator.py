@@ -132,3 +132,21 @@ def test_clean_rows_hold_the_hard_valid_cases(city: GeneratedCity) -> None:
     assert {i[:6] for i in ids} >= {*ALL_HISTORIC}
     assert any(i.endswith("x") for i in ids)
     assert any("·" in name for name in names)
+
+
+def test_some_people_are_served_at_several_points(city: GeneratedCity) -> None:
+    """About 8 % of people have records at 2–5 service points, some across districts (mobility)."""
+    points: dict[str, set[str]] = {}
+    for record in inventory(city):
+        read = open_export(city.drops / record["file"])
+        id_column = next((name for name in read.columns.values() if name == "id_number"), None)
+        if id_column is None:
+            continue
+        for batch in read.batches:
+            for value in batch.column(id_column).to_pylist():
+                if value and len(str(value).strip()) == 18:
+                    points.setdefault(str(value).strip().upper(), set()).add(record["source_id"])
+    several = [p for p in points.values() if len(p) >= 2]
+    assert 0.04 <= len(several) / len(points) <= 0.15, len(several) / len(points)
+    assert max(len(p) for p in points.values()) <= 5 + 1  # a mover's 2-5 points (+ a rare resident revisit)
+    assert any(len(p) >= 3 and len({s[:6] for s in p}) >= 2 for p in several)

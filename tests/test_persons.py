@@ -257,3 +257,16 @@ def test_an_item_without_a_mobile_leaves_the_masters_mobile(tmp_path: Path, monk
     _load_records(con, 1, [2])
     person = _master_row(con)
     assert person[1] == "王三" and person[4] == "13800000001"  # the newer name; the mobile kept
+
+
+def test_a_person_seen_across_districts_by_a_city_and_a_district_user(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
+    """一点登陆、多点查询: the city sees every service point of a mover; a district only its own."""
+    from warehouse.queries import person_360, widely_served
+
+    [mover] = widely_served(warehouse_ro, min_points=3, min_districts=2, limit=1)
+    _, city_records = person_360(warehouse_ro, "120000000000", mover.id_number)
+    assert len({r.source_id for r in city_records}) >= 3
+    assert len({r.source_id[:6] for r in city_records}) >= 2
+    for district in {r.source_id[:6] for r in city_records}:
+        _, seen = person_360(warehouse_ro, district + "000000", mover.id_number)
+        assert seen and {r.source_id[:6] for r in seen} == {district}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +22,7 @@ from reports.run import write_report
 from tests.cases import SOURCE
 from tests.system import require_program
 from tests.test_marts import WEEK_A, WEEK_C, correction_history
+from tierhub.clock import shown
 from tierhub.reference import divisions, field_dictionary
 from tierhub.synth.city import GeneratedCity, read_manifest
 from warehouse.marts import Expectations, default_expectations, week_of
@@ -273,3 +275,13 @@ def test_cli_delivers_through_the_flows_wiring_and_never_twice(
     assert len(list((tmp_path / "outboxes" / "120117" / "120117000000" / "reports").glob("*.xlsx"))) == 1
     again = CliRunner().invoke(app, [*command, "--send"])
     assert again.exit_code == 0 and "sftp: skipped (already sent" in again.output
+
+
+def test_every_time_in_the_report_is_beijing_time_and_says_so(ninghe: tuple[Path, Path, Path]) -> None:
+    _, html, warehouse = ninghe
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        committed = con.execute("SELECT max(committed_at) FROM ops.loads").fetchone()
+    assert committed is not None and committed[0] is not None
+    text = html.read_text(encoding="utf-8")
+    assert shown(committed[0]) in text  # 数据截至 in Beijing time, labelled
+    assert text.count("北京时间") >= 3  # deadline, generated, data as of

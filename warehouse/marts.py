@@ -14,16 +14,16 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import duckdb
 
 from tierhub.calendar import is_working_day
+from tierhub.clock import BUREAU_TIME
 from tierhub.errors import ConfigError
 from tierhub.scope import Scope
 from tierhub.standards import catalogue
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = BUREAU_TIME
 ANY_ITEM = "*"  # a community workstation with no configured items: any one export per period
 Level = Literal["source", "street", "district"]
 Calendar = Literal["daily", "weekly", "monthly"]

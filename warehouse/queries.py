@@ -361,3 +361,33 @@ def loads_as_of(con: duckdb.DuckDBPyConnection, day: dt.date) -> dt.datetime | N
         "SELECT max(committed_at) FROM ops.loads WHERE CAST(committed_at AS DATE) <= ?", [day]
     ).fetchall()
     return when  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class WidelyServed:
+    """A person with current records at several service points inside a scope."""
+
+    id_number: str
+    name: str | None
+    service_points: int
+    districts: int
+    items: int
+
+
+def widely_served(
+    con: duckdb.DuckDBPyConnection, scope: str = CITY, *, min_points: int = 3, min_districts: int = 2, limit: int = 5
+) -> list[WidelyServed]:
+    """People seen at ``min_points`` or more service points in ``min_districts`` or more districts.
+
+    The person view that "one login, multi-point query" (一点登陆、多点查询) exists for; the
+    demo names one of them.
+    """
+    rows = con.execute(
+        "SELECT c.id_number, any_value(p.name), count(DISTINCT c.source_id) AS points, "
+        "count(DISTINCT left(c.source_id, 6)) AS districts, count(DISTINCT c.item_code) "
+        "FROM core.cases c LEFT JOIN core.persons p USING (id_number) "
+        "WHERE c.superseded_by_load IS NULL AND starts_with(c.source_id, ?) GROUP BY c.id_number "
+        "HAVING points >= ? AND districts >= ? ORDER BY points DESC, districts DESC, c.id_number LIMIT ?",
+        [Scope(scope).prefix, min_points, min_districts, limit],
+    ).fetchall()
+    return [WidelyServed(str(i), n, int(p), int(d), int(k)) for i, n, p, d, k in rows]

@@ -332,6 +332,35 @@ SELECT * FROM p WHERE id_number = (
   SELECT id_number FROM p GROUP BY id_number HAVING count(DISTINCT item) = 3 ORDER BY id_number LIMIT 1);"""
 
 
+def print_widely_served(warehouse: Path) -> None:
+    """Name one person the city-wide view shows at several service points, and how to see them."""
+    from warehouse.queries import widely_served
+    from warehouse.readers import open_reader
+
+    con = open_reader(warehouse)
+    try:
+        found = widely_served(con, limit=1)
+    finally:
+        con.close()
+    if not found:
+        return
+    person = found[0]
+    console.print(
+        f"\n[bold]一点登陆、多点查询[/bold] — {person.name or ''} {person.id_number} has records at "
+        f"{person.service_points} service points in {person.districts} districts ({person.items} items). "
+        "See them all as a city user:"
+    )
+    console.print(
+        "  uv run tierhub users add city --role city          # a city-wide account (password asked)\n"
+        f"  then open http://127.0.0.1:8080/person/{person.id_number} after `uv run tierhub serve`\n"
+        f'  or: duckdb -readonly {warehouse} "SELECT item_code, source_id, business_date FROM core.cases '
+        f"WHERE id_number = '{person.id_number}' ORDER BY business_date\"",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def demo(
     home: Annotated[Path, typer.Option(help="Folder for the demo city and warehouse.")] = Path("tierhub-demo"),
     scale: Scale = "demo",
@@ -381,4 +410,5 @@ def demo(
         highlight=False,
         soft_wrap=True,
     )
+    print_widely_served(warehouse)
     console.print("\nRerun `uv run tierhub demo` any time: files already loaded are skipped.")

@@ -19,6 +19,7 @@ from tierhub.reference import Division, divisions, field_dictionary
 from tierhub.standards import ItemStandard, StandardVersion, catalogue
 from tierhub.synth.defects import DEFECTS, DefectInjector, DefectKind, targets
 from tierhub.synth.mix import MIX, expected_rows, files_for
+from tierhub.synth.mobility import Visit, city_movers, visits_by_source
 from tierhub.synth.people import Person, make_person
 from tierhub.synth.values import RowFacts, ValueDrawer
 from tierhub.synth.writers import Cell, write_csv, write_xlsx
@@ -122,14 +123,26 @@ class _SourceWriter:
         return self.source if self.source.level == "community" else self.rng.choice(self.communities)
 
     def clean_row(
-        self, item: ItemStandard, version: StandardVersion, fields: list[str], taken: set[str], xlsx: bool
+        self,
+        item: ItemStandard,
+        version: StandardVersion,
+        fields: list[str],
+        taken: set[str],
+        xlsx: bool,
+        visit: tuple[Person, Visit] | None = None,
     ) -> tuple[dict[str, Cell], RowFacts, Person]:
-        """A row that passes every rule of ``version``, with what was drawn for it."""
-        person = self.resident(item.code, taken)
-        taken.add(person.id_number)
+        """A row that passes every rule of ``version``, with what was drawn for it.
+
+        ``visit``: a mover's record at this source (the person, and the day of the visit).
+        """
         earliest = max(version.effective_from, self.as_of - dt.timedelta(days=120))
         span = max((self.as_of - earliest).days - 1, 0)
-        registered = min(earliest + dt.timedelta(days=self.rng.randint(0, span)), self.as_of)
+        drawn = min(earliest + dt.timedelta(days=self.rng.randint(0, span)), self.as_of)
+        if visit is not None and visit[0].id_number not in taken:
+            person, registered = visit[0], min(max(visit[1].day, earliest), self.as_of)
+        else:
+            person, registered = self.resident(item.code, taken), drawn
+        taken.add(person.id_number)
         row, facts = self.drawer.row(item, version, fields, person, self.community(), registered, xlsx)
         return row, facts, person
 
@@ -160,11 +173,15 @@ def generate_city(
     inventory: list[tuple[str, str, str, str, str, int]] = []
     labels = {name: (spec.zh_header, *spec.aliases) for name, spec in field_dictionary().items()}
     weights = defect_weights(as_of)
+    visiting = visits_by_source(city_movers(seed, as_of, used_ids), {s.code for s in sources})
     for done, source in enumerate(sources, start=1):
         writer = _SourceWriter(source, seed, as_of, used_ids)
         rng = writer.rng
         folder = drops / source.code[:6] / source.code
-        for item, version, count in writer.files():
+        files = list(writer.files())
+        planned = _plan_visits(visiting.get(source.code, []), [item.code for item, _, _ in files], as_of)
+        for item, version, count in files:
+            visitors = planned.get(item.code, [])
             fields = [f.field for f in version.fields]
             if item.code == "JY02" and rng.random() < 0.3:
                 fields = [f for f in fields if f not in ("employer_name", "employer_uscc")]
@@ -180,8 +197,9 @@ def generate_city(
             kinds: list[tuple[DefectKind, str] | None] = []
             clean: list[dict[str, Cell]] = []
             taken: set[str] = set()
-            for _ in range(count):
-                row, facts, person = writer.clean_row(item, version, fields, taken, xlsx)
+            for index in range(count):
+                visit = visitors[index] if index < len(visitors) else None
+                row, facts, person = writer.clean_row(item, version, fields, taken, xlsx, visit)
                 chosen: tuple[DefectKind, str] | None = None
                 if applicable and rng.random() < defect_rate:
                     kind, found = rng.choices(applicable, [weights[d.kind] for d, _ in applicable])[0]
@@ -238,6 +256,21 @@ def generate_city(
         rows=sum(i[-1] for i in inventory),
         defects=len(defects),
     )
+
+
+def _plan_visits(
+    visits: list[tuple[Person, Visit]], items: list[str], as_of: dt.date
+) -> dict[str, list[tuple[Person, Visit]]]:
+    """Which of this source's files each mover's visit lands in: the visit's item if the source
+    reports it this period, else the first item it reports that serves the person's age."""
+    planned: dict[str, list[tuple[Person, Visit]]] = {}
+    for person, visit in visits:
+        age = (as_of - person.birth_date).days // 365
+        fits = [c for c in items if MIX[c].ages[0] <= age <= MIX[c].ages[1] and c != "SB12"]
+        item = visit.item_code if visit.item_code in items else (fits[0] if fits else None)
+        if item is not None:
+            planned.setdefault(item, []).append((person, visit))
+    return planned
 
 
 def _write_manifests(

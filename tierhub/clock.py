@@ -1,0 +1,20 @@
+"""One clock for what staff see: Beijing time (Asia/Shanghai), labelled; UTC only in machine fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+BUREAU_TIME = ZoneInfo("Asia/Shanghai")
+LABELS = {"zh": "北京时间", "en": "Beijing time"}
+
+
+def bureau_time(moment: dt.datetime) -> dt.datetime:
+    """``moment`` in Beijing time (a naive value is taken as UTC, as DuckDB's TIMESTAMPTZ reads back)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(BUREAU_TIME)
+
+
+def shown(moment: dt.datetime, language: str = "zh") -> str:
+    """``2026-12-02 16:05 北京时间``: a time as staff read it, with its zone named."""
+    return f"{bureau_time(moment):%Y-%m-%d %H:%M} {LABELS.get(language, LABELS['en'])}"
