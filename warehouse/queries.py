@@ -382,8 +382,11 @@ def widely_served(
     The person view that "one login, multi-point query" (一点登陆、多点查询) exists for; the
     demo names one of them.
     """
+    # The person master's name is city-wide: a narrower scope gets no name (issue #15: what a user
+    # sees of a person comes only from records in their scope).
+    name = "any_value(p.name)" if Scope(scope).level == "city" else "NULL"
     rows = con.execute(
-        "SELECT c.id_number, any_value(p.name), count(DISTINCT c.source_id) AS points, "
+        f"SELECT c.id_number, {name}, count(DISTINCT c.source_id) AS points, "
         "count(DISTINCT left(c.source_id, 6)) AS districts, count(DISTINCT c.item_code) "
         "FROM core.cases c LEFT JOIN core.persons p USING (id_number) "
         "WHERE c.superseded_by_load IS NULL AND starts_with(c.source_id, ?) GROUP BY c.id_number "
