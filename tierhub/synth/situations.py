@@ -153,7 +153,7 @@ KINDS: tuple[Kind, ...] = (
         "HARDSHIP_WHILE_EMPLOYED",
         True,
         (30, 50),
-        (Step("JY10", "home", 0), Step("JY04", "away", 20)),
+        (Step("JY10", "home", 0, (("loan_term_months", "24"),)), Step("JY04", "away", 20)),
     ),
     Kind(
         "hardship recognised, then employed",
