@@ -97,3 +97,7 @@ class TransferFailed(TierhubError):
 
 class ScopeError(TierhubError):
     """A request reaches outside the caller's part of the division tree, or needs a narrower scope."""
+
+
+class CaseTransitionRefused(TierhubError):
+    """A 协查 case cannot move to the status asked for (wrong status, no reason, outside the user's scope)."""

@@ -25,6 +25,7 @@ from quality.verdicts import standard_fields
 from tierhub.errors import WarehouseError
 from tierhub.sql import ident, lit
 from tierhub.standards import Catalogue, ItemStandard, catalogue
+from warehouse.crosscheck import run_after_load
 from warehouse.persons import index_cases, mark_superseded_cases, record_people
 from warehouse.schema import fact_columns, fact_table
 from warehouse.source_status import SourceStatus, record_source_status
@@ -425,6 +426,8 @@ def _write(
                 mark_superseded_cases(con, load_id, item)
             with step("verdict history"):
                 record_rule_stats(con, load_id, item, judged)
+        with step("cross-programme checks"):
+            run_after_load(con, load_id)
         with step("cursor, refusals, status, loads"):
             # One statement each, from Arrow: row-by-row executemany took 2.8 s for 700 cursor rows.
             if cursor:

@@ -189,6 +189,13 @@ def _cases_of(con: duckdb.DuckDBPyConnection, scope: str, id_number: str, as_of:
     return [(str(i), str(s), d, str(load), int(f), int(n)) for i, s, d, load, f, n, _ in current]
 
 
+def case_index(
+    con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
+) -> list[CaseRow]:
+    """The person's case-index rows inside ``scope`` (item, source, date, load, file id, row), newest first."""
+    return _cases_of(con, scope, id_number, as_of)
+
+
 def find_person(
     con: duckdb.DuckDBPyConnection, scope: str, id_number: str, *, as_of: dt.datetime | None = None
 ) -> Person | None:

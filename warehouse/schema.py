@@ -16,6 +16,7 @@ import pyarrow as pa
 from tierhub.reference import DATA, divisions, field_dictionary
 from tierhub.sql import ident
 from tierhub.standards import CATALOGUE_DIR, ItemStandard, catalogue, rule_messages
+from warehouse.crosscases import DDL as CROSSCHECK_DDL
 from warehouse.source_status import DDL as SOURCE_STATUS_DDL
 from warehouse.source_status import ensure_source_status
 from warehouse.storage import FROM_SETTINGS, Key, connect
@@ -375,7 +376,8 @@ def reference_fingerprint() -> str:
             if path.is_file():
                 digest.update(path.name.encode())
                 digest.update(path.read_bytes())
-    digest.update(DDL.encode() + REASONS_VIEW.encode() + SOURCE_STATUS_DDL.encode() + FACT_LAYOUT.encode())
+    for text in (DDL, CROSSCHECK_DDL, REASONS_VIEW, SOURCE_STATUS_DDL, FACT_LAYOUT):
+        digest.update(text.encode())
     return digest.hexdigest()
 
 
@@ -394,7 +396,7 @@ def open_warehouse(path: Path, *, key: Key = FROM_SETTINGS) -> duckdb.DuckDBPyCo
     set_aside = _set_aside_tables_with_primary_key(
         con, ["core.persons", "core.cases", *(fact_table(i) for i in catalogue())]
     )
-    for statement in DDL.split(";"):
+    for statement in (DDL + ";" + CROSSCHECK_DDL).split(";"):
         if statement.strip():
             con.execute(statement)
     refresh_reference(con)

@@ -21,6 +21,7 @@ from tierhub.synth.defects import DEFECTS, DefectInjector, DefectKind, targets
 from tierhub.synth.mix import MIX, expected_rows, files_for
 from tierhub.synth.mobility import Visit, city_movers, visits_by_source
 from tierhub.synth.people import Person, make_person
+from tierhub.synth.situations import city_situations, write_ground_truth
 from tierhub.synth.values import RowFacts, ValueDrawer
 from tierhub.synth.writers import Cell, write_csv, write_xlsx
 
@@ -173,22 +174,30 @@ def generate_city(
     inventory: list[tuple[str, str, str, str, str, int]] = []
     labels = {name: (spec.zh_header, *spec.aliases) for name, spec in field_dictionary().items()}
     weights = defect_weights(as_of)
-    visiting = visits_by_source(city_movers(seed, as_of, used_ids), {s.code for s in sources})
+    movers = city_movers(seed, as_of, used_ids)
+    situations = city_situations(seed, as_of, used_ids)
+    codes = {s.code for s in sources}
+    visiting = visits_by_source([*(s.mover for s in situations), *movers], codes)
     for done, source in enumerate(sources, start=1):
         writer = _SourceWriter(source, seed, as_of, used_ids)
         rng = writer.rng
         folder = drops / source.code[:6] / source.code
         files = list(writer.files())
         planned = _plan_visits(visiting.get(source.code, []), [item.code for item, _, _ in files], as_of)
+        for code in planned.keys() - {item.code for item, _, _ in files}:  # an injected situation's item
+            extra = catalogue().find(code)
+            files.append((extra, extra.version_for(as_of), 0))
         for item, version, count in files:
             visitors = planned.get(item.code, [])
+            count = max(count, len(visitors))
+            needed = {name for _, v in visitors for name, _ in v.cells}
             fields = [f.field for f in version.fields]
             if item.code == "JY02" and rng.random() < 0.3:
                 fields = [f for f in fields if f not in ("employer_name", "employer_uscc")]
             fields = [
                 f.field
                 for f in version.fields
-                if f.field in fields and (f.required or rng.random() >= OPTIONAL_COLUMN_DROP)
+                if f.field in fields and (f.required or rng.random() >= OPTIONAL_COLUMN_DROP or f.field in needed)
             ]
             applicable = [(d, found) for d in DEFECTS if (found := targets(d, version, fields))]
             kind_of_file, encoding = rng.choice(FORMATS)
@@ -200,15 +209,19 @@ def generate_city(
             for index in range(count):
                 visit = visitors[index] if index < len(visitors) else None
                 row, facts, person = writer.clean_row(item, version, fields, taken, xlsx, visit)
+                # A situation's record (tierhub.synth.situations) stays clean and is never copied as a duplicate.
+                injected = visit is not None and visit[1].injected
+                if visit is not None and injected:
+                    row.update(visit[1].cells)
                 chosen: tuple[DefectKind, str] | None = None
-                if applicable and rng.random() < defect_rate:
+                if not injected and applicable and rng.random() < defect_rate:
                     kind, found = rng.choices(applicable, [weights[d.kind] for d, _ in applicable])[0]
                     if kind.kind != "duplicate_row" or clean:
                         chosen = (kind, rng.choice(found))
-                if chosen is None:
-                    clean.append(row)
-                else:
+                if chosen is not None:
                     row = writer.injector.inject(chosen[0], chosen[1], version, row, facts, person, clean, xlsx)
+                elif not injected:
+                    clean.append(row)
                 rows.append(row)
                 kinds.append(chosen)
             order = list(fields)
@@ -248,6 +261,7 @@ def generate_city(
         if progress is not None:
             progress(done, len(sources))
     _write_manifests(out, defects, inventory)
+    write_ground_truth(out, situations, codes)
     return GeneratedCity(
         root=out,
         drops=drops,
@@ -265,6 +279,9 @@ def _plan_visits(
     reports it this period, else the first item it reports that serves the person's age."""
     planned: dict[str, list[tuple[Person, Visit]]] = {}
     for person, visit in visits:
+        if visit.injected:  # exactly its item: generate_city adds the file if the source lacks it
+            planned.setdefault(visit.item_code, []).append((person, visit))
+            continue
         age = (as_of - person.birth_date).days // 365
         fits = [c for c in items if MIX[c].ages[0] <= age <= MIX[c].ages[1] and c != "SB12"]
         item = visit.item_code if visit.item_code in items else (fits[0] if fits else None)

@@ -44,11 +44,18 @@ AGES = (25, 55)  # every item of the sequences serves this age
 
 @dataclass(frozen=True, slots=True)
 class Visit:
-    """One record of a mover: the item, at which source, on which day."""
+    """One record of a mover: the item, at which source, on which day.
+
+    An injected visit (``tierhub.synth.situations``) lands in a file of exactly its item (one
+    is added if the source does not report the item), is never given a defect, and has
+    ``cells`` written over the drawn row.
+    """
 
     source_code: str
     item_code: str
     day: dt.date
+    cells: tuple[tuple[str, str], ...] = ()
+    injected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
