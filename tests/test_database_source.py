@@ -22,6 +22,7 @@ from connectors.outboxes import Outboxes
 from connectors.readers import open_export
 from flows.pipeline import sync_sources
 from tierhub.errors import ConfigError, WarehouseError
+from tierhub.reference import divisions
 from tierhub.synth.city import GeneratedCity
 from warehouse.schema import open_warehouse
 
@@ -31,9 +32,16 @@ URL_ENV = "TIERHUB_TEST_DB_URL"
 
 def unemployment_rows(city: GeneratedCity) -> pa.Table:
     """The demo city's unemployment registrations (失业登记) of one street, as canonical text columns."""
-    path = next((city.drops / SOURCE[:6] / SOURCE).glob("失业登记_*.csv"))
+    # Whichever 和平区 street exported 失业登记 this time (what the generator writes varies), its rows moved
+    # to SOURCE: their community codes are rewritten to a community of SOURCE's street.
+    path = next(p for p in sorted((city.drops / SOURCE[:6]).glob("*/失业登记_*")) if p.parent.name.endswith("000"))
     read = open_export(path)
-    return pa.Table.from_batches(list(read.batches)).drop_columns(["_row_number", "_sheet"])
+    table = pa.Table.from_batches(list(read.batches)).drop_columns(["_row_number", "_sheet"])
+    if "community_code" in table.column_names:
+        community = divisions().children[SOURCE][0].code
+        index = table.column_names.index("community_code")
+        table = table.set_column(index, "community_code", pa.array([community] * table.num_rows, pa.string()))
+    return table
 
 
 def fill_sqlite(path: Path, rows: pa.Table, start: int, stop: int) -> None:
