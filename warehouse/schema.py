@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS ops.files (
     CHECK (rows_in = rows_loaded + rows_quarantined),
     UNIQUE (source_id, sha256)
 );
+-- Decision 0017: rows loaded with warnings (of rows_loaded), and the required columns an export lacks.
+ALTER TABLE ops.files ADD COLUMN IF NOT EXISTS rows_warned BIGINT DEFAULT 0;
+ALTER TABLE ops.files ADD COLUMN IF NOT EXISTS missing_columns VARCHAR[];
 CREATE TABLE IF NOT EXISTS ops.cursor (
     source_id VARCHAR NOT NULL,
     path VARCHAR NOT NULL,
@@ -129,6 +132,19 @@ CREATE TABLE IF NOT EXISTS core.cases (
     superseded_by_load VARCHAR
 );
 CREATE INDEX IF NOT EXISTS cases_by_person ON core.cases (id_number);
+-- The warnings a loaded row carries (decision 0017): a time limit missed, a document not listed.
+-- Keyed like the fact row (file_id, row_number), one row per warning.
+CREATE TABLE IF NOT EXISTS core.warnings (
+    file_id BIGINT NOT NULL,
+    row_number BIGINT NOT NULL,
+    load_id VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    rule VARCHAR NOT NULL,
+    field VARCHAR,
+    value VARCHAR,
+    detail VARCHAR
+);
 CREATE TABLE IF NOT EXISTS core.employers (
     employer_uscc VARCHAR PRIMARY KEY,
     employer_name VARCHAR,
