@@ -341,3 +341,15 @@ def rule_severity(rule: str) -> Severity:
     """A rule code's default severity (``_rules.yaml``): ``error`` quarantines the row, ``warning`` loads it."""
     value = rule_messages().get(rule, {}).get("severity", "error")
     return "warning" if value == "warning" else "error"
+
+
+def column_missing_message(fields: list[str], language: str = "zh") -> str:
+    """COLUMN_MISSING's message for an export lacking these fields' columns, with their catalogue labels.
+
+    ``导出文件缺少列：提交材料、经办日期 — 按统一标准需补充``
+    """
+    texts = rule_messages()["COLUMN_MISSING"]
+    if language == "zh":
+        detail = "、".join(field_dictionary()[f].zh_header if f in field_dictionary() else f for f in fields)
+        return texts["zh"].replace("{detail}", detail)
+    return texts["en"].replace("{detail}", ", ".join(fields))

@@ -235,7 +235,18 @@ FROM quarantine.rows q
 JOIN ops.files f USING (file_id)
 CROSS JOIN UNNEST(q.reasons) AS u(r)
 JOIN ref.rules m ON m.rule = r.rule
-LEFT JOIN ref.fields fl ON fl.field = r.field
+LEFT JOIN ref.fields fl ON fl.field = r.field;
+-- The warnings of loaded rows (decision 0017) with their messages, as quarantine.reasons has them.
+CREATE OR REPLACE VIEW core.warning_messages AS
+SELECT w.file_id, w.row_number, w.source_id, w.item_code, w.load_id, w.rule, w.field, w.value, w.detail,
+       replace(replace(replace(m.message_zh, '{field}', coalesce(fl.label_zh, w.field)),
+               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_zh,
+       replace(replace(replace(m.message_en, '{field_en}', w.field),
+               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_en,
+       m.fix_zh, m.fix_en
+FROM core.warnings w
+JOIN ref.rules m ON m.rule = w.rule
+LEFT JOIN ref.fields fl ON fl.field = w.field
 """
 
 
