@@ -98,7 +98,8 @@ def test_every_file_gets_one_receipt_the_scanner_ignores(
     assert rows[blank + 2][:3] == ["2", field_dictionary()["mobile_phone"].zh_header, "1381234567"]
     assert "1381234567" in rows[blank + 2][3] and rows[blank + 2][4]
     rejected = next(p for p in (receipt.parent).iterdir() if "20261106" in p.name)
-    assert dict((r[0], r[1]) for r in read_receipt(rejected)[1:12] if len(r) > 1)["处理结果"] == "整个文件未能读取，已拒收"
+    rejected_fields = dict((r[0], r[1]) for r in read_receipt(rejected)[1:12] if len(r) > 1)
+    assert rejected_fields["处理结果"] == "整个文件未能读取，已拒收"
 
     # A file never gets two receipts, and the next sync neither loads nor refuses the receipts.
     assert send_receipts(con, Outboxes.folder(drops), CITY, tmp_path / "work").written == []

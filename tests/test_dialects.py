@@ -15,6 +15,7 @@ import pytest
 
 from connectors.filenames import parse_drop_name
 from connectors.readers import duplicate_headers, open_export
+from tierhub.reference import code_tables
 
 TITLE = ["失业登记台账（数据透视）", "", "", "", ""]
 HEADER = ["序号", "姓名", "身份证号", "联系电话", "失业登记日期"]
@@ -82,3 +83,32 @@ def test_two_columns_naming_one_field_take_neither(tmp_path: Path) -> None:
     read = open_export(write_text_export(tmp_path / "x.csv", rows, ",", "utf-8"))
     assert "mobile_phone" not in read.fields
     assert duplicate_headers(read.unknown_headers) == {"mobile_phone": ["联系电话", "手机号码"]}
+
+
+@pytest.mark.parametrize(
+    ("table", "text", "code"),
+    [
+        ("local_contribution_tier", "第5档", "05"),
+        ("local_contribution_tier", "5档", "05"),
+        ("local_contribution_tier", "５ 档", "05"),
+        ("local_contribution_tier", "十二档", "12"),
+        ("local_contribution_tier", "第十二档", "12"),
+        ("local_hardship_category", "低保户", "05"),
+        ("local_hardship_category", "零就业家庭", "02"),
+        ("local_hardship_category", "长期失业", "03"),
+        ("local_unemployment_reason", "合同到期", "2"),
+        ("local_unemployment_reason", "终止劳动合同", "2"),
+        ("local_unemployment_reason", "自愿离职", "5"),
+        ("local_unemployment_reason", "本人辞职", "5"),
+        ("gbt3304_ethnicity", "汉", "01"),
+    ],
+)
+def test_code_spellings_people_use(table: str, text: str, code: str) -> None:
+    assert code_tables()[table].resolve(text) == code
+
+
+def test_an_ambiguous_spelling_is_not_guessed() -> None:
+    # 第一档 and 第十一档 never share a variant; a text naming no code stays unknown.
+    tiers = code_tables()["local_contribution_tier"]
+    assert tiers.resolve("1档") == "01" and tiers.resolve("11档") == "11"
+    assert tiers.resolve("第13档") is None and tiers.resolve("很高档") is None

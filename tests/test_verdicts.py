@@ -181,3 +181,17 @@ def test_the_verdict_historys_blank_test_is_trim() -> None:
         f"SELECT count(*) FROM ({values}) WHERE ({is_blank('v')}) IS DISTINCT FROM (nullif(trim(v), '') IS NULL)"
     )
     assert differ.fetchall() == [(0,)]
+
+
+def test_a_code_outside_its_table_fails_even_where_the_item_does_not_list_the_field() -> None:
+    # SB09 (参保缴费证明) does not ask for 民族; an export carrying it must still hold a GB/T 3304 code.
+    base = ITEM_BASES["SB09"]
+    assert catalogue().find("SB09").versions[0].field("ethnicity") is not None  # carried
+    assert judge([{**base, "ethnicity": "汉族"}], "SB09") == [(2, set())]
+    assert judge([{**base, "ethnicity": "火星族"}], "SB09") == [(2, {"CODE_UNKNOWN"})]
+
+
+@pytest.mark.parametrize("item", ["SB01", "JY04"])
+def test_a_landline_is_accepted_where_residents_answer(item: str) -> None:
+    base = ITEM_BASES[item]
+    assert judge([{**base, "mobile_phone": "022-23456789"}], item) == [(2, set())]
