@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import datetime as dt
+import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
