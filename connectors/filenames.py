@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from tierhub.errors import UnsupportedFile
 
-EXTENSIONS = (".csv", ".xlsx", ".xls")
+# .txt/.tsv: Excel/WPS 另存为 → Unicode 文本 (UTF-16, tab-separated) or 文本文件(制表符分隔).
+EXTENSIONS = (".csv", ".txt", ".tsv", ".xlsx", ".xls")
 _NAME = re.compile(r"(?P<item>.+?)_(?P<source>\d{12})_(?P<date>\d{8})(?:_[^.]*)?\.(?P<ext>[A-Za-z]+)")
 
 
@@ -31,7 +32,7 @@ def parse_drop_name(filename: str) -> DropName:
     name = unicodedata.normalize("NFKC", filename)
     match = _NAME.fullmatch(name)
     expected = (
-        "expected <事项名称或代码>_<12位区划代码>_<YYYYMMDD>.csv|xlsx|xls, e.g. 失业登记_120101001001_20261127.csv"
+        "expected <事项名称或代码>_<12位区划代码>_<YYYYMMDD>.csv|txt|xlsx|xls, e.g. 失业登记_120101001001_20261127.csv"
     )
     if match is None:
         raise UnsupportedFile(

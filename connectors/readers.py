@@ -35,6 +35,12 @@ HEADER_BAND_ROWS = 3  # a header spans at most this many rows: group rows above 
 SAMPLE_BYTES = 256 * 1024
 TOTAL_MARKERS = ("合计", "小计", "总计")
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# Delimiters of the text exports offices write: comma (CSV), tab (Excel/WPS 另存为 → Unicode 文本 or
+# 文本文件(制表符分隔)), semicolon (CSV from European-locale Excel), pipe (system dumps). Comma wins ties.
+DELIMITERS = (",", "\t", ";", "|")
+DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+DUPLICATE_MARK = "⇒"
 
 Cell = str | int | float | bool | dt.date | dt.datetime | dt.time | dt.timedelta | None
 
@@ -51,13 +57,36 @@ class FileRead:
     encoding: str | None
     batches: Iterator[pa.RecordBatch]
     skipped_rows: list[int] = field(default_factory=list)  # blank and 合计/小计 rows
+    delimiter: str | None = None  # text exports only
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The canonical fields this export carries a column for."""
+        return frozenset(self.columns.values())
+
+
+def _looks_utf16(sample: bytes) -> str | None:
+    """UTF-16 without a BOM: most odd (LE) or even (BE) bytes of ASCII-heavy text are NUL."""
+    head = sample[:4096]
+    if len(head) < 4:
+        return None
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    if odd > len(head) // 4 and even == 0:
+        return "utf-16-le"
+    if even > len(head) // 4 and odd == 0:
+        return "utf-16-be"
+    return None
 
 
 def detect_encoding(sample: bytes) -> str:
-    """The encoding of a CSV export: a BOM if present, else UTF-8 if it decodes, else GB18030."""
+    """The encoding of a text export: a BOM if present, UTF-16 by its NUL bytes, else UTF-8 if
+    it decodes, else GB18030 (a superset of GBK and GB2312, what Chinese Excel and WPS write)."""
     for bom, name in BOMS:
         if sample.startswith(bom):
             return name
+    utf16 = _looks_utf16(sample)
+    if utf16:
+        return utf16
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
         return "utf-8"
@@ -86,20 +115,62 @@ def cell_text(value: Cell) -> str | None:
     return str(value)
 
 
+def detect_delimiter(lines: Sequence[str]) -> str:
+    """The delimiter of a text export from its first lines (decoded).
+
+    The candidate whose split names the most known header fields wins; without a known
+    header, the one splitting most lines into the same number (> 1) of cells; comma on a tie.
+    """
+    best: tuple[int, int, int] | None = None
+    chosen = ","
+    for rank, delimiter in enumerate(DELIMITERS):
+        rows = [[c or None for c in row] for row in csv.reader(lines, delimiter=delimiter)]
+        known = 0
+        for row in rows[:HEADER_SCAN_ROWS]:
+            known = max(known, len(map_header(row)[0]))
+        widths = [len(r) for r in rows if len(r) > 1]
+        modal = max(set(widths), key=widths.count) if widths else 1
+        shape = widths.count(modal) * (modal - 1)
+        score = (known, shape, -rank)
+        if best is None or score > best:
+            best, chosen = score, delimiter
+    return chosen
+
+
 def map_header(cells: Sequence[str | None]) -> tuple[dict[int, str], list[str]]:
-    """Known columns (position → field) and the unknown header texts of a header row."""
+    """Known columns (position → field) and the unknown header texts of a header row.
+
+    Two columns naming one field (联系电话 and 手机号码) are both left out — which one holds the
+    record's value is a guess — and reported as unknown, marked ``header ⇒ field``.
+    """
     index = header_index()
     columns: dict[int, str] = {}
     unknown: list[str] = []
+    seen: dict[str, list[int]] = {}
     for position, text in enumerate(cells):
         if text is None or not text.strip():
             continue
         canonical = index.get(normalise_label(text))
-        if canonical is None or canonical in columns.values():
+        if canonical is None:
             unknown.append(text.strip())
         else:
-            columns[position] = canonical
-    return columns, unknown
+            seen.setdefault(canonical, []).append(position)
+    for canonical, positions in seen.items():
+        if len(positions) == 1:
+            columns[positions[0]] = canonical
+        else:
+            unknown.extend(f"{str(cells[p]).strip()} {DUPLICATE_MARK} {canonical}" for p in positions)
+    return dict(sorted(columns.items())), unknown
+
+
+def duplicate_headers(unknown: Sequence[str]) -> dict[str, list[str]]:
+    """Field → the header texts that named it twice or more (from ``map_header``'s unknown list)."""
+    found: dict[str, list[str]] = {}
+    for text in unknown:
+        if f" {DUPLICATE_MARK} " in text:
+            header, canonical = text.rsplit(f" {DUPLICATE_MARK} ", 1)
+            found.setdefault(canonical, []).append(header)
+    return found
 
 
 def header_labels(band: Sequence[Sequence[str | None]]) -> list[str | None]:
@@ -214,7 +285,8 @@ def read_csv(
         sample = handle.read(SAMPLE_BYTES)
     if not sample.strip():
         raise UnreadableFile("the file is empty", source_id=source_id, path=str(path), fix="re-export the data")
-    if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    utf16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(sample) is not None
+    if b"\x00" in sample and not utf16:
         raise UnreadableFile(
             "the file holds binary data, not CSV text",
             source_id=source_id,
@@ -222,8 +294,15 @@ def read_csv(
             fix="export as CSV (逗号分隔) or XLSX",
         )
     chosen = encoding or detect_encoding(sample)
+    try:
+        lines = codecs.getincrementaldecoder(chosen)(errors="replace").decode(sample, final=False).splitlines()
+    except LookupError as exc:
+        raise UnreadableFile(
+            f"unknown encoding {chosen!r}", source_id=source_id, path=str(path), fix="set a valid encoding"
+        ) from exc
+    delimiter = detect_delimiter(lines[: HEADER_SCAN_ROWS + 20])
     text = io.TextIOWrapper(path.open("rb"), encoding=chosen, newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(text, delimiter=delimiter)
     try:
         head = [[c or None for c in row] for _, row in zip(range(HEADER_SCAN_ROWS), reader, strict=False)]
     except UnicodeDecodeError as exc:
@@ -254,7 +333,7 @@ def read_csv(
         finally:
             text.close()
 
-    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()))
+    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()), delimiter=delimiter)
     read.batches = _batches(rows(), read, batch_rows)
     return read
 
@@ -331,15 +410,35 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
     raise last_error or UnreadableFile("the workbook has no sheets", source_id=source_id, path=str(path))
 
 
+WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # XLSX (zip), XLS (OLE2)
+
+
+def _is_text_posing_as_workbook(path: Path) -> bool:
+    """An .xls/.xlsx that is really delimited text (no zip or OLE2 signature, no NUL outside UTF-16)."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if not head or head.startswith(WORKBOOK_MAGIC) or head.lstrip().startswith(b"<"):
+        return False
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(head):
+        return True
+    return b"\x00" not in head and (b"\t" in head or b"," in head)
+
+
 def open_export(
     path: Path, *, batch_rows: int = 50_000, encoding: str | None = None, source_id: str | None = None
 ) -> FileRead:
     """Open a CSV or Excel export by its extension."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix in TEXT_SUFFIXES:
         return read_csv(path, encoding=encoding, batch_rows=batch_rows, source_id=source_id)
     if suffix in (".xlsx", ".xls"):
+        if _is_text_posing_as_workbook(path):
+            # Old systems and WPS "导出为 Excel" often write tab-separated text named .xls.
+            return read_csv(path, encoding=encoding, batch_rows=batch_rows, source_id=source_id)
         return read_workbook(path, batch_rows=batch_rows, source_id=source_id)
     raise UnreadableFile(
-        f"unsupported extension {suffix!r}", source_id=source_id, path=str(path), fix="send CSV, XLSX or XLS"
+        f"unsupported extension {suffix!r}",
+        source_id=source_id,
+        path=str(path),
+        fix="send CSV, TXT (Unicode 文本), XLSX or XLS",
     )

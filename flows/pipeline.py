@@ -220,6 +220,7 @@ def _judge_items(
         item = standards.items[code]
         for file_id, summary in judge_staged(scratch, item, ctx).items():
             by_id[file_id].rows_loaded, by_id[file_id].rows_quarantined = summary.valid, summary.quarantined
+            by_id[file_id].rows_warned = summary.warned
         judged[code] = take_judged(scratch, item)
     return judged
 

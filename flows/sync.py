@@ -47,6 +47,7 @@ from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.scope import district_of
 from tierhub.settings import TierhubSettings
+from tierhub.standards import column_missing_message
 from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
@@ -110,6 +111,8 @@ class BatchSummary:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_warned: int = 0  # of rows_loaded (decision 0017)
+    missing_columns: list[tuple[str, list[str]]] = field(default_factory=list)  # (file, fields it lacks)
     waiting_files: int = 0
     refused_files: int = 0
     states: dict[str, int] = field(default_factory=dict)  # ok / failed / late / silent → sources
@@ -330,6 +333,9 @@ def summarise(plan: BatchPlan, prepared: PreparedBatch) -> list[BatchSummary]:
             summary.errors.append((entry.path, entry.error or ""))
         summary.rows_loaded += entry.rows_loaded
         summary.rows_quarantined += entry.rows_quarantined
+        summary.rows_warned += entry.rows_warned
+        if entry.missing_columns:
+            summary.missing_columns.append((entry.path, list(entry.missing_columns)))
     for listing in outcome.unchanged:
         part(listing.source_id).skipped_files += 1
     for source_id in outcome.same_content:
@@ -546,6 +552,13 @@ def summary_markdown(summary: SyncSummary) -> str:
         lines += ["", f"**Readers now see** `{summary.snapshot}`"]
     if summary.data_docs:
         lines += ["", f"**Data Docs** (Great Expectations): [{summary.data_docs}](file://{summary.data_docs})"]
+    warned = sum(b.rows_warned for b in summary.batches)
+    if warned:
+        lines += ["", f"**Rows loaded with warnings** (带提示入库; see `core.warning_messages`): {warned:,}"]
+    lacking = [(p, f) for b in summary.batches for p, f in b.missing_columns]
+    if lacking:
+        lines += ["", "**Exports lacking columns** (reported once per file)", "", "| file | 说明 |", "|---|---|"]
+        lines += [f"| {p} | {_cell(column_missing_message(f))} |" for p, f in lacking[:200]]
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     if errors:
         lines += ["", "**Sources and files with problems**", "", "| source or file | problem |", "|---|---|"]

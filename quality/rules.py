@@ -105,11 +105,22 @@ class VersionCompiler:
     def _present(self, field: str) -> str:
         return f"s.{ident(field)} IS NOT NULL"
 
+    def required_missing_sql(self, field: str) -> str:
+        """SQL: the row fails REQUIRED_MISSING on ``field``.
+
+        A column the export does not carry (``_absent``) is reported once for the file
+        (COLUMN_MISSING in the registry), not on every row — unless it names who or where the
+        record is (``identity_fields``): then every row fails and the file is held whole.
+        """
+        if field in self.version.identity_fields:
+            return f"s.{ident(field)} IS NULL"
+        return f"s.{ident(field)} IS NULL AND NOT list_contains(s._absent, {lit(field)})"
+
     def _field_checks(self, rule: FieldRule) -> None:
         f, v, raw = rule.field, self.values[rule.field], self._raw(rule.field)
         present = self._present(f)
         if rule.required:
-            self.checks.append(when(f"s.{ident(f)} IS NULL", "REQUIRED_MISSING", f, raw))
+            self.checks.append(when(self.required_missing_sql(f), "REQUIRED_MISSING", f, raw))
         if rule.code_table:
             standard = field_dictionary()[f].standard
             unknown = (
@@ -267,7 +278,12 @@ LEFT JOIN (
         joins = "\n".join(self.joins)
         business_date = self.version.business_date
         bdate = self.values[business_date] if business_date in materialised else self.business_date_sql()
+        warnings = "[" + ", ".join(lit(c) for c in self.version.warning_rules()) + "]::VARCHAR[]"
         sql = f"""
+SELECT * EXCLUDE (_found),
+  list_filter(_found, lambda x: NOT list_contains({warnings}, x.rule)) AS _reasons,
+  list_filter(_found, lambda x: list_contains({warnings}, x.rule)) AS _warnings
+FROM (
 SELECT
     s._file_id, s._source_code, s._row_number, s._sheet,
     {lit(self.item.code)} AS _item_code,
@@ -277,7 +293,7 @@ SELECT
     -- Most rows pass: test every check first, build the list only for rows that fail one.
     CASE WHEN {failing_sql} THEN list_filter([
       {checks_sql}
-    ], lambda x: x IS NOT NULL) ELSE [] END AS _reasons
+    ], lambda x: x IS NOT NULL) ELSE [] END AS _found
 FROM (
   SELECT s.*, {id_ok_expression()} AS _id_ok
   FROM (
@@ -290,6 +306,7 @@ FROM (
   ) s
 ) s{duplicates}
 {joins}
+)
 """
         # Callers that judge without the normalised layer (the GX frame) get the joins and values as expressions.
         for f, e in materialised.items():

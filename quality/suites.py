@@ -66,6 +66,10 @@ def _folded_column(field: str) -> str:
     return f"{field}__folded"
 
 
+def _carried_column(field: str) -> str:
+    return f"{field}__carried"
+
+
 class SuiteBuilder:
     """Builds the expectation suite and the frame query of one standard version."""
 
@@ -96,7 +100,12 @@ class SuiteBuilder:
         )
 
     def _add(self, expectation: Any, key: RuleKey, description: str) -> None:
-        expectation.meta = {"tierhub": key.as_meta()}
+        from great_expectations.expectations.metadata_types import FailureSeverity
+
+        # Decision 0017: an expectation standing for warning rules is a GX warning, else critical.
+        warning = all(self.version.severity_of(rule) == "warning" for rule in key.rules)
+        expectation.severity = FailureSeverity.WARNING if warning else FailureSeverity.CRITICAL
+        expectation.meta = {"tierhub": {**key.as_meta(), "severity": "warning" if warning else "error"}}
         expectation.description = description
         self.suite.add_expectation(expectation)
 
@@ -165,7 +174,12 @@ class SuiteBuilder:
         f, value = rule.field, _value_column(rule.field)
         filled = column(f).is_not_null()
         if rule.required:
-            self._add(gxe.ExpectColumnValuesToNotBeNull(column=f), RuleKey(("REQUIRED_MISSING",), f), f"{f} filled")
+            # ``<field>__carried``: the cell, or '' where the export has no such column (reported per file).
+            self._add(
+                gxe.ExpectColumnValuesToNotBeNull(column=_carried_column(f)),
+                RuleKey(("REQUIRED_MISSING",), f),
+                f"{f} filled",
+            )
         if rule.code_table:
             labels = sorted(code_tables()[rule.code_table].lookup)
             self._add(
@@ -223,6 +237,11 @@ class SuiteBuilder:
             columns.append(f"{compiler.values[f]} AS {ident(_value_column(f))}")
             if rule.code_table:
                 columns.append(f"lower(replace(s.{ident(f)}, ' ', '')) AS {ident(_folded_column(f))}")
+            if rule.required:
+                columns.append(
+                    f"CASE WHEN {compiler.required_missing_sql(f)} THEN NULL ELSE coalesce(s.{ident(f)}, '') END "
+                    f"AS {ident(_carried_column(f))}"
+                )
         id_value = compiler.values.get("id_number", "NULL")
         joins = "\n".join(compiler.joins)
         return f"""

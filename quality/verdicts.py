@@ -36,11 +36,15 @@ class FileToJudge:
 
 @dataclass(frozen=True, slots=True)
 class JudgeSummary:
-    """Counts of one judged file; ``rows == valid + quarantined`` always."""
+    """Counts of one judged file; ``rows == valid + quarantined`` always.
+
+    ``warned`` counts the valid rows that carry warnings (they load): ``warned <= valid``.
+    """
 
     rows: int
     valid: int
     quarantined: int
+    warned: int = 0
 
 
 def standard_fields(item: ItemStandard) -> list[str]:
@@ -61,6 +65,7 @@ def conformed_schema(fields: list[str]) -> pa.Schema:
         pa.field("_file_date", pa.date32()),
         pa.field("_row_number", pa.int64()),
         pa.field("_sheet", pa.string()),
+        pa.field("_absent", pa.list_(pa.string())),
     ]
     for field in fields:
         columns += [pa.field(RAW_PREFIX + field, pa.string()), pa.field(field, pa.string())]
@@ -70,14 +75,15 @@ def conformed_schema(fields: list[str]) -> pa.Schema:
 def conform(files: Iterable[FileToJudge], fields: list[str]) -> Iterator[pa.RecordBatch]:
     """Normalise each batch and give it the provenance columns plus exactly ``fields``.
 
-    A field a file lacks becomes an all-null column (so a required one fails with
-    REQUIRED_MISSING on every row); columns the standard does not name are dropped here
-    (the reader has already reported them).
+    A field a file lacks becomes an all-null column, named in ``_absent`` (so the judge can
+    tell a column the export lacks from an empty cell); columns the standard does not name are
+    dropped here (the reader has already reported them).
     """
     for file in files:
         for batch in file.batches:
             n = batch.num_rows
             present = set(batch.schema.names)
+            absent = [f for f in fields if f not in present]
             arrays = [
                 pa.array([file.file_id] * n, pa.int64()),
                 pa.array([file.source_code] * n, pa.string()),
@@ -85,8 +91,9 @@ def conform(files: Iterable[FileToJudge], fields: list[str]) -> Iterator[pa.Reco
                 pa.array([file.export_date] * n, pa.date32()),
                 batch.column("_row_number"),
                 batch.column("_sheet"),
+                pa.array([absent] * n, pa.list_(pa.string())),
             ]
-            names = ["_file_id", "_source_code", "_source_prefix", "_file_date", "_row_number", "_sheet"]
+            names = ["_file_id", "_source_code", "_source_prefix", "_file_date", "_row_number", "_sheet", "_absent"]
             for field in fields:
                 arrays.append(batch.column(field) if field in present else pa.nulls(n, pa.string()))
                 names.append(field)
@@ -199,9 +206,12 @@ def judge_staged(con: duckdb.DuckDBPyConnection, item: ItemStandard, ctx: JudgeC
         f"FROM ({compile_item(item, ctx, input_table(item))})"
     )
     counts = con.execute(
-        f"SELECT _file_id, count(*), count(*) FILTER (WHERE len(_reasons) = 0) FROM {table} GROUP BY _file_id"
+        f"SELECT _file_id, count(*), count(*) FILTER (WHERE len(_reasons) = 0), "
+        f"count(*) FILTER (WHERE len(_reasons) = 0 AND len(_warnings) > 0) FROM {table} GROUP BY _file_id"
     ).fetchall()
-    return {int(f): JudgeSummary(int(rows), int(valid), int(rows - valid)) for f, rows, valid in counts}
+    return {
+        int(f): JudgeSummary(int(rows), int(valid), int(rows - valid), int(warned)) for f, rows, valid, warned in counts
+    }
 
 
 def take_judged(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> pa.Table:

@@ -366,7 +366,7 @@ class _Builder:
 
     def reasons(self, version: StandardVersion) -> tuple[ReasonRow, ...]:
         fields: dict[str, list[str]] = {}
-        for rule in version.fields:
+        for rule in (r for r in version.fields if not r.carried):
             for code in field_rule_codes(rule, version, self.rules):
                 fields.setdefault(code, []).append(field_label(rule.field, self.language))
         # The validator flags two rows of a file with the same key and business date.
@@ -393,7 +393,7 @@ class _Builder:
             if v is not version
         )
         time_limit, detail = time_limit_words(version.time_limit, language)
-        fields = tuple(self.field_row(rule, version) for rule in version.fields)
+        fields = tuple(self.field_row(rule, version) for rule in version.fields if not rule.carried)
         return ItemView(
             code=item.code,
             anchor=f"item-{item.code}",

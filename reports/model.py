@@ -19,6 +19,7 @@ import yaml
 from tierhub.errors import ConfigError
 from tierhub.reference import divisions
 from tierhub.scope import Scope
+from tierhub.standards import column_missing_message
 from warehouse import marts
 from warehouse.marts import (
     TZ,
@@ -56,6 +57,8 @@ class StreetSummary:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_warned: int = 0  # of rows_loaded: loaded with warnings (decision 0017)
+    missing_columns: list[tuple[str, str]] = field(default_factory=list)  # (file name, 导出文件缺少列：… message)
     expected: int = 0
     received: int = 0
     top_reasons: list[ReasonTally] = field(default_factory=list)
@@ -170,6 +173,13 @@ def build_report(
         street.late += source.late
         if source.silent:
             street.silent.append(source)
+    for gap in marts.export_gaps(con, scope, period):
+        if gap.street_code in streets:
+            streets[gap.street_code].rows_warned += gap.rows_warned
+            if gap.missing_columns:
+                streets[gap.street_code].missing_columns.append(
+                    (gap.path.rsplit("/", 1)[-1], column_missing_message(gap.missing_columns))
+                )
     lines = marts.failing_lines(con, scope, period)
     escalated = marts.escalations(lines, escalate_after)
     by_street: dict[str, list[FailingLine]] = {code: [] for code in streets}

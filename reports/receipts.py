@@ -93,13 +93,14 @@ def render_receipt(con: duckdb.DuckDBPyConnection, file_id: int, language: str =
     words = labels(language)
     found = con.execute(
         "SELECT f.source_id, f.path, f.sha256, f.modified_at, l.committed_at, f.item_code, f.rows_in, "
-        "f.rows_loaded, f.rows_quarantined, f.status, f.error "
+        "f.rows_loaded, f.rows_quarantined, f.status, f.error, coalesce(f.rows_warned, 0), "
+        "coalesce(f.missing_columns, []) "
         "FROM ops.files f JOIN ops.loads l USING (load_id) WHERE f.file_id = ?",
         [file_id],
     ).fetchall()
     if not found:
         raise TierhubError(f"file {file_id} is not in the registry", fix="sync it first")
-    source, path, sha, modified, received, item, rows_in, loaded, quarantined, status, error = found[0]
+    source, path, sha, modified, received, item, rows_in, loaded, quarantined, status, error, warned, missing = found[0]
     versions = _versions(con, file_id, item)
     if status == "rejected":
         summary = words["receipt_summary_rejected"].format(error=error or "")
@@ -118,10 +119,13 @@ def render_receipt(con: duckdb.DuckDBPyConnection, file_id: int, language: str =
         [words["receipt_rows_in"], rows_in],
         [words["receipt_rows_loaded"], loaded],
         [words["receipt_rows_quarantined"], quarantined],
+        [words["receipt_rows_warned"], warned],
         [words["receipt_status"], words[f"receipt_status_{status}"]],
         [words["receipt_standard"], " ".join(f"{item} {v}" for v in versions) if item else ""],
         [words["receipt_note"], summary],
     ]
+    if missing:
+        head.append([words["receipt_missing_columns"], missing_columns_message(con, list(missing), language)])
     writer.writerows(csv_row(r) for r in head)
     reasons = con.execute(
         "SELECT r.row_number, coalesce(fd.label_zh, r.field), r.field, r.value, r.message_zh, r.fix_zh, "
@@ -136,8 +140,36 @@ def render_receipt(con: duckdb.DuckDBPyConnection, file_id: int, language: str =
             zh = language == "zh"
             # A quarantined value is what a clerk typed: it may begin with "=" (CSV injection).
             writer.writerow(csv_row([number, label if zh else fld, value, mzh if zh else men, fzh if zh else fen]))
+    warnings = con.execute(
+        "SELECT w.row_number, coalesce(fd.label_zh, w.field), w.field, w.value, w.message_zh, w.fix_zh, "
+        "w.message_en, w.fix_en FROM core.warning_messages w LEFT JOIN ref.fields fd ON fd.field = w.field "
+        "WHERE w.file_id = ? ORDER BY w.row_number, w.field, w.rule",
+        [file_id],
+    ).fetchall()
+    if warnings:
+        writer.writerow([])
+        writer.writerow([words["receipt_warnings"]])
+        writer.writerow([words["row"], words["field"], words["value"], words["reason"], words["fix"]])
+        for number, label, fld, value, mzh, fzh, men, fen in warnings:
+            zh = language == "zh"
+            writer.writerow(csv_row([number, label if zh else fld, value, mzh if zh else men, fzh if zh else fen]))
     body = "\ufeff" + buffer.getvalue()
     return Receipt(file_id, str(source), receipt_name(str(path), str(sha)), body.encode("utf-8"))
+
+
+def missing_columns_message(con: duckdb.DuckDBPyConnection, fields: list[str], language: str = "zh") -> str:
+    """COLUMN_MISSING's message for these fields, with the catalogue's labels (导出文件缺少列：提交材料、经办日期 …)."""
+    found = con.execute("SELECT message_zh, message_en FROM ref.rules WHERE rule = 'COLUMN_MISSING'").fetchall()
+    labels_zh = dict(
+        con.execute("SELECT field, label_zh FROM ref.fields WHERE list_contains(?, field)", [fields]).fetchall()
+    )
+    if language == "zh":
+        detail = "、".join(str(labels_zh.get(f, f)) for f in fields)
+        template = str(found[0][0]) if found else "导出文件缺少列：{detail}"
+    else:
+        detail = ", ".join(fields)
+        template = str(found[0][1]) if found else "The export lacks the columns {detail}"
+    return template.replace("{detail}", detail)
 
 
 def _local(moment: dt.datetime | None) -> str:

@@ -87,16 +87,19 @@ def test_every_file_gets_one_receipt_the_scanner_ignores(
     sha = files[good][0]
     receipt = drops / SOURCE[:6] / SOURCE / "receipts" / f"回执_失业登记_{SOURCE}_20261105.csv_{sha[:8]}.csv"
     rows = read_receipt(receipt)
-    fields = {r[0]: r[1] for r in rows[1:11]}
+    blank = rows.index([])
+    fields = {r[0]: r[1] for r in rows[1:blank]}
     assert rows[0] == ["数据接收回执"]
     assert fields["文件名"] == f"失业登记_{SOURCE}_20261105.csv" and fields["SHA-256"] == sha
     assert (fields["收到行数"], fields["入库行数"], fields["退回（隔离）行数"]) == ("2", "1", "1")
     assert fields["处理结果"] == "已接收" and fields["执行标准版本"].startswith("JY02 ")
-    assert rows[12] == ["行号", "数据项", "填报值", "问题", "修改方法"]
-    assert rows[13][:3] == ["2", field_dictionary()["mobile_phone"].zh_header, "1381234567"]
-    assert "1381234567" in rows[13][3] and rows[13][4]
+    assert fields["其中带提示入库行数"] == "0"
+    assert rows[blank + 1] == ["行号", "数据项", "填报值", "问题", "修改方法"]
+    assert rows[blank + 2][:3] == ["2", field_dictionary()["mobile_phone"].zh_header, "1381234567"]
+    assert "1381234567" in rows[blank + 2][3] and rows[blank + 2][4]
     rejected = next(p for p in (receipt.parent).iterdir() if "20261106" in p.name)
-    assert dict((r[0], r[1]) for r in read_receipt(rejected)[1:11])["处理结果"] == "整个文件未能读取，已拒收"
+    rejected_fields = dict((r[0], r[1]) for r in read_receipt(rejected)[1:12] if len(r) > 1)
+    assert rejected_fields["处理结果"] == "整个文件未能读取，已拒收"
 
     # A file never gets two receipts, and the next sync neither loads nor refuses the receipts.
     assert send_receipts(con, Outboxes.folder(drops), CITY, tmp_path / "work").written == []

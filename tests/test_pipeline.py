@@ -11,7 +11,7 @@ import pytest
 
 from flows.pipeline import sync_sources
 from tierhub.errors import WarehouseError
-from tierhub.standards import catalogue
+from tierhub.standards import catalogue, rule_severity
 from tierhub.synth.city import FILES, GeneratedCity, read_manifest
 from warehouse import load
 from warehouse.queries import district_counts, reason_counts
@@ -26,19 +26,34 @@ def quarantined(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], set[str
     return {(str(path), int(n)): set(rules) for path, n, rules in rows}
 
 
-def test_every_injected_defect_is_quarantined_with_its_reason(
+def warned(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], set[str]]:
+    rows = con.execute(
+        "SELECT f.path, w.row_number, list(w.rule) FROM core.warnings w JOIN ops.files f USING (file_id) GROUP BY ALL"
+    ).fetchall()
+    return {(str(path), int(n)): set(rules) for path, n, rules in rows}
+
+
+def test_every_injected_defect_is_quarantined_or_warned_by_its_severity(
     city: GeneratedCity, warehouse_ro: duckdb.DuckDBPyConnection
 ) -> None:
-    found = quarantined(warehouse_ro)
+    held, loaded_with = quarantined(warehouse_ro), warned(warehouse_ro)
     manifest = read_manifest(city.root)
-    missed = [d for d in manifest if d.rule not in found.get((d.file, d.row_number), set())]
+    missed = [
+        d
+        for d in manifest
+        if d.rule
+        not in (loaded_with if rule_severity(d.rule) == "warning" else held).get((d.file, d.row_number), set())
+    ]
     assert missed == []
     assert len(manifest) > 500
+    assert any(rule_severity(d.rule) == "warning" for d in manifest)
 
 
 def test_no_clean_row_is_quarantined(city: GeneratedCity, warehouse_ro: duckdb.DuckDBPyConnection) -> None:
-    defective = {(d.file, d.row_number) for d in read_manifest(city.root)}
+    defective = {(d.file, d.row_number) for d in read_manifest(city.root) if rule_severity(d.rule) == "error"}
     assert [key for key in quarantined(warehouse_ro) if key not in defective] == []
+    defective_at_all = {(d.file, d.row_number) for d in read_manifest(city.root)}
+    assert [key for key in warned(warehouse_ro) if key not in defective_at_all] == []
 
 
 def test_rows_in_equal_loaded_plus_quarantined(city: GeneratedCity, warehouse_ro: duckdb.DuckDBPyConnection) -> None:
@@ -50,6 +65,10 @@ def test_rows_in_equal_loaded_plus_quarantined(city: GeneratedCity, warehouse_ro
             "SELECT path, rows_in, rows_loaded, rows_quarantined FROM ops.files WHERE status = 'loaded'"
         ).fetchall()
     }
+    # Rows loaded with warnings are loaded rows: the registry's count is the rows in core.warnings.
+    assert warehouse_ro.execute(
+        "SELECT sum(rows_warned), (SELECT count(DISTINCT (file_id, row_number)) FROM core.warnings) FROM ops.files"
+    ).fetchone() == (len(warned(warehouse_ro)), len(warned(warehouse_ro)))
     assert {p: v[0] for p, v in registry.items()} == expected
     loaded = " + ".join(f"(SELECT count(*) FROM {fact_table(item)})" for item in catalogue())
     facts = warehouse_ro.execute(f"SELECT {loaded}, (SELECT count(*) FROM quarantine.rows)").fetchone()
@@ -97,7 +116,7 @@ def test_a_broken_file_is_rejected_and_the_rest_load(city: GeneratedCity, tmp_pa
     (outbox / f"失业登记_{source}_20261101.csv").write_bytes(bytes(range(256)) * 4)
     (outbox / f"未知事项_{source}_20261101.csv").write_text("姓名,身份证号\n张三,1\n", encoding="utf-8")
     (outbox / "失业登记_120101002000_20261101.csv").write_text("姓名,身份证号\n李四,2\n", encoding="utf-8")
-    (outbox / "readme.txt").write_text("hello", encoding="utf-8")
+    (outbox / "readme.md").write_text("hello", encoding="utf-8")  # .txt is an export format (Unicode 文本)
     con = open_warehouse(tmp_path / "w.duckdb")
     outcome = sync_sources(con, drops, [source], today=dt.date.today())
     status = {e.path.rsplit("/", 1)[1]: (e.status, e.error or "") for e in outcome.entries}
@@ -109,7 +128,7 @@ def test_a_broken_file_is_rejected_and_the_rest_load(city: GeneratedCity, tmp_pa
     assert "未知事项" in status[f"未知事项_{source}_20261101.csv"][1]
     assert "120101002000" in status["失业登记_120101002000_20261101.csv"][1]
     [refused] = outcome.refusals
-    assert refused.path.endswith("readme.txt") and ".txt" in refused.reason
+    assert refused.path.endswith("readme.md") and ".md" in refused.reason
     [(registered,)] = con.execute("SELECT count(*) FROM ops.files").fetchall()
     assert registered == 4
     assert con.execute("SELECT path, reason FROM ops.refusals").fetchall() == [(refused.path, refused.reason)]

@@ -63,7 +63,7 @@ def test_every_catalogue_version_compiles_to_a_suite() -> None:
 def _sql_rows(con: duckdb.DuckDBPyConnection, table: str, version: str, key: RuleKey) -> set[Row]:
     found = con.execute(
         f"SELECT _file_id, _sheet, _row_number, r.rule, r.field, r.detail "
-        f"FROM (SELECT *, unnest(_reasons) AS r FROM {table} WHERE _standard_version = ?)",
+        f"FROM (SELECT *, unnest(list_concat(_reasons, _warnings)) AS r FROM {table} WHERE _standard_version = ?)",
         [version],
     ).fetchall()
     return {
@@ -93,7 +93,11 @@ def test_gx_engine_and_compiled_engine_fail_the_same_rows(judged: duckdb.DuckDBP
             # field, say) are compared together: a row reason names the field, not the pair.
             found: dict[RuleKey, set[Row]] = {}
             for expectation_result in result.results:
-                key = RuleKey.from_meta(expectation_result.expectation_config.meta)
+                config = expectation_result.expectation_config
+                key = RuleKey.from_meta(config.meta)
+                # Both engines agree on the severity too: a GX warning stands for rules that only warn.
+                warns = all(version.severity_of(rule) == "warning" for rule in key.rules)
+                assert (str(config.severity.value) == "warning") == warns, (suite.name, key)
                 rows = {(f, s or None, n) for f, s, n in gx_compat.unexpected_rows(expectation_result)}
                 found[key] = found.get(key, set()) | rows
             for key, gx_rows in found.items():

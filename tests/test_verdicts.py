@@ -30,8 +30,30 @@ def judge(
     node = divisions().get(source)
     summary = judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [batch])], JudgeContext(TODAY))
     assert summary[1].rows == len(rows) == summary[1].valid + summary[1].quarantined
-    found = con.execute(f"SELECT _row_number, _reasons FROM {judged_table(item)} ORDER BY 1").fetchall()
+    found = con.execute(
+        f"SELECT _row_number, list_concat(_reasons, _warnings) FROM {judged_table(item)} ORDER BY 1"
+    ).fetchall()
     return [(n, {r["rule"] for r in reasons}) for n, reasons in found]
+
+
+def judge_split(rows: list[dict[str, str | None]], item_code: str = "JY02") -> list[tuple[set[str], set[str]]]:
+    """Per row: the rules that quarantine it and the rules it loads with as warnings."""
+    fields = sorted({k for r in rows for k in r})
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "_row_number": pa.array(range(2, len(rows) + 2), pa.int64()),
+            "_sheet": pa.array([""] * len(rows), pa.string()),
+            **{f: pa.array([r.get(f) for r in rows], pa.string()) for f in fields},
+        }
+    )
+    con = duckdb.connect()
+    item = catalogue().find(item_code)
+    node = divisions().get(SOURCE)
+    summary = judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [batch])], JudgeContext(TODAY))
+    found = con.execute(f"SELECT _reasons, _warnings FROM {judged_table(item)} ORDER BY _row_number").fetchall()
+    verdicts = [({r["rule"] for r in e}, {r["rule"] for r in w}) for e, w in found]
+    assert summary[1].warned == sum(1 for e, w in verdicts if w and not e)
+    return verdicts
 
 
 @pytest.mark.parametrize(("changes", "expected"), [(c, e) for _, c, e in CASES], ids=[i for i, _, _ in CASES])
@@ -51,10 +73,37 @@ def test_duplicate_row_quarantines_only_the_repeat() -> None:
     assert verdicts == [(2, set()), (3, set()), (4, {"DUPLICATE_ROW"})]
 
 
-def test_a_column_missing_from_the_file_fails_every_row_when_required() -> None:
+def test_a_required_column_missing_from_the_file_is_not_a_row_reason() -> None:
+    # Reported once for the file (COLUMN_MISSING in the registry), not on every row.
     other = {**BASE, "id_number": "11010519491231002X", "sex": "女", "birth_date": "1949-12-31"}
-    rows = [{k: v for k, v in row.items() if k != "documents"} for row in (BASE, other)]
-    assert [rules for _, rules in judge(rows)] == [{"REQUIRED_MISSING"}] * 2
+    rows = [{k: v for k, v in row.items() if k not in ("documents", "handled_at")} for row in (BASE, other)]
+    assert [rules for _, rules in judge(rows)] == [set(), set()]
+
+
+def test_an_empty_cell_of_a_required_column_still_fails() -> None:
+    assert judge([{**BASE, "documents": None}]) == [(2, {"REQUIRED_MISSING"})]
+
+
+@pytest.mark.parametrize("identity", ["name", "id_number", "community_code", "registration_date"])
+def test_a_file_without_an_identity_column_is_held_whole(identity: str) -> None:
+    rows = [{k: v for k, v in BASE.items() if k != identity}]
+    [(errors, _)] = judge_split(rows)
+    assert "REQUIRED_MISSING" in errors
+
+
+def test_warnings_load_and_errors_quarantine() -> None:
+    other = {**BASE, "id_number": "11010519491231002X", "sex": "女", "birth_date": "1949-12-31"}
+    verdicts = judge_split([{**BASE, "documents": "身份证"}, {**other, "mobile_phone": "123", "documents": "身份证"}])
+    assert verdicts == [(set(), {"DOC_MISSING"}), ({"MOBILE_FORMAT"}, {"DOC_MISSING"})]
+    version = catalogue().find("JY02").versions[0]
+    assert version.severity_of("TIME_LIMIT_EXCEEDED") == "warning"
+    assert version.severity_of("ID_CHECKSUM") == "error"
+
+
+def test_an_item_version_can_override_a_severity() -> None:
+    item = catalogue().find("JY02")
+    version = item.versions[0].model_copy(update={"severity": {"DOC_MISSING": "error", "MOBILE_FORMAT": "warning"}})
+    assert "MOBILE_FORMAT" in version.warning_rules() and "DOC_MISSING" not in version.warning_rules()
 
 
 def test_community_source_accepts_only_itself() -> None:
@@ -132,3 +181,17 @@ def test_the_verdict_historys_blank_test_is_trim() -> None:
         f"SELECT count(*) FROM ({values}) WHERE ({is_blank('v')}) IS DISTINCT FROM (nullif(trim(v), '') IS NULL)"
     )
     assert differ.fetchall() == [(0,)]
+
+
+def test_a_code_outside_its_table_fails_even_where_the_item_does_not_list_the_field() -> None:
+    # SB09 (参保缴费证明) does not ask for 民族; an export carrying it must still hold a GB/T 3304 code.
+    base = ITEM_BASES["SB09"]
+    assert catalogue().find("SB09").versions[0].field("ethnicity") is not None  # carried
+    assert judge([{**base, "ethnicity": "汉族"}], "SB09") == [(2, set())]
+    assert judge([{**base, "ethnicity": "火星族"}], "SB09") == [(2, {"CODE_UNKNOWN"})]
+
+
+@pytest.mark.parametrize("item", ["SB01", "JY04"])
+def test_a_landline_is_accepted_where_residents_answer(item: str) -> None:
+    base = ITEM_BASES[item]
+    assert judge([{**base, "mobile_phone": "022-23456789"}], item) == [(2, set())]

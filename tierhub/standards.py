@@ -23,6 +23,13 @@ from tierhub.reference import code_tables, field_dictionary, normalise_label
 CATALOGUE_DIR = Path(__file__).parent / "catalogue"
 
 FieldType = Literal["string", "date", "decimal", "integer"]
+Severity = Literal["error", "warning"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning")
+# Fields that say whose record a row is and where it belongs: a file without one of these
+# columns cannot be judged row by row, so its rows fail REQUIRED_MISSING (the file is held).
+IDENTITY_FIELDS = ("name", "id_number", "employer_name", "employer_uscc")
+# Rule codes about a whole file, raised when it is staged rather than by the judging query.
+FILE_RULES = ("COLUMN_MISSING",)
 NUMERIC_TYPES = ("decimal", "integer")
 # A check is named here as plain text: the checks themselves (quality/checks/, a higher floor)
 # refuse an unknown name, or a field lacking what its check needs, when a version is compiled.
@@ -56,6 +63,9 @@ class FieldRule(_Model):
     max: Decimal | None = None
     pattern: str | None = None
     pattern_hint: str | None = None
+    # Not in the item's YAML: a national code-table field the item does not list, checked when an
+    # export carries it anyway (``with_carried_codes``).
+    carried: bool = False
 
     @field_validator("field")
     @classmethod
@@ -163,6 +173,8 @@ class StandardVersion(_Model):
     steps: tuple[Step, ...] = ()
     # Two rows of one file with equal values here (and the same business date) are duplicates.
     duplicate_key: tuple[str, ...] = ("id_number",)
+    # Rule code → severity for this version, over the default of ``_rules.yaml`` (decision 0017).
+    severity: dict[str, Severity] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_own_fields(self) -> Self:
@@ -186,6 +198,26 @@ class StandardVersion(_Model):
     def field(self, name: str) -> FieldRule | None:
         """The rule for one field, if the standard names it."""
         return next((f for f in self.fields if f.field == name), None)
+
+    @property
+    def identity_fields(self) -> tuple[str, ...]:
+        """Required fields without whose column a file is held whole: who (name, ID) and where
+        (the division field) the record is, and its business date."""
+        names = [
+            f.field
+            for f in self.fields
+            if f.required and (f.field in IDENTITY_FIELDS or f.level is not None or f.field == self.business_date)
+        ]
+        return tuple(names)
+
+    def severity_of(self, rule: str) -> Severity:
+        """The severity of a rule code in this version: its override, else ``_rules.yaml``'s default."""
+        return self.severity.get(rule) or rule_severity(rule)
+
+    def warning_rules(self) -> tuple[str, ...]:
+        """Every rule code that only warns in this version (the row loads and carries it)."""
+        codes = set(rule_messages()) | set(self.severity)
+        return tuple(sorted(c for c in codes if self.severity_of(c) == "warning"))
 
     def in_force(self, day: dt.date) -> bool:
         """Whether this version applies to a record with this business date."""
@@ -263,14 +295,61 @@ def load_item(path: Path) -> ItemStandard:
         raise CatalogueError(f"invalid standard: {exc}", path=str(path)) from exc
 
 
+def with_carried_codes(items: list[ItemStandard]) -> list[ItemStandard]:
+    """Each version plus, as optional ``carried`` fields, the national code-table fields it does not list.
+
+    A 民族 of 99 is wrong in any export, required or not; without this an item not listing
+    ethnicity dropped the column and loaded whatever it held. The table of a field is the one
+    every item listing it uses (national standards only: local tables are item-specific).
+    """
+    tables: dict[str, set[tuple[str, bool]]] = {}
+    for item in items:
+        for version in item.versions:
+            for rule in version.fields:
+                if rule.code_table and not code_tables()[rule.code_table].is_local:
+                    tables.setdefault(rule.field, set()).add((rule.code_table, rule.multiple))
+    carried = {f: next(iter(t)) for f, t in sorted(tables.items()) if len(t) == 1}
+    result = []
+    for item in items:
+        versions = []
+        for version in item.versions:
+            listed = {r.field for r in version.fields}
+            extra = tuple(
+                FieldRule(field=f, code_table=t, multiple=m, carried=True)
+                for f, (t, m) in carried.items()
+                if f not in listed
+            )
+            versions.append(version.model_copy(update={"fields": version.fields + extra}) if extra else version)
+        result.append(item.model_copy(update={"versions": tuple(versions)}))
+    return result
+
+
 @cache
 def catalogue(directory: Path = CATALOGUE_DIR) -> Catalogue:
     """Load every ``*.yaml`` item file of the catalogue (files starting with ``_`` are not items)."""
-    return Catalogue([load_item(p) for p in sorted(directory.glob("[!_]*.yaml"))])
+    return Catalogue(with_carried_codes([load_item(p) for p in sorted(directory.glob("[!_]*.yaml"))]))
 
 
 @cache
 def rule_messages(directory: Path = CATALOGUE_DIR) -> dict[str, dict[str, str]]:
-    """Rule code → message templates (zh, en, fix_zh, fix_en)."""
+    """Rule code → message templates (zh, en, fix_zh, fix_en) and its default ``severity``."""
     data = yaml.safe_load((directory / "_rules.yaml").read_text(encoding="utf-8"))
-    return {code: dict(texts) for code, texts in data.items()}
+    return {code: {k: str(v) for k, v in texts.items()} for code, texts in data.items()}
+
+
+def rule_severity(rule: str) -> Severity:
+    """A rule code's default severity (``_rules.yaml``): ``error`` quarantines the row, ``warning`` loads it."""
+    value = rule_messages().get(rule, {}).get("severity", "error")
+    return "warning" if value == "warning" else "error"
+
+
+def column_missing_message(fields: list[str], language: str = "zh") -> str:
+    """COLUMN_MISSING's message for an export lacking these fields' columns, with their catalogue labels.
+
+    ``导出文件缺少列：提交材料、经办日期 — 按统一标准需补充``
+    """
+    texts = rule_messages()["COLUMN_MISSING"]
+    if language == "zh":
+        detail = "、".join(field_dictionary()[f].zh_header if f in field_dictionary() else f for f in fields)
+        return texts["zh"].replace("{detail}", detail)
+    return texts["en"].replace("{detail}", ", ".join(fields))

@@ -53,6 +53,8 @@ class RegistryEntry:
     rows_quarantined: int = 0
     status: str = "loaded"
     error: str | None = None
+    rows_warned: int = 0  # of rows_loaded: loaded with warnings
+    missing_columns: list[str] = field(default_factory=list)  # required fields the export has no column for
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ REGISTRY_COLUMNS = [
     "rows_quarantined",
     "status",
     "error",
+    "rows_warned",
+    "missing_columns",
 ]
 
 
@@ -165,6 +169,8 @@ def _registry_table(load_id: str, entries: list[RegistryEntry]) -> pa.Table:
                 ("rows_quarantined", pa.int64()),
                 ("status", pa.string()),
                 ("error", pa.string()),
+                ("rows_warned", pa.int64()),
+                ("missing_columns", pa.list_(pa.string())),
             ]
         ),
     )
@@ -243,7 +249,8 @@ def record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemSt
         "SELECT ?, _item_code, _standard_version, r.rule, r.field, "
         "CASE WHEN r.rule = 'DOC_MISSING' THEN r.detail END, count(*), "
         "list(coalesce(r.value, '') ORDER BY _file_id, _row_number)[1:20] "
-        f"FROM (SELECT _item_code, _standard_version, _file_id, _row_number, unnest(_reasons) AS r FROM {judged}) "
+        "FROM (SELECT _item_code, _standard_version, _file_id, _row_number, "
+        f"unnest(list_concat(_reasons, _warnings)) AS r FROM {judged}) "
         "GROUP BY ALL",
         [load_id],
     )
@@ -416,6 +423,15 @@ def _write(
                     "standard_version, sheet, raw, reasons, record_key, alt_key) "
                     "SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, "
                     f"to_json(_raw), _reasons, _record_key, _alt_key FROM {judged} WHERE len(_reasons) > 0",
+                    [load_id],
+                )
+            with step("warnings"):
+                con.execute(
+                    "INSERT INTO core.warnings (file_id, row_number, load_id, source_id, item_code, "
+                    "rule, field, value, detail) "
+                    "SELECT _file_id, _row_number, ?, _source_code, _item_code, w.rule, w.field, w.value, w.detail "
+                    f"FROM (SELECT *, unnest(_warnings) AS w FROM {judged} WHERE len(_reasons) = 0 "
+                    "AND len(_warnings) > 0)",
                     [load_id],
                 )
             with step("case index"):

@@ -82,7 +82,7 @@ def check_connection(con: duckdb.DuckDBPyConnection) -> CheckResult:
     return CheckResult(tables, problems)
 
 
-_NOT_FACTS = frozenset({"core.persons", "core.person_history", "core.cases", "core.employers"})
+_NOT_FACTS = frozenset({"core.persons", "core.person_history", "core.cases", "core.employers", "core.warnings"})
 
 
 def check(path: Path, *, key: Key = FROM_SETTINGS) -> CheckResult:

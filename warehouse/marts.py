@@ -626,3 +626,28 @@ def division_names(con: duckdb.DuckDBPyConnection, scope: str, level: Level) -> 
             [Scope(scope).prefix],
         ).fetchall()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportGap:
+    """One file received in a period that lacked required columns, or loaded rows with warnings."""
+
+    street_code: str
+    path: str
+    rows_warned: int
+    missing_columns: list[str]
+
+
+def export_gaps(con: duckdb.DuckDBPyConnection, scope: str, period: Period) -> list[ExportGap]:
+    """Files of ``period`` inside ``scope`` with warned rows or missing columns (decision 0017)."""
+    rows = con.execute(
+        f"""
+        SELECT d.street_code, f.path, coalesce(f.rows_warned, 0), coalesce(f.missing_columns, [])
+        FROM ops.files f JOIN ref.divisions d ON d.code = f.source_id
+        WHERE starts_with(f.source_id, ?) AND {_FILE_DAY} BETWEEN ? AND ?
+          AND (coalesce(f.rows_warned, 0) > 0 OR len(coalesce(f.missing_columns, [])) > 0)
+        ORDER BY d.street_code, f.path
+        """,
+        [Scope(scope).prefix, period.start, period.end],
+    ).fetchall()
+    return [ExportGap(str(s), str(p), int(w), [str(x) for x in m]) for s, p, w, m in rows]

@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS ops.files (
     CHECK (rows_in = rows_loaded + rows_quarantined),
     UNIQUE (source_id, sha256)
 );
+-- Decision 0017: rows loaded with warnings (of rows_loaded), and the required columns an export lacks.
+ALTER TABLE ops.files ADD COLUMN IF NOT EXISTS rows_warned BIGINT DEFAULT 0;
+ALTER TABLE ops.files ADD COLUMN IF NOT EXISTS missing_columns VARCHAR[];
 CREATE TABLE IF NOT EXISTS ops.cursor (
     source_id VARCHAR NOT NULL,
     path VARCHAR NOT NULL,
@@ -130,6 +133,19 @@ CREATE TABLE IF NOT EXISTS core.cases (
     superseded_by_load VARCHAR
 );
 CREATE INDEX IF NOT EXISTS cases_by_person ON core.cases (id_number);
+-- The warnings a loaded row carries (decision 0017): a time limit missed, a document not listed.
+-- Keyed like the fact row (file_id, row_number), one row per warning.
+CREATE TABLE IF NOT EXISTS core.warnings (
+    file_id BIGINT NOT NULL,
+    row_number BIGINT NOT NULL,
+    load_id VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    rule VARCHAR NOT NULL,
+    field VARCHAR,
+    value VARCHAR,
+    detail VARCHAR
+);
 CREATE TABLE IF NOT EXISTS core.employers (
     employer_uscc VARCHAR PRIMARY KEY,
     employer_name VARCHAR,
@@ -220,7 +236,18 @@ FROM quarantine.rows q
 JOIN ops.files f USING (file_id)
 CROSS JOIN UNNEST(q.reasons) AS u(r)
 JOIN ref.rules m ON m.rule = r.rule
-LEFT JOIN ref.fields fl ON fl.field = r.field
+LEFT JOIN ref.fields fl ON fl.field = r.field;
+-- The warnings of loaded rows (decision 0017) with their messages, as quarantine.reasons has them.
+CREATE OR REPLACE VIEW core.warning_messages AS
+SELECT w.file_id, w.row_number, w.source_id, w.item_code, w.load_id, w.rule, w.field, w.value, w.detail,
+       replace(replace(replace(m.message_zh, '{field}', coalesce(fl.label_zh, w.field)),
+               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_zh,
+       replace(replace(replace(m.message_en, '{field_en}', w.field),
+               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_en,
+       m.fix_zh, m.fix_en
+FROM core.warnings w
+JOIN ref.rules m ON m.rule = w.rule
+LEFT JOIN ref.fields fl ON fl.field = w.field
 """
 
 

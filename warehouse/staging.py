@@ -8,6 +8,7 @@ or, if it cannot be read, its error, as ``rejected`` with no rows.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from connectors.exports import Export
 from quality.verdicts import FileToJudge, Stager
 from tierhub.errors import TierhubError
 from tierhub.reference import divisions
-from tierhub.standards import Catalogue
+from tierhub.standards import Catalogue, ItemStandard, StandardVersion
 from warehouse.load import CursorRow, RegistryEntry
 
 
@@ -53,6 +54,27 @@ def stage_export(
         FileToJudge(entry.file_id, source.code, source.prefix, export_date, read.batches)
     )
     entry.skipped_rows = read.skipped_rows
+    carried = getattr(read, "fields", None)
+    if carried is not None:
+        entry.missing_columns = missing_columns(item, export_date, carried)
+
+
+def missing_columns(item: ItemStandard, export_date: dt.date | None, carried: frozenset[str]) -> list[str]:
+    """The required fields of the version in force on the export date that the export has no column for.
+
+    Reported once per file (COLUMN_MISSING, a warning); the rows are not failed for them, except
+    for identity columns (who, where, when), whose absence holds every row.
+    """
+    version = _version_on(item, export_date)
+    return [r.field for r in version.fields if r.required and r.field not in carried]
+
+
+def _version_on(item: ItemStandard, day: dt.date | None) -> StandardVersion:
+    if day is not None:
+        for version in item.versions:
+            if version.in_force(day):
+                return version
+    return max(item.versions, key=lambda v: v.effective_from)
 
 
 def stage_exports(

@@ -192,6 +192,47 @@ class CodeTable:
         return self.lookup.get(normalise_label(text))
 
 
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+# Interchangeable endings of a category name as people write it (低保家庭人员 / 低保户 / 低保家庭).
+_PERSON_SUFFIXES = ("家庭人员", "家庭户", "人员", "家庭", "户", "")
+# Decorations around an ordinal or amount: 第五档 / 5档 / 5 / 五档 / 300元.
+_ORDINAL = ("第{n}档", "{n}档", "第{n}级", "{n}级", "第{n}类", "{n}类")
+
+
+def chinese_number(text: str) -> int | None:
+    """一 … 九十九 as an int (十二 → 12, 二十 → 20); None if ``text`` is not such a numeral."""
+    if not text or any(ch not in _CN_DIGITS and ch != "十" for ch in text):
+        return None
+    if "十" not in text:
+        return _CN_DIGITS[text] if len(text) == 1 else None
+    tens, _, ones = text.partition("十")
+    if len(tens) > 1 or len(ones) > 1:
+        return None
+    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+
+
+def spelling_variants(name: str) -> set[str]:
+    """The unambiguous other spellings of one code name (folded): Arabic for Chinese ordinals
+    (第五档 → 第5档, 5档), and the interchangeable person/household endings (低保家庭人员 → 低保户).
+
+    ``code_tables`` drops any variant two codes of a table would share: never a guess.
+    """
+    variants: set[str] = set()
+    for pattern in _ORDINAL:
+        head, _, tail = pattern.partition("{n}")
+        if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+            number = chinese_number(name[len(head) : len(name) - len(tail)])
+            if number is not None:
+                variants.update(normalise_label(p.format(n=number)) for p in _ORDINAL if p.endswith(tail))
+                variants.add(normalise_label(name[len(head) :]))  # 五档 for 第五档
+    for suffix in _PERSON_SUFFIXES[:-1]:
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            stem = name[: -len(suffix)]
+            variants.update(normalise_label(stem + other) for other in _PERSON_SUFFIXES if stem + other != name)
+            break
+    return variants
+
+
 @cache
 def code_tables() -> dict[str, CodeTable]:
     """Every shipped code table by file stem, e.g. ``gbt2261_1_sex`` or ``local_hukou_type``.
@@ -220,6 +261,19 @@ def code_tables() -> dict[str, CodeTable]:
                     lookup[normalise_label(alpha2)] = code
             if name.endswith("族") and len(name) > 1:
                 lookup.setdefault(normalise_label(name[:-1]), code)  # 汉 for 汉族
+            if "amount" in rows[0]:
+                # A tier table that knows each tier's amount: 300 / 300元 / ￥300 name the tier.
+                amount = next(r["amount"] for r in rows if r[code_key] == code).strip()
+                if amount:
+                    for form in (amount, f"{amount}元", f"{amount}.00", f"{amount}.00元"):
+                        lookup.setdefault(normalise_label(form), code)
+        variants: dict[str, set[str]] = {}
+        for code, name in names.items():
+            for variant in spelling_variants(name):
+                variants.setdefault(variant, set()).add(code)
+        for variant, found in variants.items():
+            if len(found) == 1 and variant not in lookup:
+                lookup[variant] = next(iter(found))
         lookup.update(aliases.get(path.stem, {}))
         tables[path.stem] = CodeTable(name=path.stem, names=names, lookup=lookup)
     return tables

@@ -79,7 +79,7 @@ def defect_weights(as_of: dt.date) -> dict[str, float]:
     reach: dict[str, float] = {d.kind: 0.0 for d in DEFECTS}
     for item in catalogue():
         version = item.version_for(as_of) if any(v.in_force(as_of) for v in item.versions) else item.versions[-1]
-        fields = [f.field for f in version.fields]
+        fields = [f.field for f in version.fields if not f.carried]
         for kind in DEFECTS:
             if targets(kind, version, fields):
                 reach[kind.kind] += expected_rows(item.code)
@@ -191,7 +191,7 @@ def generate_city(
             visitors = planned.get(item.code, [])
             count = max(count, len(visitors))
             needed = {name for _, v in visitors for name, _ in v.cells}
-            fields = [f.field for f in version.fields]
+            fields = [f.field for f in version.fields if not f.carried]
             if item.code == "JY02" and rng.random() < 0.3:
                 fields = [f for f in fields if f not in ("employer_name", "employer_uscc")]
             fields = [
