@@ -1,4 +1,4 @@
-"""System programs some tests need (OpenSSH's sshd, Debian's Chromium): skip with a reason locally, fail in CI.
+"""System programs some tests need (sshd, Chromium, PostgreSQL): skip with a reason locally, fail in CI.
 
 ``uv run pytest`` must pass on a machine that has only ``uv``; such a test then skips and
 its reason says what to install. ``.ci/run`` installs every program and sets
@@ -21,6 +21,7 @@ PROGRAMS = {
     "sshd": ("/usr/sbin/sshd", "openssh-server"),
     "ssh-keygen": ("/usr/bin/ssh-keygen", "openssh-client"),
     "chromium": ("/usr/bin/chromium", "chromium"),
+    "initdb": ("/usr/lib/postgresql/15/bin/initdb", "postgresql"),
 }
 
 

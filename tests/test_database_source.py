@@ -21,6 +21,7 @@ from connectors.config import DatabaseEndpoint, load_sources
 from connectors.outboxes import Outboxes
 from connectors.readers import open_export
 from flows.pipeline import sync_sources
+from tests.system import require_program
 from tierhub.errors import ConfigError, WarehouseError
 from tierhub.reference import divisions
 from tierhub.synth.city import GeneratedCity
@@ -213,8 +214,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 @pytest.fixture
 def postgres() -> Iterator[str]:
     """A PostgreSQL 15 server on a free loopback port; as root, it runs as the user ``postgres``."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL server not installed: apt-get install postgresql")
+    require_program("initdb")  # skips locally when PostgreSQL is absent; CI installs it and refuses the skip
     user = "postgres" if os.geteuid() == 0 else None
     # Not in tmp_path: pytest's base folder is private to root, and postgres refuses to run as root.
     home = Path(tempfile.mkdtemp(prefix="tierhub-pg-"))

@@ -82,3 +82,22 @@ def test_maintenance_refuses_while_a_sync_holds_the_warehouse(warehouse: Path, t
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_process_killed_right_after_opening_a_new_warehouse_leaves_one_that_opens(tmp_path: Path) -> None:
+    """Schema changes are checkpointed: DuckDB 1.5.5 cannot replay ALTER … ADD COLUMN … DEFAULT from a WAL."""
+    import os
+    import subprocess
+    import sys
+
+    from warehouse.schema import open_warehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    code = (
+        "import os; from pathlib import Path; from warehouse.schema import open_warehouse; "
+        f"con = open_warehouse(Path({str(path)!r}), key=None); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "TIERHUB_ENCRYPT": "false"})
+    con = open_warehouse(path, key=None)
+    assert con.execute("SELECT count(*) FROM ops.files").fetchone() == (0,)
+    con.close()

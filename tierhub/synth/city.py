@@ -184,7 +184,7 @@ def generate_city(
         folder = drops / source.code[:6] / source.code
         files = list(writer.files())
         planned = _plan_visits(visiting.get(source.code, []), [item.code for item, _, _ in files], as_of)
-        for code in planned.keys() - {item.code for item, _, _ in files}:  # an injected situation's item
+        for code in sorted(planned.keys() - {item.code for item, _, _ in files}):  # an injected situation's item
             extra = catalogue().find(code)
             files.append((extra, extra.version_for(as_of), 0))
         for item, version, count in files:
