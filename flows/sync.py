@@ -42,7 +42,7 @@ from flows.pipeline import (
 )
 from quality.datadocs import build_data_docs
 from tierhub.calendar import is_working_day
-from tierhub.errors import TierhubError, WarehouseError
+from tierhub.errors import TierhubError, WarehouseError, printable
 from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
@@ -332,7 +332,7 @@ def summarise(plan: BatchPlan, prepared: PreparedBatch) -> list[BatchSummary]:
         summary.files += 1
         if entry.status == "rejected":
             summary.rejected_files += 1
-            summary.errors.append((entry.path, entry.error or ""))
+            summary.errors.append((printable(entry.path), printable(entry.error or "")))
         summary.rows_loaded += entry.rows_loaded
         summary.rows_quarantined += entry.rows_quarantined
     for listing in outcome.unchanged:
@@ -345,9 +345,9 @@ def summarise(plan: BatchPlan, prepared: PreparedBatch) -> list[BatchSummary]:
         part(listing.source_id).waiting_files += 1
     for refusal in outcome.refusals:
         part(refusal.source_id).refused_files += 1
-        part(refusal.source_id).errors.append((refusal.path, refusal.reason))
+        part(refusal.source_id).errors.append((printable(refusal.path), printable(refusal.reason)))
     for source_id, error in outcome.unreachable:
-        part(source_id).errors.append((source_id, error))
+        part(source_id).errors.append((source_id, printable(error)))
     for status in outcome.status:
         states = part(status.source_id).states
         states[status.state] = states.get(status.state, 0) + 1

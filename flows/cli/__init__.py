@@ -13,11 +13,12 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from flows.cli import portal, reports, sources, standards, sync, warehouse
 from flows.cli.common import err_console
 from flows.cli.environment import EMBEDDED_DEFAULTS, use_tierhub_prefect_home
-from tierhub.errors import TierhubError
+from tierhub.errors import TierhubError, printable
 
 for _name, _value in EMBEDDED_DEFAULTS.items():  # also for `app` run in-process (tests, CliRunner)
     os.environ.setdefault(_name, _value)
@@ -77,5 +78,5 @@ def main() -> None:
         use_tierhub_prefect_home(os.environ, TierhubSettings().home)
         app()
     except TierhubError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(printable(str(exc)))}", soft_wrap=True, highlight=False)
         sys.exit(2)

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
 
 from flows.cli.common import Json, Scale, ScaleName, Seed, console, err_console, parse_day, print_json, progress_bars
-from tierhub.errors import TierhubError
+from tierhub.errors import TierhubError, printable
 from tierhub.settings import TierhubSettings
 from tierhub.synth.city import GeneratedCity
 
@@ -311,7 +312,11 @@ def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) ->
         console.print(f"[bold]Data Docs[/bold] (Great Expectations, every rule per item): {summary.data_docs}")
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     for path, error in errors[:10]:
-        err_console.print(f"[yellow]problem[/yellow] {path}: {error}", soft_wrap=True, highlight=False)
+        err_console.print(
+            f"[yellow]problem[/yellow] {escape(printable(path))}: {escape(printable(error))}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if len(errors) > 10:
         err_console.print(f"… and {len(errors) - 10:,} more: SELECT * FROM ops.source_latest WHERE state <> 'ok'")
 
