@@ -40,12 +40,14 @@ from flows.pipeline import (
     commit_prepared,
     prepare_batch,
 )
+from flows.retries import transient_only
 from quality.datadocs import build_data_docs
 from tierhub.calendar import is_working_day
 from tierhub.errors import TierhubError, WarehouseError, printable
 from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
+from tierhub.standards import catalogue
 from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
@@ -252,7 +254,13 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger("tierhub.flows")
 
 
-@task(name="read-state", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 20, 60])
+@task(
+    name="read-state",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=[5, 20, 60],
+)
 def read_state(warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
     """Read the cursor and registry of every planned source (one short open of the warehouse)."""
     con = open_warehouse(Path(warehouse))
@@ -267,6 +275,7 @@ def read_state(warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
     task_run_name="prepare-{plan.label}",
     cache_policy=NO_CACHE,
     retries=2,
+    retry_condition_fn=transient_only,
     retry_delay_seconds=[10, 60],
     retry_jitter_factor=0.5,
 )
@@ -304,6 +313,7 @@ def prepare(
     task_run_name="commit-{plan.label}",
     cache_policy=NO_CACHE,
     retries=3,
+    retry_condition_fn=transient_only,
     retry_delay_seconds=[5, 20, 60],
 )
 def commit(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
@@ -376,7 +386,13 @@ def publish_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_d
     return str(index.resolve()) if index else None
 
 
-@task(name="publish-snapshot", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
+@task(
+    name="publish-snapshot",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=[10, 60],
+)
 def publish_snapshot(warehouse: str, keep: int, days: int) -> str:
     """Publish the committed warehouse as the next read-only generation; prune old ones."""
     path = Path(warehouse)
@@ -610,6 +626,10 @@ def sync_flow(
     (holidays off, adjusted weekend working days on). Paths left out come from the settings.
     """
     settings = TierhubSettings()
+    settings.warehouse_key()  # a missing key is a setting, not a fault: fail before any task runs
+    # Unknown codes would select nothing and the run would look fine: refuse them first.
+    districts = divisions().district_codes(districts) if districts else None
+    items = catalogue().codes_of(items) if items else None
     lower_priority(settings.sync_niceness)
     where = _settings_where(drops_root, warehouse, settings)
     day = today or bureau_today()

@@ -140,6 +140,19 @@ def run_sync(
             return summary
 
 
+def checked_selection(
+    districts: list[str] | None, items: list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """``--district`` and ``--item`` values as district and item codes; unknown ones raise, listing the known."""
+    from tierhub.reference import divisions
+    from tierhub.standards import catalogue
+
+    return (
+        divisions().district_codes(districts) if districts else None,
+        catalogue().codes_of(items) if items else None,
+    )
+
+
 class Level(StrEnum):
     """Tiers of sources."""
 
@@ -176,14 +189,17 @@ def sync(
     warehouse = warehouse or settings.warehouse_file
     if not drops.is_dir():
         raise TierhubError(f"drops folder {drops} does not exist", fix="pass --drops or run `tierhub generate` first")
+    # Before Prefect starts: a typo or a missing key fails in a second, with one line.
+    districts, items = checked_selection(district, item)
+    settings.warehouse_key()
     started = time.monotonic()
     summary = run_sync(
         drops,
         warehouse,
-        district,
+        districts,
         settings.sources_per_batch,
         levels=[lv.value for lv in level] if level else None,
-        items=item,
+        items=items,
         since=parse_day(since, "--since"),
         dry_run=dry_run,
         on=err_console if json else None,
