@@ -42,7 +42,7 @@ from flows.pipeline import (
 )
 from flows.retries import transient_only
 from quality.datadocs import build_data_docs
-from tierhub.calendar import is_working_day
+from tierhub.calendar import calendar_warnings, is_working_day
 from tierhub.errors import TierhubError, WarehouseError, printable
 from tierhub.priority import lower_priority
 from tierhub.reference import divisions
@@ -134,6 +134,7 @@ class SyncSummary:
     skipped: str | None = None  # why the run did nothing (a non-working day)
     data_docs: str | None = None  # index page of the run's Great Expectations Data Docs
     snapshot: str | None = None  # the read-only generation readers now see
+    warnings: list[str] = field(default_factory=list)  # e.g. a year counted without its holidays
 
     def total(self, name: str) -> int:
         """The sum of one counter over all batches."""
@@ -538,12 +539,14 @@ def finish_run(
 
 def summary_markdown(summary: SyncSummary) -> str:
     """The run's per-district table and its problem sources, for the Prefect UI."""
+    warnings = [f"**⚠ {_cell(w)}**" for w in summary.warnings]
     if summary.skipped:
-        return f"**Nothing synced**: {summary.skipped}"
+        return "\n\n".join([*warnings, f"**Nothing synced**: {summary.skipped}"])
     by_district: dict[str, list[BatchSummary]] = {}
     for batch in summary.batches:
         by_district.setdefault(batch.district_code, []).append(batch)
-    lines = ["**Dry run: nothing was committed.** What a real run would load:", ""] if summary.dry_run else []
+    lines = [line for w in warnings for line in (w, "")]
+    lines += ["**Dry run: nothing was committed.** What a real run would load:", ""] if summary.dry_run else []
     lines += [
         "| district | sources | ok | failed | late | silent | new files | rejected | refused | waiting "
         "| rows loaded | rows quarantined |",
@@ -577,7 +580,7 @@ def summary_markdown(summary: SyncSummary) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "/").replace("\n", " ")[:300]
+    return printable(text.replace("|", "/").replace("\n", " "))[:300]
 
 
 def _run_name() -> str:
@@ -633,7 +636,9 @@ def sync_flow(
     lower_priority(settings.sync_niceness)
     where = _settings_where(drops_root, warehouse, settings)
     day = today or bureau_today()
-    summary = SyncSummary(warehouse=where.warehouse, batches=[], dry_run=dry_run)
+    summary = SyncSummary(warehouse=where.warehouse, batches=[], dry_run=dry_run, warnings=calendar_warnings(day))
+    for warning in summary.warnings:
+        get_run_logger().warning(warning)
     run_label = _run_name()
     if working_days_only and not is_working_day(day):
         summary.skipped = (

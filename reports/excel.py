@@ -107,7 +107,8 @@ def _summary(
         0,
         f"{words['period']}: {report.period.start} – {report.period.end}    "
         f"{words['deadline']}: {report.deadline:%Y-%m-%d %H:%M}    "
-        f"{words['generated']}: {report.generated_at:%Y-%m-%d %H:%M}",
+        f"{words['generated']}: {report.generated_at:%Y-%m-%d %H:%M}"
+        + "".join(f"    ⚠ {warning}" for warning in report.calendar_warnings),
         fmt["note"],
         measure=False,
     )

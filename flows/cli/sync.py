@@ -253,6 +253,7 @@ def sync_facts(summary: SyncSummary, warehouse: Path, seconds: float) -> dict[st
         "warehouse": str(warehouse.resolve()),
         "dry_run": summary.dry_run,
         "skipped": summary.skipped,
+        "warnings": summary.warnings,
         "seconds": round(seconds, 1),
         "run": {
             name: summary.total(name)
@@ -281,6 +282,8 @@ def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) ->
     from warehouse.queries import district_counts, reason_counts
     from warehouse.schema import open_warehouse
 
+    for warning in summary.warnings:
+        err_console.print(f"[bold yellow]warning:[/bold yellow] {escape(warning)}", soft_wrap=True, highlight=False)
     if summary.skipped:
         console.print(f"Nothing synced: {summary.skipped}")
         return
