@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,6 +22,7 @@ from rich.progress import TaskID
 from rich.table import Table
 
 from flows.cli.common import Json, Scale, ScaleName, Seed, console, err_console, parse_day, print_json, progress_bars
+from flows.cli.server import stop_server
 from tierhub.errors import TierhubError, printable
 from tierhub.settings import TierhubSettings
 from tierhub.synth.city import GeneratedCity
@@ -96,8 +102,56 @@ def run_sync(
     listener in this process, so what moves is what the flow did.
     """
     from flows.cli.environment import ensure_prefect_home
+    from flows.cli.server import temporary_api
 
     ensure_prefect_home(os.environ)  # where main() pointed Prefect, before Prefect starts its local API
+    with temporary_api(os.environ) as server, interrupts_end_the_run(server):
+        return _run_flow(drops, warehouse, districts, sources_per_batch, levels, items, since, dry_run, on)
+
+
+INTERRUPTED = (
+    "interrupted (已中断): batches committed before now are in the warehouse; nothing of the interrupted "
+    "batch was loaded (each batch commits atomically) — rerun `tierhub sync` to continue"
+)
+
+
+@contextlib.contextmanager
+def interrupts_end_the_run(server: subprocess.Popen[bytes] | None) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a sync: stop the temporary API, print one line, exit 130.
+
+    Without this, Prefect reports the interrupt as a crashed flow and task runs: some 140 lines
+    and three tracebacks. Exiting at once is safe: a batch's commit is one DuckDB transaction,
+    which a process that stops half-way never leaves applied.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        if server is not None:
+            stop_server(server)
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h")  # the progress bars hid the cursor
+        sys.stderr.write(f"\n{INTERRUPTED}\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_flow(
+    drops: Path,
+    warehouse: Path,
+    districts: list[str] | None,
+    sources_per_batch: int,
+    levels: list[str] | None,
+    items: list[str] | None,
+    since: dt.date | None,
+    dry_run: bool,
+    on: Console | None,
+) -> SyncSummary:
     from flows.sync import BatchPlan, BatchSummary, progress_listener, sync_flow
     from tierhub.reference import divisions
 
