@@ -199,3 +199,26 @@ def test_missing_warehouse_key_in_a_task_fails_at_once(
     with pytest.raises(ConfigError, match="not set"):
         reads()
     assert time.monotonic() - started < 5  # the first retry alone would wait 5 s
+
+
+# -- deployment: settings before the worker, schedules off until resumed --
+
+ROOT = Path(__file__).parent.parent.parent
+
+
+def test_every_schedule_is_declared_paused() -> None:
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    schedules = [s for d in declared["deployments"] for s in d.get("schedules") or []]
+    assert schedules and all(s["active"] is False for s in schedules)
+    assert "active: false" in (ROOT / "prefect.yaml").read_text(encoding="utf-8").split("name: tierhub")[0]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/deployment.md"])
+def test_deployment_docs_set_the_settings_before_the_worker_starts(doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    worker = text.index("prefect worker start --pool tierhub-process")
+    for setting in ("TIERHUB_HOME", "TIERHUB_WAREHOUSE_KEY"):
+        assert f"export {setting}=" in text[:worker] or f"TIERHUB_HOME=/srv/tierhub {setting}" in text[:worker]
+    assert "schedule resume" in text[worker:]
