@@ -184,7 +184,9 @@ def main() -> None:
         folder = free.pop()
         try:
             (folder / module).write_text(mutant.source, encoding="utf-8")
-            return mutant, run_tests(folder, args.tests, args.timeout)
+            result = run_tests(folder, args.tests, args.timeout)
+            print(f"{mutant.number:4d} line {mutant.line:4d} {mutant.what}: {result}", file=sys.stderr, flush=True)
+            return mutant, result
         finally:
             (folder / module).write_text((ROOT / module).read_text(encoding="utf-8"), encoding="utf-8")
             free.append(folder)
