@@ -423,7 +423,7 @@ def _endpoint_at(
             line = next((found for body in bodies if (found := _line(body, name))), None)
             line = line or next((found for body in bodies[:1] if (found := _line(body, "kind"))), None)
             first_line = first_line or line
-            problems.append(f"{key}{f' (line {line})' if line else ''}: {error['msg']}")
+            problems.append(f"{key}: {error['msg']}" + (f" (line {line})" if line else ""))
         raise ConfigError(
             "invalid sources file: " + "; ".join(problems),
             path=_at(path, first_line),

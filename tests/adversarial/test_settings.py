@@ -59,7 +59,7 @@ def test_misspelt_endpoint_key_names_its_line_and_district(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as caught:
         load_sources(path)
     message = str(caught.value)
-    assert f"{path}:7" in message and "districts.120101.hots (line 7)" in message
+    assert f"{path}:7" in message and "districts.120101.hots: Extra inputs are not permitted (line 7)" in message
 
 
 def test_misspelt_source_override_names_its_line_and_source(tmp_path: Path) -> None:
