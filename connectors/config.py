@@ -54,8 +54,9 @@ pair is either-or.
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -354,20 +355,94 @@ def _merge(default: dict[str, Any], district: dict[str, Any]) -> dict[str, Any]:
     return {**inherited, **district, "kind": kind}
 
 
-def _endpoint_at(where: str, values: dict[str, Any], path: Path) -> FolderEndpoint | SftpEndpoint | DatabaseEndpoint:
-    """Parse one endpoint; an error names the section and the key (``districts.120101.hots``)."""
+class _Marked(dict[Any, Any]):
+    """A YAML mapping that remembers the line of each of its keys (1-based)."""
+
+    lines: dict[str, int]
+
+
+class _MarkedLoader(yaml.SafeLoader):
+    """A safe YAML loader whose mappings are ``_Marked``: errors can name the line of a key."""
+
+
+def _marked_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[_Marked]:
+    data = _Marked()
+    data.lines = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+    data.lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
+
+
+_MarkedLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _marked_mapping)
+
+
+def _line(mapping: object, key: str) -> int | None:
+    """The line of ``key`` in a mapping read by ``_MarkedLoader`` (None if unknown)."""
+    return mapping.lines.get(key) if isinstance(mapping, _Marked) else None
+
+
+def _at(path: Path, line: int | None) -> str:
+    return f"{path}:{line}" if line else str(path)
+
+
+TOP_LEVEL_KEYS = ("default", "districts", "sources")
+
+
+def _refuse_unknown_keys(data: dict[str, Any], path: Path) -> None:
+    """A top-level key other than default/districts/sources (``distrcts:``) is an error naming its line."""
+    for key, body in data.items():
+        if str(key) in TOP_LEVEL_KEYS:
+            continue
+        near = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+        held = ", ".join(str(k) for k in body) if isinstance(body, dict) else None
+        raise ConfigError(
+            f"unknown key {key!r} at line {_line(data, str(key))}"
+            + (f" (holding districts/sources {held})" if held else "")
+            + ": tierhub would ignore everything under it",
+            path=_at(path, _line(data, str(key))),
+            fix=(f"did you mean {near[0]!r}? " if near else "") + f"the top-level keys are {', '.join(TOP_LEVEL_KEYS)}",
+        )
+
+
+def _endpoint_at(
+    where: str, values: dict[str, Any], path: Path, *bodies: object
+) -> FolderEndpoint | SftpEndpoint | DatabaseEndpoint:
+    """Parse one endpoint; an error names the section, the key and its line (``districts.120101.hots``).
+
+    ``bodies``: the YAML mappings the values came from, own section first (for line numbers).
+    """
     try:
         return parse_endpoint(values)
     except ValidationError as exc:
         problems = []
+        first_line: int | None = None
         for error in exc.errors():
             # The first location step is the kind's tag (``sftp``); the rest is the key.
             key = ".".join(str(part) for part in (where, *error["loc"][1:]))
-            problems.append(f"{key}: {error['msg']}")
+            name = str(error["loc"][1]) if len(error["loc"]) > 1 else ""
+            line = next((found for body in bodies if (found := _line(body, name))), None)
+            line = line or next((found for body in bodies[:1] if (found := _line(body, "kind"))), None)
+            first_line = first_line or line
+            problems.append(f"{key}: {error['msg']}" + (f" (line {line})" if line else ""))
         raise ConfigError(
             "invalid sources file: " + "; ".join(problems),
-            path=str(path),
+            path=_at(path, first_line),
             fix="check the key's spelling and that it belongs to the endpoint's kind (folder, sftp, database)",
+        ) from exc
+
+
+def _override_at(code: object, values: object, path: Path, section: object) -> SourceOverride:
+    """One source's overrides; an error names the source and the line of the bad key."""
+    try:
+        return SourceOverride.model_validate(values or {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        line = _line(values, name) or _line(section, str(code))
+        raise ConfigError(
+            f"sources.{code}.{name} (line {line}): {error['msg']}",
+            path=_at(path, line),
+            fix=f"a source may set {', '.join(SourceOverride.model_fields)}",
         ) from exc
 
 
@@ -378,26 +453,53 @@ def load_sources(path: Path | None, *, default_root: Path | None = None) -> Sour
             raise ConfigError(f"sources file {path} does not exist", fix="create it or unset TIERHUB_SOURCES_FILE")
         return SourcesConfig(default=FolderEndpoint(root=str(default_root or "tierhub-data/drops")))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        default = {"kind": "folder", **dict(data.get("default") or {})}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_MarkedLoader) or {}
+        if not isinstance(data, dict):
+            raise ConfigError("the sources file is not a mapping of default/districts/sources", path=str(path))
+        _refuse_unknown_keys(data, path)
+        raw_default = data.get("default") or {}
+        default = {"kind": "folder", **dict(raw_default)}
         if default_root is not None and "root" in (_fields_of(default["kind"]) or ()):
             default.setdefault("root", str(default_root))
+        raw_districts = data.get("districts") or {}
         districts = {
-            str(code)[:6]: _endpoint_at(f"districts.{code}", _merge(default, dict(body or {})), path)
-            for code, body in (data.get("districts") or {}).items()
+            str(code)[:6]: _endpoint_at(
+                f"districts.{code}", _merge(default, dict(body or {})), path, body, raw_default, raw_districts
+            )
+            for code, body in raw_districts.items()
         }
         config = SourcesConfig(
-            default=_endpoint_at("default", _default_body(default), path),
+            default=_endpoint_at("default", _default_body(default), path, raw_default, data),
             districts=districts,
-            sources={str(k): SourceOverride.model_validate(v or {}) for k, v in (data.get("sources") or {}).items()},
+            sources={
+                str(k): _override_at(k, v, path, data.get("sources")) for k, v in (data.get("sources") or {}).items()
+            },
         )
-    except (yaml.YAMLError, ValidationError, TypeError, AttributeError) as exc:
+    except ValidationError as exc:
+        raise ConfigError(f"invalid sources file: {exc}", path=str(path)) from exc
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError(f"not valid YAML: {exc.problem}", path=_at(path, line), fix="fix the YAML syntax") from exc
+    except (yaml.YAMLError, TypeError, AttributeError) as exc:
         raise ConfigError(f"invalid sources file: {exc}", path=str(path)) from exc
     tree = divisions()
-    for code in config.districts:
+    raw_districts = data.get("districts") or {}
+    for key in raw_districts:
+        code = str(key)[:6]
         if code + "000000" not in tree.by_code:
-            raise ConfigError(f"{code} is not a Tianjin district code", path=str(path), fix="use e.g. 120101")
+            line = _line(raw_districts, str(key))
+            raise ConfigError(
+                f"district {key} (line {line}) is not a Tianjin district code",
+                path=_at(path, line),
+                fix="use a 6-digit district code, e.g. 120101 (和平区); `tierhub sources list` shows them",
+            )
+    raw_sources = data.get("sources") or {}
     for code in config.sources:
         if code not in tree.by_code or tree.by_code[code].level not in ("street", "community"):
-            raise ConfigError(f"{code} is not a street or community code", path=str(path))
+            line = _line(raw_sources, code)
+            raise ConfigError(
+                f"source {code} (line {line}) is not a street or community code",
+                path=_at(path, line),
+                fix="use a 12-digit street or community code from the division table",
+            )
     return config

@@ -325,6 +325,11 @@ class DatabaseSource:
         survey = self.survey(source_code, Known({}, {}), Selection(), catalogue(), dt.datetime.now(dt.UTC))
         return survey.candidates, survey.refusals, set()
 
+    def probe(self, source_code: str) -> str:
+        """Where the source's rows are: connects and lists its items (raises ``SourceUnreachable``)."""
+        self.scan(source_code)
+        return self.endpoint.where(source_code)
+
     def upload(self, local: Path, source_code: str, name: str | None = None) -> str:
         """A database has no outbox to put receipts or reports into."""
         raise ConfigError(

@@ -156,6 +156,10 @@ class Source(Protocol):
         """Everything the source offers now, refused items and ``.done`` markers (``sources check``)."""
         ...
 
+    def probe(self, source_code: str) -> str:
+        """Where the source is; raises ``SourceUnreachable`` if it is missing or cannot be reached."""
+        ...
+
     def upload(self, local: Path, source_code: str, name: str | None = None) -> str:
         """Put a file (a receipt, a report) where the source reads it."""
         ...

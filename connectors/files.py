@@ -7,19 +7,22 @@ cursor, lets files being written settle, fetches, and hands each file over as a
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import pyarrow as pa
 
 from connectors.config import FolderEndpoint, SftpEndpoint
 from connectors.exports import ExportRows, Known, Selection, Survey
 from connectors.filenames import parse_drop_name
 from connectors.readers import open_export
 from connectors.records import FileRecord, Listing, Refusal
-from connectors.safety import refuse_workbook
-from tierhub.errors import UnsupportedFile
+from connectors.safety import refuse_long_lines, refuse_workbook
+from tierhub.errors import TierhubError, UnreadableFile, UnsupportedFile
 from tierhub.standards import Catalogue, ItemStandard
 
 
@@ -30,6 +33,7 @@ class Outbox(Protocol):
     def endpoint(self) -> FolderEndpoint | SftpEndpoint: ...
 
     def scan(self, source_code: str) -> tuple[list[Listing], list[Refusal], set[str]]: ...
+    def probe(self, source_code: str) -> str: ...
     def restat(self, listing: Listing) -> Listing | None: ...
     def fetch(self, listing: Listing) -> FileRecord: ...
     def upload(self, local: Path, source_code: str, name: str | None = None) -> str: ...
@@ -85,12 +89,48 @@ class FileExport:
         return standards.find(name.item), name.export_date
 
     def open(self, *, batch_rows: int, encoding: str | None) -> ExportRows:
-        """Open the file with the CSV or Excel reader (an XLSX zip bomb is refused first)."""
-        record = self.record
-        refused = refuse_workbook(record.local_path)
+        """Open the file with the CSV or Excel reader (zip bombs and endless lines are refused first).
+
+        Whatever goes wrong while the file is read — now or while its batches are consumed —
+        is raised as a ``TierhubError`` naming this file, so it refuses this file only.
+        """
+        return read_guarded(self.record.local_path, self.record.path, self.record.source_id, batch_rows, encoding)
+
+
+def read_guarded(local: Path, path: str, source_id: str, batch_rows: int, encoding: str | None) -> ExportRows:
+    """Open an export file so that any failure reading it is an ``UnreadableFile`` naming it."""
+    try:
+        refused = refuse_workbook(local) or refuse_long_lines(local)
         if refused:
-            raise UnsupportedFile(refused, source_id=record.source_id, path=record.path, fix="re-export the workbook")
-        return open_export(record.local_path, batch_rows=batch_rows, source_id=record.source_id, encoding=encoding)
+            raise UnsupportedFile(refused, source_id=source_id, path=path, fix="re-export the file")
+        read = open_export(local, batch_rows=batch_rows, source_id=source_id, encoding=encoding)
+    except TierhubError:
+        raise
+    except Exception as exc:  # a reader's bug or a library's surprise refuses this file, not the batch
+        raise unreadable(exc, source_id, path) from exc
+    read.batches = _guarded(read.batches, source_id, path)
+    return read
+
+
+def _guarded(batches: Iterator[pa.RecordBatch], source_id: str, path: str) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except TierhubError:
+        raise
+    except Exception as exc:
+        raise unreadable(exc, source_id, path) from exc
+
+
+def unreadable(exc: Exception, source_id: str, path: str) -> UnreadableFile:
+    """An unexpected failure while reading one file, as that file's refusal (with the reader's words)."""
+    text = str(exc).replace("\n", " ")[:300] or "(no message)"
+    if isinstance(exc, csv.Error) and "field limit" in text:
+        problem = f"a cell is longer than {csv.field_size_limit():,} characters ({text})"
+        fix = 'check the export for an unclosed quote (") or a pasted document in a cell, and re-export'
+    else:
+        problem = f"the file cannot be read: {type(exc).__name__}: {text}"
+        fix = "re-export the file from the source system; if it opens in Excel, report it to the tierhub team"
+    return UnreadableFile(problem, source_id=source_id, path=path, fix=fix)
 
 
 class FileSource:
@@ -142,6 +182,10 @@ class FileSource:
     def scan(self, source_code: str) -> tuple[list[Listing], list[Refusal], set[str]]:
         """The outbox's files, refused files and ``.done`` markers."""
         return self.outbox.scan(source_code)
+
+    def probe(self, source_code: str) -> str:
+        """Where the source's outbox is; raises ``SourceUnreachable`` if it cannot be listed."""
+        return self.outbox.probe(source_code)
 
     def upload(self, local: Path, source_code: str, name: str | None = None) -> str:
         """Put a file into the source's outbox atomically."""

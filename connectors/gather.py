@@ -17,7 +17,7 @@ from typing import TypeVar
 from connectors.exports import Export, Known, Selection, Source, Survey
 from connectors.outboxes import Outboxes
 from connectors.records import Listing, Refusal
-from tierhub.errors import TierhubError
+from tierhub.errors import TierhubError, UnreadableFile
 from tierhub.standards import Catalogue
 
 In = TypeVar("In")
@@ -97,6 +97,13 @@ def take_exports(boxes: Outboxes, gathered: Gathered, report: Progress) -> None:
             return boxes.for_source(listing.source_id).take(listing)
         except TierhubError as exc:
             return listing, exc
+        except OSError as exc:  # a file that cannot be opened or hashed: that file only
+            return listing, UnreadableFile(
+                f"cannot be read: {exc.strerror or exc}",
+                source_id=listing.source_id,
+                path=listing.path,
+                fix="check the file's permissions in the outbox; it is retried on the next sync",
+            )
         finally:
             if (done := next(taken_count)) % 50 == 0:
                 report("fetch", done, len(candidates))

@@ -13,7 +13,7 @@ from pathlib import Path
 from connectors.config import FolderEndpoint
 from connectors.records import FileRecord, Listing, Refusal, sha256_file, utc_seconds
 from connectors.safety import MARKER_SUFFIX, refuse_name, refuse_size
-from tierhub.errors import UnreadableFile
+from tierhub.errors import SourceUnreachable, UnreadableFile
 
 
 class LocalOutbox:
@@ -30,9 +30,45 @@ class LocalOutbox:
     def _listing(self, source_code: str, path: Path, st: os.stat_result) -> Listing:
         return Listing(source_code, path.relative_to(self.root).as_posix(), st.st_size, utc_seconds(st.st_mtime))
 
+    def _checked_outbox(self, source_code: str) -> Path:
+        """The source's outbox folder, refused if the root is missing or a folder on the way is a link.
+
+        A symbolic link below the root (an outbox pointing at ``/etc``) would make tierhub hash
+        and read whatever it points to: it is refused, not followed. A missing outbox is fine
+        here (a source that never sent anything); ``probe`` insists on it.
+        """
+        if not self.root.is_dir():
+            raise SourceUnreachable(
+                f"the drops root {self.root} does not exist or is not a folder",
+                source_id=source_code,
+                fix="mount the shared drive or fix the endpoint's root in the sources file (TIERHUB_DROPS_ROOT)",
+            )
+        folder = self.root
+        for part in Path(self.endpoint.outbox_for(source_code)).parts:
+            folder = folder / part
+            if folder.is_symlink():
+                raise SourceUnreachable(
+                    f"outbox folder {folder} is a symbolic link to {os.path.realpath(folder)}: refused, not followed",
+                    source_id=source_code,
+                    path=str(folder.relative_to(self.root)),
+                    fix="replace the link with a real folder under the drops root",
+                )
+        return folder
+
+    def probe(self, source_code: str) -> str:
+        """Where the source's outbox is; raises ``SourceUnreachable`` if it is missing or refused."""
+        folder = self._checked_outbox(source_code)
+        if not folder.is_dir():
+            raise SourceUnreachable(
+                f"outbox {folder} does not exist",
+                source_id=source_code,
+                fix="create the folder (the source drops its exports there) or fix the endpoint's outbox template",
+            )
+        return str(folder)
+
     def scan(self, source_code: str) -> tuple[list[Listing], list[Refusal], set[str]]:
         """Files of a source's outbox: acceptable ones, refused ones, and ``.done`` markers."""
-        folder = self.outbox(source_code)
+        folder = self._checked_outbox(source_code)
         listings: list[Listing] = []
         refusals: list[Refusal] = []
         markers: set[str] = set()

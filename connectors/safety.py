@@ -16,6 +16,11 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_XLSX_UNCOMPRESSED = 1024 * 1024 * 1024
 MAX_XLSX_RATIO = 200
 MARKER_SUFFIX = ".done"
+# A CSV line this long is no export row (a few hundred columns of text are a few KiB): a file
+# with one is refused before the csv module builds millions of fields in memory, or stops at
+# its 131,072-character field limit (docs/decisions/0005-connectors.md).
+MAX_CSV_LINE_BYTES = 4 * 1024 * 1024
+_SCAN_CHUNK = 1024 * 1024  # chunks no longer than the limit: a line inside one is never too long
 
 
 def refuse_name(name: str) -> str | None:
@@ -50,8 +55,8 @@ def refuse_workbook(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError):
-        return None
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError):
+        return None  # a damaged container (bad header, unknown zip version): the reader refuses it
     total = sum(m.file_size for m in members)
     packed = max(sum(m.compress_size for m in members), 1)
     if total > MAX_XLSX_UNCOMPRESSED or total / packed > MAX_XLSX_RATIO:
@@ -59,4 +64,30 @@ def refuse_workbook(path: Path) -> str | None:
             f"workbook would expand to {total:,} bytes ({total / packed:.0f}× its packed size): "
             "refused as a possible zip bomb"
         )
+    return None
+
+
+def refuse_long_lines(path: Path, limit: int = MAX_CSV_LINE_BYTES) -> str | None:
+    """Why a CSV file is refused for a line longer than ``limit`` bytes, or None.
+
+    One pass in 1 MiB chunks: only the run of bytes since the last newline can grow past
+    the limit, so the scan is a ``find`` and an ``rfind`` per chunk.
+    """
+    if path.suffix.lower() != ".csv":
+        return None
+    run = 0  # bytes since the last newline
+    line = 1
+    with path.open("rb") as handle:
+        while chunk := handle.read(min(_SCAN_CHUNK, max(limit, 1))):
+            first = chunk.find(b"\n")
+            if run + (len(chunk) if first < 0 else first) > limit:
+                return (
+                    f"line {line} is longer than {limit:,} bytes (a missing line break or an unclosed quote): "
+                    "refused unread"
+                )
+            if first >= 0:
+                line += chunk.count(b"\n")
+                run = len(chunk) - chunk.rfind(b"\n") - 1
+            else:
+                run += len(chunk)
     return None

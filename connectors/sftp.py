@@ -343,6 +343,7 @@ class SftpOutbox:
 
         def listdir(sftp: paramiko.SFTPClient) -> list[paramiko.SFTPAttributes]:
             try:
+                self._refuse_link(sftp, source_code, folder)
                 return sftp.listdir_attr(folder)
             except FileNotFoundError:
                 return []
@@ -368,6 +369,33 @@ class SftpOutbox:
                 continue
             listings.append(Listing(source_code, relative, size, utc_seconds(attr.st_mtime or 0)))
         return listings, refusals, markers
+
+    def _refuse_link(self, sftp: paramiko.SFTPClient, source_code: str, folder: str) -> None:
+        """Refuse an outbox that is a symbolic link on the server (raises FileNotFoundError if missing)."""
+        if stat.S_ISLNK(sftp.lstat(folder).st_mode or 0):
+            raise SourceUnreachable(
+                f"outbox {folder} on {self.endpoint.host} is a symbolic link: refused, not followed",
+                source_id=source_code,
+                path=folder,
+                fix="replace the link with a real folder under the endpoint's root",
+            )
+
+    def probe(self, source_code: str) -> str:
+        """Where the source's outbox is; raises ``SourceUnreachable`` if it is missing, a link or the server is down."""
+        folder = self.remote_outbox(source_code)
+
+        def look(sftp: paramiko.SFTPClient) -> None:
+            try:
+                self._refuse_link(sftp, source_code, folder)
+            except FileNotFoundError:
+                raise SourceUnreachable(
+                    f"outbox {folder} does not exist on {self.endpoint.host}",
+                    source_id=source_code,
+                    fix="create it on the server or fix the endpoint's root/outbox in the sources file",
+                ) from None
+
+        self._retrying("checking the outbox", source_code, folder, look)
+        return f"sftp://{self.endpoint.host}{folder}"
 
     def restat(self, listing: Listing) -> Listing | None:
         """The file as it is now on the server (None if it has gone)."""

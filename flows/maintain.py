@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.retries import transient_only
 from tierhub.errors import WarehouseError
 from tierhub.priority import lower_priority
 from tierhub.settings import TierhubSettings
@@ -53,19 +54,37 @@ def check_task(warehouse: str) -> dict[str, int]:
     return result.tables
 
 
-@task(name="backup-warehouse", retries=3, retry_delay_seconds=BACKOFF, cache_policy=NO_CACHE)
+@task(
+    name="backup-warehouse",
+    retries=3,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=BACKOFF,
+    cache_policy=NO_CACHE,
+)
 def backup_task(warehouse: str, folder: str) -> str:
     """A verified, consistent copy of the warehouse."""
     return str(backup(Path(warehouse), Path(folder)))
 
 
-@task(name="compact-warehouse", retries=3, retry_delay_seconds=BACKOFF, cache_policy=NO_CACHE)
+@task(
+    name="compact-warehouse",
+    retries=3,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=BACKOFF,
+    cache_policy=NO_CACHE,
+)
 def compact_task(warehouse: str) -> tuple[int, int]:
     """Rewrite the warehouse to reclaim space: bytes before and after."""
     return compact(Path(warehouse))
 
 
-@task(name="publish-snapshot", retries=3, retry_delay_seconds=BACKOFF, cache_policy=NO_CACHE)
+@task(
+    name="publish-snapshot",
+    retries=3,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=BACKOFF,
+    cache_policy=NO_CACHE,
+)
 def publish_task(warehouse: str) -> str:
     """Publish the compacted warehouse for readers."""
     path = Path(warehouse)
@@ -76,7 +95,13 @@ def publish_task(warehouse: str) -> str:
         con.close()
 
 
-@task(name="prune-history", retries=3, retry_delay_seconds=BACKOFF, cache_policy=NO_CACHE)
+@task(
+    name="prune-history",
+    retries=3,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=BACKOFF,
+    cache_policy=NO_CACHE,
+)
 def prune_task(warehouse: str, keep: int, days: int, status_days: int) -> tuple[list[str], int]:
     """Prune snapshot generations outside the retention policy and old per-source status rows."""
     path = Path(warehouse)

@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from connectors.config import load_sources
+from flows.retries import transient_only
 from reports.run import deliver_reports, report_period, write_district_report, write_receipts
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
@@ -36,7 +37,13 @@ class ReportOutcome:
     deliveries: list[tuple[str, str, int, str | None]] = field(default_factory=list)  # channel, status, attempts, error
 
 
-@task(name="district-report", task_run_name="report-{district}", retries=2, retry_delay_seconds=[60, 600])
+@task(
+    name="district-report",
+    task_run_name="report-{district}",
+    retries=2,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=[60, 600],
+)
 def district_report(
     district: str,
     start: dt.date,

@@ -39,15 +39,16 @@ from flows.pipeline import (
     commit_prepared,
     prepare_batch,
 )
+from flows.retries import transient_only
 from quality.datadocs import build_data_docs
-from tierhub.calendar import is_working_day
+from tierhub.calendar import calendar_warnings, is_working_day
 from tierhub.clock import BUREAU_TIME
-from tierhub.errors import TierhubError, WarehouseError
+from tierhub.errors import TierhubError, WarehouseError, printable
 from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.scope import district_of
 from tierhub.settings import TierhubSettings
-from tierhub.standards import column_missing_message
+from tierhub.standards import catalogue, column_missing_message
 from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
@@ -130,6 +131,7 @@ class SyncSummary:
     skipped: str | None = None  # why the run did nothing (a non-working day)
     data_docs: str | None = None  # index page of the run's Great Expectations Data Docs
     snapshot: str | None = None  # the read-only generation readers now see
+    warnings: list[str] = field(default_factory=list)  # e.g. a year counted without its holidays
 
     def total(self, name: str) -> int:
         """The sum of one counter over all batches."""
@@ -250,7 +252,13 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger("tierhub.flows")
 
 
-@task(name="read-state", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 20, 60])
+@task(
+    name="read-state",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=[5, 20, 60],
+)
 def read_state(warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
     """Read the cursor and registry of every planned source (one short open of the warehouse)."""
     con = open_warehouse(Path(warehouse))
@@ -265,6 +273,7 @@ def read_state(warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
     task_run_name="prepare-{plan.label}",
     cache_policy=NO_CACHE,
     retries=2,
+    retry_condition_fn=transient_only,
     retry_delay_seconds=[10, 60],
     retry_jitter_factor=0.5,
 )
@@ -302,6 +311,7 @@ def prepare(
     task_run_name="commit-{plan.label}",
     cache_policy=NO_CACHE,
     retries=3,
+    retry_condition_fn=transient_only,
     retry_delay_seconds=[5, 20, 60],
 )
 def commit(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
@@ -330,7 +340,7 @@ def summarise(plan: BatchPlan, prepared: PreparedBatch) -> list[BatchSummary]:
         summary.files += 1
         if entry.status == "rejected":
             summary.rejected_files += 1
-            summary.errors.append((entry.path, entry.error or ""))
+            summary.errors.append((printable(entry.path), printable(entry.error or "")))
         summary.rows_loaded += entry.rows_loaded
         summary.rows_quarantined += entry.rows_quarantined
         summary.rows_warned += entry.rows_warned
@@ -346,9 +356,9 @@ def summarise(plan: BatchPlan, prepared: PreparedBatch) -> list[BatchSummary]:
         part(listing.source_id).waiting_files += 1
     for refusal in outcome.refusals:
         part(refusal.source_id).refused_files += 1
-        part(refusal.source_id).errors.append((refusal.path, refusal.reason))
+        part(refusal.source_id).errors.append((printable(refusal.path), printable(refusal.reason)))
     for source_id, error in outcome.unreachable:
-        part(source_id).errors.append((source_id, error))
+        part(source_id).errors.append((source_id, printable(error)))
     for status in outcome.status:
         states = part(status.source_id).states
         states[status.state] = states.get(status.state, 0) + 1
@@ -377,7 +387,13 @@ def publish_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_d
     return str(index.resolve()) if index else None
 
 
-@task(name="publish-snapshot", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
+@task(
+    name="publish-snapshot",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=[10, 60],
+)
 def publish_snapshot(warehouse: str, keep: int, days: int) -> str:
     """Publish the committed warehouse as the next read-only generation; prune old ones."""
     path = Path(warehouse)
@@ -523,12 +539,14 @@ def finish_run(
 
 def summary_markdown(summary: SyncSummary) -> str:
     """The run's per-district table and its problem sources, for the Prefect UI."""
+    warnings = [f"**⚠ {_cell(w)}**" for w in summary.warnings]
     if summary.skipped:
-        return f"**Nothing synced**: {summary.skipped}"
+        return "\n\n".join([*warnings, f"**Nothing synced**: {summary.skipped}"])
     by_district: dict[str, list[BatchSummary]] = {}
     for batch in summary.batches:
         by_district.setdefault(batch.district_code, []).append(batch)
-    lines = ["**Dry run: nothing was committed.** What a real run would load:", ""] if summary.dry_run else []
+    lines = [line for w in warnings for line in (w, "")]
+    lines += ["**Dry run: nothing was committed.** What a real run would load:", ""] if summary.dry_run else []
     lines += [
         "| district | sources | ok | failed | late | silent | new files | rejected | refused | waiting "
         "| rows loaded | rows quarantined |",
@@ -569,7 +587,7 @@ def summary_markdown(summary: SyncSummary) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "/").replace("\n", " ")[:300]
+    return printable(text.replace("|", "/").replace("\n", " "))[:300]
 
 
 def _run_name() -> str:
@@ -618,10 +636,16 @@ def sync_flow(
     (holidays off, adjusted weekend working days on). Paths left out come from the settings.
     """
     settings = TierhubSettings()
+    settings.warehouse_key()  # a missing key is a setting, not a fault: fail before any task runs
+    # Unknown codes would select nothing and the run would look fine: refuse them first.
+    districts = divisions().district_codes(districts) if districts else None
+    items = catalogue().codes_of(items) if items else None
     lower_priority(settings.sync_niceness)
     where = _settings_where(drops_root, warehouse, settings)
     day = today or bureau_today()
-    summary = SyncSummary(warehouse=where.warehouse, batches=[], dry_run=dry_run)
+    summary = SyncSummary(warehouse=where.warehouse, batches=[], dry_run=dry_run, warnings=calendar_warnings(day))
+    for warning in summary.warnings:
+        get_run_logger().warning(warning)
     run_label = _run_name()
     if working_days_only and not is_working_day(day):
         summary.skipped = (

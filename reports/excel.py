@@ -18,6 +18,7 @@ import xlsxwriter
 from reports.model import DistrictReport, StreetSummary, labels
 from tierhub.cells import WORKBOOK_OPTIONS, write_cell
 from tierhub.clock import shown
+from tierhub.errors import printable
 from warehouse.marts import ANY_ITEM, FailingLine
 
 MAX_WIDTH = 60
@@ -108,7 +109,8 @@ def _summary(
         0,
         f"{words['period']}: {report.period.start} – {report.period.end}    "
         f"{words['deadline']}: {shown(report.deadline, words['lang'])}    "
-        f"{words['generated']}: {shown(report.generated_at, words['lang'])}",
+        f"{words['generated']}: {shown(report.generated_at, words['lang'])}"
+        + "".join(f"    ⚠ {warning}" for warning in report.calendar_warnings),
         fmt["note"],
         measure=False,
     )
@@ -138,7 +140,9 @@ def _summary(
     for street in report.streets:
         row += 1
         reasons = "\n".join(f"{getattr(t, title_key)} ×{t.rows}" for t in street.top_reasons)
-        late = "\n".join(f"{names.get(x.source_id, x.source_id)} {x.path.rsplit('/', 1)[-1]}" for x in street.late)
+        late = "\n".join(
+            f"{names.get(x.source_id, x.source_id)} {printable(x.path.rsplit('/', 1)[-1])}" for x in street.late
+        )
         values: list[tuple[Any, str]] = [
             (street.name, "text"),
             (street.sources, "int"),
@@ -221,7 +225,7 @@ def _submissions(
         missing = "、".join(words["any_item"] if s.item_code == ANY_ITEM else s.item_code for s in source.missing)
         if missing and not source.due_passed:
             missing += f"（{words['not_yet_due']}）"
-        late = "\n".join(f"{x.path.rsplit('/', 1)[-1]} {x.received_at:%m-%d %H:%M}" for x in source.late)
+        late = "\n".join(f"{printable(x.path.rsplit('/', 1)[-1])} {x.received_at:%m-%d %H:%M}" for x in source.late)
         values: list[tuple[Any, str]] = [
             (streets.get(source.street_code, source.street_code), "text"),
             (source.source_id, "text"),

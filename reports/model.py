@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from tierhub.calendar import calendar_warnings
 from tierhub.errors import ConfigError
 from tierhub.reference import divisions
 from tierhub.scope import Scope
@@ -102,6 +103,7 @@ class DistrictReport:
     workload: dict[str, dict[str, int]]  # street code → item code → records
     item_names: dict[str, tuple[str, str]]
     data_docs: str | None = None
+    calendar_warnings: list[str] = field(default_factory=list)  # years counted without their holidays
 
     @property
     def source_names(self) -> dict[str, str]:
@@ -216,6 +218,7 @@ def build_report(
         workload={code: dict(counter) for code, counter in workload.items()},
         item_names=item_names,
         data_docs=data_docs,
+        calendar_warnings=list(dict.fromkeys(calendar_warnings(now.date()) + calendar_warnings(period.end))),
     )
 
 

@@ -7,6 +7,17 @@ into user messages in one place.
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """``text`` safe for one log or summary line: control characters (a newline in a file name) escaped.
+
+    Chinese and other printable characters stay as they are; ``\n``, ``\x1b`` (terminal
+    escapes), ``\u202e`` (right-to-left override) and the like are written as their escapes.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 class TierhubError(Exception):
     """Base of every tierhub error.
 
@@ -37,7 +48,7 @@ class TierhubError(Exception):
             part
             for part in (
                 f"source {self.source_id}" if self.source_id else None,
-                f"file {self.path}" if self.path else None,
+                f"file {printable(self.path)}" if self.path else None,
                 f"row {self.row}" if self.row is not None else None,
                 f"field {self.field}" if self.field else None,
             )

@@ -285,6 +285,10 @@ class Catalogue:
             )
         return self.items[code]
 
+    def codes_of(self, names: list[str]) -> list[str]:
+        """The item codes of codes, Chinese names or aliases; ``StandardNotFound`` lists the known ones."""
+        return [self.find(name).code for name in names]
+
 
 def load_item(path: Path) -> ItemStandard:
     """Parse one catalogue file."""

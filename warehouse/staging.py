@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from connectors.exports import Export
+from connectors.files import unreadable
 from quality.verdicts import FileToJudge, Stager
 from tierhub.errors import TierhubError
 from tierhub.reference import divisions
@@ -108,6 +109,9 @@ def stage_exports(
                 stage_export(export, entry, staged.stagers, con, standards, batch_rows, encoding_for(export.source_id))
             except TierhubError as exc:
                 entry.status, entry.error, entry.rows_in = "rejected", str(exc), 0
+            except Exception as exc:  # one file's surprise (a reader bug, a library error) refuses that file only
+                error = unreadable(exc, export.source_id, export.identity)
+                entry.status, entry.error, entry.rows_in = "rejected", str(error), 0
         else:
             staged.same_content.append(export.source_id)
         staged.cursor.append(

@@ -13,11 +13,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from flows.cli import crosscheck, portal, reports, sources, standards, sync, warehouse
 from flows.cli.common import err_console
 from flows.cli.environment import EMBEDDED_DEFAULTS, use_tierhub_prefect_home
-from tierhub.errors import TierhubError
+from flows.cli.server import OWN_SERVER
+from tierhub.errors import TierhubError, printable
 
 for _name, _value in EMBEDDED_DEFAULTS.items():  # also for `app` run in-process (tests, CliRunner)
     os.environ.setdefault(_name, _value)
@@ -76,7 +78,11 @@ def main() -> None:
         from tierhub.settings import TierhubSettings
 
         use_tierhub_prefect_home(os.environ, TierhubSettings().home)
+        OWN_SERVER["enabled"] = True  # a sync's temporary Prefect API dies with this process
         app()
     except TierhubError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(printable(str(exc)))}", soft_wrap=True, highlight=False)
         sys.exit(2)
+    except KeyboardInterrupt:  # before a sync's own handler is in place: nothing was started
+        err_console.print("interrupted (已中断) — nothing was changed", highlight=False)
+        sys.exit(130)

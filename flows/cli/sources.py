@@ -6,10 +6,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from flows.cli.common import Json, Scope, console, err_console, print_json, progress_bars
-from tierhub.errors import TierhubError
+from tierhub.errors import TierhubError, printable
 from tierhub.reference import Division
 from tierhub.settings import TierhubSettings
 
@@ -103,7 +104,9 @@ def sources_check(
             task = progress.add_task("Checking sources", total=len(selected))
             for source in selected:
                 try:
-                    listings, refusals, _ = boxes.for_source(source.code).scan(source.code)
+                    box = boxes.for_source(source.code)
+                    box.probe(source.code)  # a missing outbox (or drops root) is not "reachable"
+                    listings, refusals, _ = box.scan(source.code)
                 except TierhubError as exc:
                     problems.append((source.code, f"unreachable: {exc}"))
                 else:
@@ -115,6 +118,9 @@ def sources_check(
         boxes.close()
     console.print(f"{reachable:,} of {len(selected):,} sources reachable; {files:,} files in their outboxes.")
     for code, problem in problems[:limit]:
-        err_console.print(f"[yellow]{code}[/yellow] {problem}", soft_wrap=True, highlight=False)
+        err_console.print(f"[yellow]{code}[/yellow] {escape(printable(problem))}", soft_wrap=True, highlight=False)
     if len(problems) > limit:
         err_console.print(f"… and {len(problems) - limit:,} more")
+    if reachable < len(selected):
+        err_console.print(f"[red]error:[/red] {len(selected) - reachable:,} of {len(selected):,} sources unreachable")
+        raise typer.Exit(1)

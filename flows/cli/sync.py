@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
 
 from flows.cli.common import Json, Scale, ScaleName, Seed, console, err_console, parse_day, print_json, progress_bars
-from tierhub.errors import TierhubError
+from flows.cli.server import stop_server
+from tierhub.errors import TierhubError, printable
 from tierhub.settings import TierhubSettings
 from tierhub.synth.city import GeneratedCity
 
@@ -95,8 +102,56 @@ def run_sync(
     listener in this process, so what moves is what the flow did.
     """
     from flows.cli.environment import ensure_prefect_home
+    from flows.cli.server import temporary_api
 
     ensure_prefect_home(os.environ)  # where main() pointed Prefect, before Prefect starts its local API
+    with temporary_api(os.environ) as server, interrupts_end_the_run(server):
+        return _run_flow(drops, warehouse, districts, sources_per_batch, levels, items, since, dry_run, on)
+
+
+INTERRUPTED = (
+    "interrupted (已中断): batches committed before now are in the warehouse; nothing of the interrupted "
+    "batch was loaded (each batch commits atomically) — rerun `tierhub sync` to continue"
+)
+
+
+@contextlib.contextmanager
+def interrupts_end_the_run(server: subprocess.Popen[bytes] | None) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a sync: stop the temporary API, print one line, exit 130.
+
+    Without this, Prefect reports the interrupt as a crashed flow and task runs: some 140 lines
+    and three tracebacks. Exiting at once is safe: a batch's commit is one DuckDB transaction,
+    which a process that stops half-way never leaves applied.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        if server is not None:
+            stop_server(server)
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h")  # the progress bars hid the cursor
+        sys.stderr.write(f"\n{INTERRUPTED}\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_flow(
+    drops: Path,
+    warehouse: Path,
+    districts: list[str] | None,
+    sources_per_batch: int,
+    levels: list[str] | None,
+    items: list[str] | None,
+    since: dt.date | None,
+    dry_run: bool,
+    on: Console | None,
+) -> SyncSummary:
     from flows.sync import BatchPlan, BatchSummary, progress_listener, sync_flow
     from tierhub.reference import divisions
 
@@ -139,6 +194,19 @@ def run_sync(
             return summary
 
 
+def checked_selection(
+    districts: list[str] | None, items: list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """``--district`` and ``--item`` values as district and item codes; unknown ones raise, listing the known."""
+    from tierhub.reference import divisions
+    from tierhub.standards import catalogue
+
+    return (
+        divisions().district_codes(districts) if districts else None,
+        catalogue().codes_of(items) if items else None,
+    )
+
+
 class Level(StrEnum):
     """Tiers of sources."""
 
@@ -175,14 +243,17 @@ def sync(
     warehouse = warehouse or settings.warehouse_file
     if not drops.is_dir():
         raise TierhubError(f"drops folder {drops} does not exist", fix="pass --drops or run `tierhub generate` first")
+    # Before Prefect starts: a typo or a missing key fails in a second, with one line.
+    districts, items = checked_selection(district, item)
+    settings.warehouse_key()
     started = time.monotonic()
     summary = run_sync(
         drops,
         warehouse,
-        district,
+        districts,
         settings.sources_per_batch,
         levels=[lv.value for lv in level] if level else None,
-        items=item,
+        items=items,
         since=parse_day(since, "--since"),
         dry_run=dry_run,
         on=err_console if json else None,
@@ -236,6 +307,7 @@ def sync_facts(summary: SyncSummary, warehouse: Path, seconds: float) -> dict[st
         "warehouse": str(warehouse.resolve()),
         "dry_run": summary.dry_run,
         "skipped": summary.skipped,
+        "warnings": summary.warnings,
         "seconds": round(seconds, 1),
         "run": {
             name: summary.total(name)
@@ -264,6 +336,8 @@ def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) ->
     from warehouse.queries import district_counts, reason_counts
     from warehouse.schema import open_warehouse
 
+    for warning in summary.warnings:
+        err_console.print(f"[bold yellow]warning:[/bold yellow] {escape(warning)}", soft_wrap=True, highlight=False)
     if summary.skipped:
         console.print(f"Nothing synced: {summary.skipped}")
         return
@@ -311,7 +385,11 @@ def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) ->
         console.print(f"[bold]Data Docs[/bold] (Great Expectations, every rule per item): {summary.data_docs}")
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     for path, error in errors[:10]:
-        err_console.print(f"[yellow]problem[/yellow] {path}: {error}", soft_wrap=True, highlight=False)
+        err_console.print(
+            f"[yellow]problem[/yellow] {escape(printable(path))}: {escape(printable(error))}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if len(errors) > 10:
         err_console.print(f"… and {len(errors) - 10:,} more: SELECT * FROM ops.source_latest WHERE state <> 'ok'")
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
 from flows.cli.common import WarehouseFile, console
-from tierhub.errors import TierhubError
+from tierhub.errors import ConfigError, TierhubError
 from tierhub.settings import TierhubSettings
 
 app = typer.Typer(help="Warehouse maintenance: check, back up, restore, compact, publish for readers.")
@@ -31,6 +33,11 @@ def warehouse_check(warehouse: WarehouseFile = None) -> None:
     if result.problems:
         raise TierhubError("; ".join(result.problems), path=str(path), fix="restore the last good backup")
     console.print("All counts reconcile.")
+    from tierhub.calendar import calendar_warnings
+
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the bureau's day, without importing Prefect
+    if warnings := calendar_warnings(today):
+        raise ConfigError("; ".join(warnings), fix="add the year's holiday file, then rerun `tierhub warehouse check`")
 
 
 @app.command("backup")

@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from tierhub.errors import ReferenceDataError
+from tierhub.errors import ConfigError, ReferenceDataError
 
 DATA = Path(str(resources.files("tierhub.reference") / "data"))
 
@@ -81,6 +81,20 @@ class DivisionTree:
                 f"division code {code!r} is not in the NBS 2023 table",
                 fix="use a 12-digit 统计用区划代码 of a Tianjin division",
             ) from None
+
+    def district_codes(self, codes: list[str]) -> list[str]:
+        """Each 6- or 12-digit district code as its 12-digit code; raises ``ConfigError`` for any other code."""
+        districts = self.at_level("district")
+        known = ", ".join(f"{d.code[:6]} {d.name}" for d in districts)
+        chosen: list[str] = []
+        for code in codes:
+            full = code + "000000" if len(code) == 6 else code
+            node = self.by_code.get(full) if full.isdigit() and len(full) == 12 else None
+            if node is None or node.level != "district":
+                what = f"a {node.level} ({node.name}), not a district" if node else "not a Tianjin district code"
+                raise ConfigError(f"district {code!r} is {what}", field="district", fix=f"use one of: {known}")
+            chosen.append(full)
+        return chosen
 
     def contains(self, ancestor: str, code: str) -> bool:
         """Whether ``code`` lies in the subtree of ``ancestor`` (a node contains itself)."""
