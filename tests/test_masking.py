@@ -16,13 +16,12 @@ from portal.masking import (
     mask_account,
     mask_id,
     mask_phone,
-    mask_sql,
     mask_text,
-    mask_text_sql,
     show,
     show_birth_date,
     show_fields,
 )
+from tierhub.masking import mask_sql, mask_text_sql
 
 ID = "12010119800101001X"
 PHONE = "13812345678"
@@ -70,7 +69,7 @@ EXPECTED = {  # role: (full ids, full phones, person lookup, analyst sql, dashbo
     Role.street: (True, False, True, False, True, False),
     Role.community: (False, False, True, False, True, False),
     Role.analyst: (False, False, False, True, True, False),
-    Role.admin: (True, True, False, False, True, True),
+    Role.admin: (True, False, False, False, True, True),  # decision 0019: IDs only as audit targets
 }
 
 
@@ -92,8 +91,10 @@ def test_each_role_sees_ids_phones_and_accounts_as_policy_says(role: Role) -> No
     full_ids, full_phones = EXPECTED[role][:2]
     assert show("id_number", ID, role) == (ID if full_ids else mask_id(ID))
     assert show("mobile_phone", PHONE, role) == (PHONE if full_phones else mask_phone(PHONE))
-    assert show("bank_account_no", ACCOUNT, role) == (ACCOUNT if full_ids else mask_account(ACCOUNT))
-    assert show_birth_date(__import__("datetime").date(1980, 1, 1), role) == ("1980-01-01" if full_ids else "1980")
+    full_accounts = POLICY[role].sees["account"].value == "full"
+    assert show("bank_account_no", ACCOUNT, role) == (ACCOUNT if full_accounts else mask_account(ACCOUNT))
+    birth = {"full": "1980-01-01", "year only": "1980", "—": ""}[POLICY[role].sees["birth_date"].value]
+    assert show_birth_date(__import__("datetime").date(1980, 1, 1), role) == birth
     assert show("name", "张伟", role) == "张伟" and show("rows", 3, role) == 3
 
 
