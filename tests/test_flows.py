@@ -187,7 +187,8 @@ def test_a_dry_run_reports_what_would_load_and_commits_nothing(city: GeneratedCi
     assert summary.dry_run and summary.total("files") > 0 and summary.total("rows_loaded") > 0
     assert summary.snapshot is None and summary.data_docs is None
     assert query(warehouse, "SELECT (SELECT count(*) FROM ops.files), (SELECT count(*) FROM ops.loads)") == [(0, 0)]
-    assert read_artifact("sync-summary").startswith("**Dry run: nothing was committed.**")
+    # A calendar warning (a year without holiday data) may stand above it, depending on the date.
+    assert "**Dry run: nothing was committed.**" in read_artifact("sync-summary")
 
 
 def test_items_and_since_select_the_files_a_sync_takes(city: GeneratedCity, tmp_path: Path) -> None:

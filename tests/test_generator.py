@@ -150,3 +150,19 @@ def test_some_people_are_served_at_several_points(city: GeneratedCity) -> None:
     assert 0.04 <= len(several) / len(points) <= 0.15, len(several) / len(points)
     assert max(len(p) for p in points.values()) <= 5 + 1  # a mover's 2-5 points (+ a rare resident revisit)
     assert any(len(p) >= 3 and len({s[:6] for s in p}) >= 2 for p in several)
+
+
+@pytest.mark.slow
+def test_same_seed_writes_the_same_bytes_in_another_process(tmp_path: Path) -> None:
+    """Across processes too (a set's order follows the hash seed): a demo rerun must skip every file."""
+    import os
+    import subprocess
+    import sys
+
+    for name, hash_seed in (("a", "1"), ("b", "2")):
+        code = (
+            "import datetime as dt, pathlib; from tierhub.synth.city import generate_city; "
+            f"generate_city(pathlib.Path({str(tmp_path / name)!r}), scale='demo', seed=3, as_of=dt.date(2026, 12, 2))"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+    assert digest(tmp_path / "a" / "drops") == digest(tmp_path / "b" / "drops")

@@ -143,7 +143,7 @@ class ValueDrawer:
         return f"{value:.2f}" if style == 3 else str(value)
 
     def code_cell(self, table: str, code: str) -> str:
-        labels = [label for label, c in code_tables()[table].lookup.items() if c == code]
+        labels = sorted(label for label, c in code_tables()[table].lookup.items() if c == code)
         return code_tables()[table].names[code] if self.rng.random() < 0.6 else self.rng.choice(labels)
 
     # -- values --------------------------------------------------------------------
