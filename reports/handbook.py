@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 
 from quality.checks import check_for, validate_version
+from reports.jinja import environment
 from tierhub.errors import CatalogueError, ConfigError, TierhubError
 from tierhub.reference import code_tables, field_dictionary, normalise_label
 from tierhub.standards import (
@@ -495,15 +496,7 @@ def css_string(text: object) -> Markup:
 
 @cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("reports", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["css_string"] = css_string
-    return env
+    return environment(css_string=css_string)
 
 
 def render_handbook(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 
 from reports import charts
+from reports.jinja import environment
 from reports.model import DistrictReport, labels, percent
 from tierhub.clock import shown
 from warehouse.marts import ANY_ITEM
@@ -16,17 +18,10 @@ TEMPLATE = "report.html.j2"
 PASS_THRESHOLD = 0.95  # streets under this pass rate are drawn red
 
 
+@cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("reports", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["percent"] = percent
-    env.filters["shown"] = shown
-    return env
+    # Built once per process (it was built again for every report).
+    return environment(percent=percent, shown=shown)
 
 
 def render_html(report: DistrictReport, language: str = "zh") -> str:
