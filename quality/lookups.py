@@ -6,6 +6,8 @@ engine works on any DuckDB connection: the warehouse's, a benchmark's or a test'
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from functools import cache
 
@@ -15,6 +17,7 @@ from stdnum import luhn
 
 from tierhub.calendar import working_day_index
 from tierhub.reference import code_tables, divisions
+from tierhub.reference.local import active_local_aliases
 
 DATE_FORMATS = (
     "%Y-%m-%d",
@@ -43,9 +46,17 @@ def luhn_check_characters(values: pa.Array) -> pa.Array:
     )
 
 
-@cache
 def code_lookup_table() -> pa.Table:
-    """Every accepted folded text of every code table with its code."""
+    """Every accepted folded text of every code table with its code (local aliases included)."""
+    return _code_lookup_table(active_local_aliases().codes)
+
+
+def _aliases_key() -> str:
+    return hashlib.sha1(repr(active_local_aliases().codes).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _code_lookup_table(local: tuple[tuple[str, str, str], ...]) -> pa.Table:
     tables, labels, codes = [], [], []
     for name, table in code_tables().items():
         for label, code in table.lookup.items():
@@ -63,11 +74,21 @@ def division_table() -> pa.Table:
 
 
 def install_lookups(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``th_*`` temp tables, macros and functions on ``con`` (idempotent)."""
+    """Create the ``th_*`` temp tables, macros and functions on ``con`` (idempotent).
+
+    The code lookup is rebuilt when the local aliases in force changed since it was made.
+    """
     if con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'th_workdays'"
     ).fetchall() == [(1,)]:
+        key = _aliases_key()
+        if con.execute("SELECT key FROM th_code_lookup_key").fetchall() != [(key,)]:
+            con.register("_th_src", code_lookup_table())
+            con.execute("CREATE OR REPLACE TEMP TABLE th_code_lookup AS SELECT * FROM _th_src")
+            con.unregister("_th_src")
+            con.execute("CREATE OR REPLACE TEMP TABLE th_code_lookup_key AS SELECT ? AS key", [key])
         return
+    con.execute("CREATE OR REPLACE TEMP TABLE th_code_lookup_key AS SELECT ? AS key", [_aliases_key()])
     for name, table in (
         ("th_workdays", working_day_index()),
         ("th_code_lookup", code_lookup_table()),
