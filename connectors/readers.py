@@ -58,6 +58,7 @@ class FileRead:
     batches: Iterator[pa.RecordBatch]
     skipped_rows: list[int] = field(default_factory=list)  # blank and 合计/小计 rows
     delimiter: str | None = None  # text exports only
+    headers: list[str | None] = field(default_factory=list)  # the header's label per column, as written
 
     @property
     def fields(self) -> frozenset[str]:
@@ -333,7 +334,7 @@ def read_csv(
         finally:
             text.close()
 
-    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()), delimiter=delimiter)
+    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()), delimiter=delimiter, headers=labels)
     read.batches = _batches(rows(), read, batch_rows)
     return read
 
@@ -404,7 +405,7 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
             data = itertools.chain(head[header_at + 1 :], ([cell_text(c) for c in raw] for raw in rows_iter))
             yield from _fill_merged_down(enumerate(data, start=header_at + 2), merged_down)
 
-        read = FileRead(path, name, header_at + 1, columns, unknown, None, iter(()))
+        read = FileRead(path, name, header_at + 1, columns, unknown, None, iter(()), headers=labels)
         read.batches = _batches(rows(), read, batch_rows)
         return read
     raise last_error or UnreadableFile("the workbook has no sheets", source_id=source_id, path=str(path))
