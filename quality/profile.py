@@ -20,10 +20,10 @@ from typing import Any
 from connectors.filenames import EXTENSIONS, parse_drop_name
 from connectors.files import read_guarded
 from connectors.outboxes import Outboxes
-from connectors.readers import DELIMITER_NAMES, DUPLICATE_MARK, duplicate_headers
+from connectors.readers import DELIMITER_NAMES, DUPLICATE_MARK
 from connectors.records import Refusal
 from quality.aliases import Suggestion, code_parts, is_known_code, suggest_codes
-from tierhub.errors import TierhubError
+from tierhub.errors import DuplicateHeaders, TierhubError
 from tierhub.standards import Catalogue, ItemStandard, StandardVersion, catalogue
 
 BATCH_ROWS = 50_000
@@ -67,7 +67,7 @@ class FileProfile:
     rows: int = 0  # data rows (blank and 合计 rows not counted)
     mapped: list[tuple[str, str]] = field(default_factory=list)  # (header as written, field)
     unmapped: list[str] = field(default_factory=list)
-    duplicates: dict[str, list[str]] = field(default_factory=dict)  # field → the headers naming it
+    duplicates: dict[str, list[str]] = field(default_factory=dict)  # field → the columns naming it (file refused)
     missing_required: list[str] = field(default_factory=list)
     missing_identity: list[str] = field(default_factory=list)  # without these the file is held whole
     unknown_codes: list[UnknownCodes] = field(default_factory=list)
@@ -134,6 +134,10 @@ def profile_file(
         profile.error = str(exc)
     try:
         read = read_guarded(path, profile.path, profile.source_id or "", BATCH_ROWS, encoding)
+    except DuplicateHeaders as exc:
+        profile.duplicates = exc.duplicates
+        profile.error = exc.problem + (f" — {exc.fix}" if exc.fix else "")
+        return profile
     except TierhubError as exc:
         profile.error = exc.problem + (f" — {exc.fix}" if exc.fix else "")
         return profile
@@ -144,7 +148,6 @@ def profile_file(
     columns: dict[int, str] = getattr(read, "columns", {})
     headers: list[str | None] = getattr(read, "headers", [])
     profile.mapped = [(str(headers[p]).strip() if p < len(headers) else f, f) for p, f in columns.items()]
-    profile.duplicates = duplicate_headers(read.unknown_headers)
     profile.unmapped = [h for h in read.unknown_headers if f" {DUPLICATE_MARK} " not in h]
     version = _version(standard, export_date) if standard else None
     rules = {r.field: r for r in version.fields if r.code_table} if version else {}
