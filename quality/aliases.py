@@ -324,8 +324,12 @@ def add_header_alias(home: Path, header: str, field: str) -> AliasAdded:
     headers = read_header_aliases(home)
     if not header.strip():
         raise ConfigError("the header to map is empty", path=str(path), fix="give the header as the export writes it")
-    meanings = header_meanings({**headers, header.strip(): field}, str(path))  # checks the field and clashes
-    if meanings[normalise_label(header)].where != str(path) or header.strip() in headers:
+    meanings = header_meanings(headers, str(path))  # the file as it is must hold
+    header_meanings({header.strip(): field}, str(path))  # the field must exist
+    key = normalise_label(header)
+    old = meanings.get(key)
+    _claim(meanings, key, Meaning(field, header.strip(), str(path)), "header", "field")
+    if old is not None:
         return AliasAdded(path, header.strip(), field, new=False)
     headers[header.strip()] = field
     _write_yaml(path, HEADERS_NOTE, headers)
