@@ -352,3 +352,53 @@ def test_a_column_mixing_date_dialects_is_judged_row_by_row(tmp_path: Path) -> N
         else:
             assert loaded[number] == meant, written
     assert len(loaded) + len(held) == len(MIXED_DATES)
+
+
+def test_each_sync_batch_reads_the_home_aliases(tmp_path: Path) -> None:
+    from connectors.exports import Selection
+    from flows.pipeline import batch_state
+    from flows.sync import BatchPlan, Where, _settings_where, prepare
+    from tierhub.settings import TierhubSettings
+
+    home = tmp_path / "home"
+    assert _settings_where(None, None, TierhubSettings(home=home)).home == str(home.resolve())
+    add_code_alias(home, "local_unemployment_reason", "合同期满未续签", "2")
+    drops = tmp_path / "drops"
+    unicode_text_export(drops / OUTBOX, 2, office_rows(2, 8, ["合同期满未续签"]), HEADERS)
+    con = open_warehouse(tmp_path / "w.duckdb")
+    where = Where(str(tmp_path / "w.duckdb"), str(drops), None, str(tmp_path / "landing"), str(home))
+    prepared = prepare.fn(
+        BatchPlan("b", [STREET], "local"), batch_state(con, [STREET]), where, Selection(), TODAY, 1000, "t"
+    )
+    con.close()
+    assert [(e.rows_in, e.rows_quarantined) for e in prepared.outcome.entries] == [(2, 0)]
+
+
+def test_the_judge_connection_picks_up_aliases_mapped_since_it_was_opened() -> None:
+    from quality.lookups import install_lookups
+
+    con = duckdb.connect()
+    install_lookups(con)
+    query = "SELECT code FROM th_code_lookup WHERE tbl = 'local_unemployment_reason' AND label = '合同期满未续签'"
+    assert con.execute(query).fetchall() == []
+    from tierhub.reference.local import LocalAliases
+
+    use_local_aliases(LocalAliases(codes=(("local_unemployment_reason", "合同期满未续签", "2"),)))
+    install_lookups(con)
+    assert con.execute(query).fetchall() == [("2",)]
+
+
+def test_profile_reads_a_configured_source_by_its_code(tmp_path: Path) -> None:
+    drops = tmp_path / "drops"
+    unicode_text_export(drops / OUTBOX, 2, office_rows(3, 9, ["个人原因辞职"]), HEADERS)
+    result = CliRunner().invoke(
+        app,
+        ["profile", STREET, "--json"],
+        env={"TIERHUB_HOME": str(tmp_path / "home"), "TIERHUB_DROPS_ROOT": str(drops)},
+    )
+    assert result.exit_code == 0, result.output
+    [found] = json.loads(result.output)["files"]
+    assert found["path"].endswith(f"失业登记_{STREET}_20261102.txt") and found["rows"] == 3
+    assert found["unknown_codes"][0]["values"][0]["text"] == "个人原因辞职"
+    missing = CliRunner().invoke(app, ["profile", "no-such-folder"], env={"TIERHUB_HOME": str(tmp_path)})
+    assert missing.exit_code != 0 and "neither a file or folder nor a 12-digit source code" in str(missing.exception)
