@@ -354,6 +354,7 @@ def test_a_column_mixing_date_dialects_is_judged_row_by_row(tmp_path: Path) -> N
     assert len(loaded) + len(held) == len(MIXED_DATES)
 
 
+@pytest.mark.slow  # imports Prefect and runs a batch
 def test_each_sync_batch_reads_the_home_aliases(tmp_path: Path) -> None:
     from connectors.exports import Selection
     from flows.pipeline import batch_state
