@@ -257,7 +257,7 @@ def loaded_reasons(con: duckdb.DuckDBPyConnection, day: int) -> list[str | None]
     ]
 
 
-@pytest.mark.slow  # two syncs and five commands: ~8 s
+@pytest.mark.slow  # three syncs and eight commands
 def test_onboarding_a_dialect_codes_unknown_map_review_apply_then_sync(tmp_path: Path) -> None:
     home, drops = tmp_path / "home", tmp_path / "drops"
     warehouse = home / "warehouse.duckdb"
@@ -288,19 +288,28 @@ def test_onboarding_a_dialect_codes_unknown_map_review_apply_then_sync(tmp_path:
     )
     assert json.loads(run(home, "codes", "unknown", "--warehouse", str(warehouse), "--json"))["unknown"] == []
 
-    # The next export of this district names the column 离职原因: map the header, then sync.
+    # The next export of this district names the column 离职原因: its rows load, the column is reported.
     renamed = {**HEADERS, "unemployment_reason": "离职原因"}
     unicode_text_export(drops / OUTBOX, 9, office_rows(9, 6, reasons), renamed)
     assert "离职原因" in profile_folder(drops).files[-1].unmapped
-    run(home, "headers", "map", "离职原因", "unemployment_reason")
     apply_local_aliases(home)  # what each sync batch does (flows/sync.py prepare)
+    con = open_warehouse(warehouse)
+    sync_sources(con, drops, [STREET], today=TODAY)
+    assert loaded_reasons(con, 9) == [None] * 9
+    con.close()
+    headers = json.loads(run(home, "headers", "unknown", "--warehouse", str(warehouse), "--json"))["unknown"]
+    assert [(h["header"], h["files"]) for h in headers] == [("离职原因", 1)]
+    assert "unemployment_reason" in headers[0]["suggestions"]  # 失业原因 (and 注销原因: a tie, for a person to pick)
+    run(home, "headers", "map", "离职原因", "unemployment_reason")
+    assert json.loads(run(home, "headers", "unknown", "--warehouse", str(warehouse), "--json"))["unknown"] == []
+    unicode_text_export(drops / OUTBOX, 10, office_rows(9, 7, reasons), renamed)
+    apply_local_aliases(home)
     assert profile_folder(drops).files[-1].unknown_codes == []
     con = open_warehouse(warehouse)
     sync_sources(con, drops, [STREET], today=TODAY)
-    assert loaded_reasons(con, 9) == ["2", "5", "5"] * 3
-    assert con.execute(
-        "SELECT count(*) FROM quarantine.rows q JOIN ops.files f USING (file_id) WHERE f.path LIKE '%20261109%'"
-    ).fetchone() == (0,)
+    assert loaded_reasons(con, 10) == ["2", "5", "5"] * 3
+    held = "SELECT count(*) FROM quarantine.rows q JOIN ops.files f USING (file_id) WHERE f.path LIKE '%20261110%'"
+    assert con.execute(held).fetchone() == (0,)
     con.close()
 
 

@@ -29,11 +29,11 @@ def _home() -> Path:
 def _open_unknown(warehouse: Path | None, scope: str | None) -> list:  # type: ignore[type-arg]
     from quality.aliases import apply_local_aliases, unknown_codes
     from warehouse.queries import CITY, open_unknown_codes
-    from warehouse.schema import open_warehouse
+    from warehouse.readers import open_reader
 
     settings = TierhubSettings()
     apply_local_aliases(settings.home)
-    con = open_warehouse(warehouse or settings.warehouse_file)
+    con = open_reader(warehouse or settings.warehouse_file)  # the published snapshot: never blocks a sync
     try:
         counts = open_unknown_codes(con, scope or CITY)
     finally:
@@ -121,11 +121,11 @@ def headers_unknown(scope: Scope = None, warehouse: WarehouseFile = None, json: 
     """List header texts of registered files that named no field, with suggested fields."""
     from quality.aliases import apply_local_aliases, still_unknown_header, suggest_fields
     from warehouse.queries import CITY, unknown_header_counts
-    from warehouse.schema import open_warehouse
+    from warehouse.readers import open_reader
 
     settings = TierhubSettings()
     apply_local_aliases(settings.home)
-    con = open_warehouse(warehouse or settings.warehouse_file)
+    con = open_reader(warehouse or settings.warehouse_file)  # the published snapshot: never blocks a sync
     try:
         counts = unknown_header_counts(con, scope or CITY)
     finally:
