@@ -206,13 +206,19 @@ def refuse_duplicate_headers(
         for f, positions in twice.items()
     }
     fields = field_dictionary()
-    problem = "; ".join(f"{' and '.join(d)} all name {f} ({fields[f].zh_header})" for f, d in described.items())
+    problem = "; ".join(f"{' and '.join(d)} name {f} ({fields[f].zh_header})" for f, d in described.items())
+    zh = "；".join(
+        "、".join(f"{str(labels[p]).strip()}（{column_letter(p + first_column)}列）" for p in positions)
+        + f"都是“{fields[f].zh_header}”"
+        for f, positions in twice.items()
+    )
     raise DuplicateHeaders(
-        f"two columns name one field, so neither can be taken: {problem}",
+        f"two columns name one field, so neither can be taken: {problem} (表头有两列对应同一字段：{zh})",
         duplicates=described,
         source_id=source_id,
         path=str(path),
-        fix="keep one of the columns, or rename the other to a header that names no field, and re-export",
+        fix="keep one of the columns, or rename the other to a header that names no field, and re-export "
+        "(保留其中一列，或将另一列改为其他列名后重新导出)",
     )
 
 

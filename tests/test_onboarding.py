@@ -348,8 +348,16 @@ def test_a_column_mixing_date_dialects_is_judged_row_by_row(tmp_path: Path) -> N
         row["handled_at"] = "2026-11-13"
     drops = tmp_path / "drops"
     write_text(drops / OUTBOX / f"失业登记_{STREET}_20261113.csv", office_table(rows, HEADERS, True), ",", "utf-8")
+    # In the same sync, an export whose header has two columns for one field is refused, saying which.
+    both = office_table([{**r, "phone2": "022-23456789"} for r in rows[:2]], {**HEADERS, "phone2": "联系电话"}, False)
+    write_text(drops / OUTBOX / f"失业登记_{STREET}_20261114.csv", both, ",", "gbk")
     con = open_warehouse(tmp_path / "w.duckdb")
     sync_sources(con, drops, [STREET], today=TODAY)
+    [(status, error, rows_in)] = con.execute(
+        "SELECT status, error, rows_in FROM ops.files WHERE path LIKE '%14.csv'"
+    ).fetchall()
+    assert (status, rows_in) == ("rejected", 0)
+    assert "手机号码 (column E) and 联系电话 (column K) name mobile_phone" in error and "K列" in error
     loaded = dict(con.execute("SELECT row_number, registration_date FROM core.unemployment_registration").fetchall())
     held = {
         n: [(r["rule"], r["field"], r["value"]) for r in reasons]
