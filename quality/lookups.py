@@ -6,6 +6,8 @@ engine works on any DuckDB connection: the warehouse's, a benchmark's or a test'
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from functools import cache
 
@@ -15,6 +17,7 @@ from stdnum import luhn
 
 from tierhub.calendar import working_day_index
 from tierhub.reference import code_tables, divisions
+from tierhub.reference.local import active_local_aliases
 
 DATE_FORMATS = (
     "%Y-%m-%d",
@@ -25,7 +28,12 @@ DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y/%m/%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",  # Excel's default date-time display (2026/11/2 9:30)
+    "%Y/%m/%d %H:%M",
 )
+# A parsed year outside these is a dialect misread, not a date: 26/11/2 (two-digit year) would
+# otherwise become the year 26 and load. Every row is parsed on its own (decision 0022).
+DATE_YEARS = (1900, 2199)
 
 
 _DIGITS = re.compile(r"\d{1,30}")
@@ -43,9 +51,17 @@ def luhn_check_characters(values: pa.Array) -> pa.Array:
     )
 
 
-@cache
 def code_lookup_table() -> pa.Table:
-    """Every accepted folded text of every code table with its code."""
+    """Every accepted folded text of every code table with its code (local aliases included)."""
+    return _code_lookup_table(active_local_aliases().codes)
+
+
+def _aliases_key() -> str:
+    return hashlib.sha1(repr(active_local_aliases().codes).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _code_lookup_table(local: tuple[tuple[str, str, str], ...]) -> pa.Table:
     tables, labels, codes = [], [], []
     for name, table in code_tables().items():
         for label, code in table.lookup.items():
@@ -63,11 +79,21 @@ def division_table() -> pa.Table:
 
 
 def install_lookups(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``th_*`` temp tables, macros and functions on ``con`` (idempotent)."""
+    """Create the ``th_*`` temp tables, macros and functions on ``con`` (idempotent).
+
+    The code lookup is rebuilt when the local aliases in force changed since it was made.
+    """
     if con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'th_workdays'"
     ).fetchall() == [(1,)]:
+        key = _aliases_key()
+        if con.execute("SELECT key FROM th_code_lookup_key").fetchall() != [(key,)]:
+            con.register("_th_src", code_lookup_table())
+            con.execute("CREATE OR REPLACE TEMP TABLE th_code_lookup AS SELECT * FROM _th_src")
+            con.unregister("_th_src")
+            con.execute("CREATE OR REPLACE TEMP TABLE th_code_lookup_key AS SELECT ? AS key", [key])
         return
+    con.execute("CREATE OR REPLACE TEMP TABLE th_code_lookup_key AS SELECT ? AS key", [_aliases_key()])
     for name, table in (
         ("th_workdays", working_day_index()),
         ("th_code_lookup", code_lookup_table()),
@@ -78,11 +104,15 @@ def install_lookups(con: duckdb.DuckDBPyConnection) -> None:
         con.unregister("_th_src")
     formats = ", ".join(f"'{f}'" for f in DATE_FORMATS)
     con.execute(
-        "CREATE OR REPLACE TEMP MACRO th_date(x) AS CASE "
+        "CREATE OR REPLACE TEMP MACRO th_date_parsed(x) AS CASE "
         # Excel serial dates (days since 1899-12-30) arrive as 5-digit numbers.
         r"WHEN regexp_full_match(x, '\d{5}(\.0+)?') "
         "THEN DATE '1899-12-30' + CAST(CAST(x AS DOUBLE) AS INTEGER) "
         f"ELSE CAST(try_strptime(x, [{formats}]) AS DATE) END"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO th_date(x) AS "
+        f"CASE WHEN year(th_date_parsed(x)) BETWEEN {DATE_YEARS[0]} AND {DATE_YEARS[1]} THEN th_date_parsed(x) END"
     )
     # Check characters in SQL: the Python UDFs they replace cost a third of the verdict time
     # (bench/verdicts.py). The arithmetic is the standards' own; tests/test_checkdigits.py

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from tierhub.errors import ConfigError, ReferenceDataError
+from tierhub.reference.local import active_local_aliases
 
 DATA = Path(str(resources.files("tierhub.reference") / "data"))
 
@@ -168,9 +169,17 @@ def field_dictionary() -> dict[str, FieldSpec]:
     return specs
 
 
-@cache
 def header_index() -> dict[str, str]:
-    """Folded header text (Chinese header, alias or canonical name) → canonical field."""
+    """Folded header text (Chinese header, alias or canonical name) → canonical field.
+
+    Includes the deployment-local header aliases in force (``tierhub.reference.local``).
+    """
+    return _header_index(active_local_aliases().headers)
+
+
+@cache
+def shipped_header_index() -> dict[str, str]:
+    """Folded header text → canonical field from the shipped field dictionary alone."""
     index: dict[str, str] = {}
     for spec in field_dictionary().values():
         for label in (spec.field, spec.zh_header, *spec.aliases):
@@ -181,6 +190,22 @@ def header_index() -> dict[str, str]:
                     fix="make each alias in field_dictionary.csv name one field",
                 )
             index[key] = spec.field
+    return index
+
+
+@functools.lru_cache(maxsize=8)
+def _header_index(local: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    if not local:
+        return shipped_header_index()
+    index = dict(shipped_header_index())
+    for label, canonical in local:
+        key = normalise_label(label)
+        if index.get(key, canonical) != canonical:
+            raise ReferenceDataError(
+                f"local header alias {label!r} → {canonical} clashes with {label!r} → {index[key]}",
+                fix="remove one of them from <home>/aliases/headers.yaml",
+            )
+        index[key] = canonical
     return index
 
 
@@ -247,8 +272,32 @@ def spelling_variants(name: str) -> set[str]:
     return variants
 
 
-@cache
 def code_tables() -> dict[str, CodeTable]:
+    """Every code table by file stem, with the deployment-local code aliases in force."""
+    return _code_tables(active_local_aliases().codes)
+
+
+@functools.lru_cache(maxsize=8)
+def _code_tables(local: tuple[tuple[str, str, str], ...]) -> dict[str, CodeTable]:
+    shipped = shipped_code_tables()
+    if not local:
+        return shipped
+    added: dict[str, dict[str, str]] = {}
+    for table, text, code in local:
+        if table not in shipped or code not in shipped[table].names:
+            raise ReferenceDataError(
+                f"local code alias {text!r} → {table} {code!r}: no such code table or code",
+                fix="correct <home>/aliases/codes.yaml",
+            )
+        added.setdefault(table, {})[normalise_label(text)] = code
+    return {
+        name: CodeTable(name, t.names, {**t.lookup, **added[name]}) if name in added else t
+        for name, t in shipped.items()
+    }
+
+
+@cache
+def shipped_code_tables() -> dict[str, CodeTable]:
     """Every shipped code table by file stem, e.g. ``gbt2261_1_sex`` or ``local_hukou_type``.
 
     A table is a CSV whose first column is the code and whose ``name`` column (else the
