@@ -234,6 +234,14 @@ class PortalState:
             if disabled:
                 con.execute("DELETE FROM sessions WHERE username = ?", [username])
 
+    def set_binding(self, username: str, role: str, division_code: str) -> None:
+        """Change an account's role and scope; its sessions end (what it may see has changed)."""
+        with self._connect() as con:
+            con.execute(
+                "UPDATE users SET role = ?, division_code = ? WHERE username = ?", [role, division_code, username]
+            )
+            con.execute("DELETE FROM sessions WHERE username = ?", [username])
+
     # -- sessions ------------------------------------------------------------------------------
 
     def create_session(

@@ -22,6 +22,7 @@ from tierhub.reference import divisions
 from tierhub.scope import Scope
 from tierhub.standards import column_missing_message
 from warehouse import marts
+from warehouse.figures import COUNTERS, Figures, division_figures
 from warehouse.marts import (
     TZ,
     Expectations,
@@ -48,20 +49,13 @@ def labels(language: str) -> dict[str, Any]:
 
 
 @dataclass
-class StreetSummary:
-    """One street's line of the district summary."""
+class StreetSummary(Figures):
+    """One street's line of the district summary: the dashboard's figures (warehouse/figures.py)
+    plus what only the report lists."""
 
-    code: str
-    name: str
     sources: int = 0
-    files: int = 0
-    rows_in: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
     rows_warned: int = 0  # of rows_loaded: loaded with warnings (decision 0017)
     missing_columns: list[tuple[str, str]] = field(default_factory=list)  # (file name, 导出文件缺少列：… message)
-    expected: int = 0
-    received: int = 0
     top_reasons: list[ReasonTally] = field(default_factory=list)
     silent: list[SourceCompleteness] = field(default_factory=list)
     late: list[LateSubmission] = field(default_factory=list)
@@ -69,18 +63,7 @@ class StreetSummary:
     new_rows: int = 0
     fixed_rows: int = 0
     escalated_rows: int = 0
-    workload: int = 0
     trend: list[float | None] = field(default_factory=list)
-
-    @property
-    def pass_rate(self) -> float | None:
-        """Share of the rows received that passed (None: nothing received)."""
-        return self.rows_loaded / self.rows_in if self.rows_in else None
-
-    @property
-    def completeness(self) -> float | None:
-        """Share of the expected submissions received."""
-        return self.received / self.expected if self.expected else None
 
 
 @dataclass
@@ -153,11 +136,7 @@ def build_report(
     for street in streets.values():
         street.trend = [None] * len(history)
     for rate in rates:
-        street = streets[rate.division_code]
-        street.trend[history.index(rate.period)] = rate.pass_rate
-        if rate.period == period:
-            street.files, street.rows_in = rate.files, rate.rows_in
-            street.rows_loaded, street.rows_quarantined = rate.rows_loaded, rate.rows_quarantined
+        streets[rate.division_code].trend[history.index(rate.period)] = rate.pass_rate
     district_trend: list[tuple[Period, float | None]] = []
     for p in history:
         rows_in = sum(r.rows_in for r in rates if r.period == p)
@@ -167,11 +146,14 @@ def build_report(
         if len(streets[tally.division_code].top_reasons) < 3:
             streets[tally.division_code].top_reasons.append(tally)
     completeness = marts.completeness(con, scope, period, expectations, now=now)
+    # The counters come from the one computation the dashboard uses (warehouse/figures.py).
+    for code, figures in division_figures(con, scope, period, completeness, by="street").items():
+        if code in streets:
+            for name in COUNTERS:
+                setattr(streets[code], name, getattr(figures, name))
     for source in completeness:
         street = streets[source.street_code]
         street.sources += 1
-        street.expected += source.expected
-        street.received += source.received
         street.late += source.late
         if source.silent:
             street.silent.append(source)
@@ -196,8 +178,6 @@ def build_report(
     workload: dict[str, Counter[str]] = {code: Counter() for code in streets}
     for work in marts.workload(con, scope, [period], by="street"):
         workload[work.division_code][work.item_code] += work.records
-    for code, counter in workload.items():
-        streets[code].workload = sum(counter.values())
     item_names = {
         str(c): (str(z), str(e)) for c, z, e in con.execute("SELECT code, name_zh, name_en FROM ref.items").fetchall()
     }

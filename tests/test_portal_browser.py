@@ -1,5 +1,9 @@
 """The portal end to end in real headless Chromium (Debian's /usr/bin/chromium via Playwright):
-log in, find a person, drill down, export; a district user cannot reach another district."""
+log in, find a person, drill down, export; a district user cannot reach another district; a
+person served in two districts seen whole by a city user and in part by a district user.
+
+The screenshots of the clerk's guide (/guide) are taken here and written into
+``portal/static/guide/``, so the guide always shows the portal as it is."""
 
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from portal.app import create_app
 from portal.auth import hash_password
+from portal.routes.guide import SCREENSHOTS, SHOTS
 from tests.system import require_program
 from tests.test_portal_http import HEPING, NINGHE, PASSWORD, people_only_in
 from tierhub.settings import TierhubSettings
+from warehouse.queries import widely_served
 
 pytestmark = pytest.mark.slow  # drives a real headless Chromium
 
@@ -72,28 +78,43 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def subjects(synced: Path) -> dict[str, str]:
     with duckdb.connect(str(synced), read_only=True) as con:
-        return {"heping": people_only_in(con, HEPING)[0], "ninghe": people_only_in(con, NINGHE)[0]}
+        [mobile] = widely_served(con, "120000000000", min_points=3, min_districts=2, limit=1)
+        return {
+            "heping": people_only_in(con, HEPING)[0],
+            "ninghe": people_only_in(con, NINGHE)[0],
+            "mobile": mobile.id_number,
+        }
 
 
-def log_in(page: Page, base: str, username: str) -> None:
+def shoot(page: Page, name: str) -> None:
+    """A screenshot for the clerk's guide (1280 px wide, the visible page)."""
+    assert name in SCREENSHOTS
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def log_in(page: Page, base: str, username: str, *, shot: str | None = None) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", username)
+    if shot:
+        shoot(page, shot)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
 
 
 def test_login_find_drill_down_export(browser: Browser, server: str, subjects: dict[str, str], tmp_path: Path) -> None:
-    context = browser.new_context(accept_downloads=True, locale="zh-CN")
+    context = browser.new_context(accept_downloads=True, locale="zh-CN", viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    log_in(page, server, "city")
+    log_in(page, server, "city", shot="login")
     assert "数据截至" in page.inner_text("#data-as-of")
 
     # Find a person by ID number: every record from every item and service point.
     page.fill("input[name=q]", subjects["heping"])
+    shoot(page, "search")
     page.click("form.search button[type=submit]")
     page.wait_for_selector("#records")
     assert subjects["heping"] not in page.url
@@ -108,6 +129,10 @@ def test_login_find_drill_down_export(browser: Browser, server: str, subjects: d
     assert page.query_selector("svg.chart") is not None
     page.click("#children a.drill >> text=和平区")
     page.wait_for_selector("#trail >> text=和平区")
+    shoot(page, "dashboard")
+    # Sort by workload (a header link) and filter (a GET form): no script involved.
+    page.click("#children thead a.sort >> text=办件量")
+    page.wait_for_url("**sort_children=workload**")
     street = page.query_selector("#children a.drill")
     assert street is not None
     street_name = street.inner_text()
@@ -116,9 +141,14 @@ def test_login_find_drill_down_export(browser: Browser, server: str, subjects: d
     trail = page.inner_text("#trail")
     assert "天津市" in trail and "和平区" in trail and street_name in trail
     assert page.query_selector_all("#children tbody tr")  # the street's service points
+    community = page.query_selector("#children a.drill")
+    assert community is not None  # down to a community workstation
+    community_name = community.inner_text()
+    community.click()
+    page.wait_for_selector(f"#trail >> text={community_name}")
 
     # Export CSV and Excel.
-    for button, suffix in (("#export-csv", ".csv"), ("#export-xlsx", ".xlsx")):
+    for button, suffix in (("#export-children-csv", ".csv"), ("#export-xlsx", ".xlsx")):
         with page.expect_download() as info:
             page.click(button)
         download = info.value
@@ -159,4 +189,60 @@ def test_district_user_cannot_reach_another_district(browser: Browser, server: s
     page.wait_for_selector("#records")
     # The only console errors are the two 404 documents themselves.
     assert all("404" in m.text for m in errors), [m.text for m in errors]
+    context.close()
+
+
+def test_a_person_served_in_two_districts(
+    browser: Browser, server: str, subjects: dict[str, str], tmp_path: Path
+) -> None:
+    """一点登陆、多点查询: the city sees every service point; 和平区 sees only its own records."""
+    mobile = subjects["mobile"]
+    context = browser.new_context(accept_downloads=True, locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, server, "city")
+    page.fill("input[name=q]", mobile)
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#records")
+    points = {el.get_attribute("data-code") or "" for el in page.query_selector_all("#points tr.point")}
+    assert len(points) >= 3 and len({p[:6] for p in points}) >= 2
+    sources = {el.get_attribute("data-source") or "" for el in page.query_selector_all("tr.record")}
+    assert sources == points
+    # Codes read as labels; the code is in the title.
+    for span in page.query_selector_all("span.coded"):
+        assert span.inner_text() != span.get_attribute("data-code")
+        assert (span.get_attribute("data-code") or "") in (span.get_attribute("title") or "")
+    shoot(page, "person")
+    with page.expect_download() as info:
+        page.click("#export-person-xlsx")
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    assert target.suffix == ".xlsx" and mobile not in target.name
+    page.locator("p.actions").scroll_into_view_if_needed()
+    shoot(page, "export")
+    context.close()
+
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    log_in(page, server, "heping")
+    page.fill("input[name=q]", mobile)
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector("#records")
+    seen = {el.get_attribute("data-source") or "" for el in page.query_selector_all("tr.record")}
+    assert seen and all(s.startswith(HEPING[:6]) for s in seen)
+    assert seen == {p for p in points if p.startswith(HEPING[:6])}
+    assert "宁河" not in page.inner_text("main")
+    context.close()
+
+
+def test_the_guide_shows_the_screenshots(browser: Browser, server: str) -> None:
+    """Runs after the tests that take the screenshots (file order): every one is on the page."""
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{server}/guide")
+    assert "使用说明" in page.inner_text("h1")
+    for name in SCREENSHOTS:
+        image = page.query_selector(f"#shot-{name}")
+        assert image is not None, name
+        source = image.get_attribute("src") or ""
+        assert page.request.get(f"{server}{source}").status == 200, name
     context.close()

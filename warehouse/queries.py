@@ -141,6 +141,39 @@ class PersonRecord:
     business_date: dt.date | None
     load_id: str
     fields: dict[str, object]
+    file_id: int = 0  # with row_number: the fact row's key (its warnings are keyed so)
+    row_number: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordWarning:
+    """A warning a loaded record carries (decision 0017): a time limit missed, a document not listed."""
+
+    rule: str
+    field: str | None
+    message_zh: str
+    message_en: str
+    fix_zh: str | None
+    fix_en: str | None
+
+
+def record_warnings(
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]]
+) -> dict[tuple[int, int], list[RecordWarning]]:
+    """The warnings of the records keyed (file id, row number), with their messages."""
+    if not keys:
+        return {}
+    files = ", ".join(sorted({str(int(f)) for f, _ in keys}))
+    wanted = set(keys)
+    found: dict[tuple[int, int], list[RecordWarning]] = {}
+    for f, r, rule, field, zh, en, fix_zh, fix_en in con.execute(
+        "SELECT file_id, row_number, rule, field, message_zh, message_en, fix_zh, fix_en "
+        f"FROM core.warning_messages WHERE file_id IN ({files}) ORDER BY file_id, row_number, rule, field"
+    ).fetchall():
+        key = (int(f), int(r))
+        if key in wanted:
+            found.setdefault(key, []).append(RecordWarning(str(rule), field, str(zh), str(en), fix_zh, fix_en))
+    return found
 
 
 def _as_of_filter(alias: str, as_of: dt.datetime | None) -> str:
@@ -340,6 +373,8 @@ def _records(con: duckdb.DuckDBPyConnection, cases: list[CaseRow]) -> list[Perso
                 day,
                 load,
                 fields,
+                int(file_id),
+                int(row_number),
             )
         )
     return records

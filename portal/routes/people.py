@@ -15,12 +15,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from portal.context import Ctx, Forbidden, checked_form, refuse_cross_site, render, signed_in
-from portal.masking import Role, show, show_birth_date, show_fields
+from portal.case_file import case_file
+from portal.context import Ctx, Forbidden, checked_form, finish, refuse_cross_site, render, signed_in
+from portal.masking import Role, show, show_birth_date
+from portal.person_export import person_csv, person_xlsx
 from tierhub.errors import ScopeError
-from tierhub.reference import code_tables, divisions, field_dictionary
+from tierhub.reference import code_tables, divisions
 from tierhub.scope import Scope
-from warehouse.queries import Person, find_person, person_360, search_people
+from warehouse.queries import Person, find_person, person_360, record_warnings, search_people
 
 router = APIRouter()
 ID_LIKE = re.compile(r"\d{15}|\d{17}[\dXx]")
@@ -139,35 +141,61 @@ def _person_page(ctx: Ctx, id_number: str) -> Response:
     if person is None:
         raise HTTPException(404)
     role = ctx.who.role
-    fields = field_labels(ctx.lang)
-    shown = [
-        {
-            "item": ctx.words.pick(r.item_name_zh, r.item_name_en),
-            "item_code": r.item_code,
-            "category": r.category,
-            "centre": r.source_name,
-            "centre_code": r.source_id,
-            "date": r.business_date.isoformat() if r.business_date else "—",
-            "fields": [
-                (fields.get(k, k), _text(v))
-                for k, v in show_fields(r.fields, role).items()
-                if k not in ("name", "id_number", "standard_version", "sex", "birth_date")
-            ],
-        }
-        for r in records
-    ]
-    header = {
+    case = case_file(records, record_warnings(con, [(r.file_id, r.row_number) for r in records]), role, ctx.words)
+    masked = not (ctx.who.may.full_ids and ctx.who.may.full_phones)
+    handle = ctx.portal.state.person_handle(ctx.session, person.id_number)  # type: ignore[arg-type]
+    return render(
+        ctx,
+        "person.html",
+        person=_header(person, role),
+        case=case,
+        items=len({r.item_code for r in records}),
+        masked=masked,
+        role_is=Role(role).value,
+        handle=handle,
+    )
+
+
+def _header(person: Person, role: Role) -> dict[str, object]:
+    return {
         "name": person.name or "",
         "id_number": show("id_number", person.id_number, role),
         "sex": sex_label(person.sex),
         "birth_date": show_birth_date(person.birth_date, role),
         "mobile_phone": show("mobile_phone", person.mobile_phone, role) if person.mobile_phone else "",
     }
-    masked = not (ctx.who.may.full_ids and ctx.who.may.full_phones)
-    items = len({r.item_code for r in records})
-    return render(
-        ctx, "person.html", person=header, records=shown, items=items, masked=masked, role_is=Role(role).value
-    )
+
+
+@router.get("/p/{handle}/export.{kind}")
+def export_person(handle: str, kind: str, ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
+    """The person's records inside the user's scope as CSV or Excel, masked per role; audited."""
+    _may_look_up(ctx)
+    refuse_cross_site(ctx)
+    if kind not in ("csv", "xlsx"):
+        raise HTTPException(404)
+    id_number = ctx.portal.state.resolve_handle(ctx.session, handle[:40])  # type: ignore[arg-type]
+    if id_number is None:
+        raise HTTPException(404)
+    con = ctx.portal.cursor()
+    person, records = person_360(con, ctx.who.scope, id_number)
+    ctx.audit("person.export", id_number, results=len(records), detail=kind)
+    if person is None:
+        raise HTTPException(404)
+    role = ctx.who.role
+    case = case_file(records, record_warnings(con, [(r.file_id, r.row_number) for r in records]), role, ctx.words)
+    header = _header(person, role)
+    heading = f"{header['name']} {header['id_number']} · {ctx.words('person_records', n=len(records))}"
+    if kind == "csv":
+        response = Response(person_csv(case, heading, ctx.words), media_type="text/csv; charset=utf-8")
+    else:
+        response = Response(
+            person_xlsx(case, heading, ctx.words),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    # The file name carries the handle, never the ID number (it ends up in download folders).
+    response.headers["Content-Disposition"] = f'attachment; filename="person-{handle[:12]}.{kind}"'
+    finish(ctx, response)
+    return response
 
 
 def sex_label(code: str | None) -> str:
@@ -175,16 +203,3 @@ def sex_label(code: str | None) -> str:
     if not code:
         return ""
     return code_tables()["gbt2261_1_sex"].names.get(code, code)
-
-
-def _text(value: object) -> str:
-    if isinstance(value, list):
-        return "、".join(str(v) for v in value)
-    return str(value)
-
-
-def field_labels(lang: str) -> dict[str, str]:
-    """Field → label: the Chinese header from the field dictionary, or the field name in English."""
-    if lang == "en":
-        return {k: k.replace("_", " ") for k in field_dictionary()}
-    return {k: spec.zh_header for k, spec in field_dictionary().items()}
