@@ -100,6 +100,7 @@ def clear_calendar_cache() -> None:
     year_arrangements.cache_clear()
     working_day_index.cache_clear()
     has_holiday_data.cache_clear()
+    is_working_day.cache_clear()
 
 
 @cache
@@ -114,10 +115,13 @@ def has_holiday_data(year: int) -> bool:
     return True
 
 
+@cache
 def is_working_day(day: dt.date) -> bool:
     """Whether ``day`` is a working day in mainland China (adjusted weekends included).
 
     A year without holiday data counts Monday to Friday; ``calendar_warnings`` says so.
+    Cached per day (the marts ask it for every slot's deadline, tens of thousands of times
+    per dashboard; a year without data costs an exception per call otherwise).
     """
     arrangement = year_arrangements().get(day.year)
     if arrangement is not None:
