@@ -1,7 +1,7 @@
 """The ``tierhub`` command line: a thin layer over the library and the flows.
 
 One module per command group: ``sync`` (generate, sync, demo), ``sources``, ``standards``,
-``reports`` (report, receipts), ``warehouse``, ``crosscheck``, ``portal`` (serve, users). Errors from the
+``reports`` (report, receipts), ``warehouse``, ``rejudge``, ``crosscheck``, ``portal`` (serve, users). Errors from the
 library are turned into one-line messages here, in :func:`main`, and only here.
 """
 
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flows.cli import crosscheck, portal, reports, sources, standards, sync, warehouse
+from flows.cli import crosscheck, portal, rejudge, reports, sources, standards, sync, warehouse
 from flows.cli.common import err_console
 from flows.cli.environment import EMBEDDED_DEFAULTS, use_tierhub_prefect_home
 from flows.cli.server import OWN_SERVER
@@ -67,6 +67,7 @@ app.add_typer(standards.app, name="standards")
 app.command()(reports.report)
 app.command()(reports.receipts)
 app.add_typer(warehouse.app, name="warehouse")
+app.command()(rejudge.rejudge)
 app.add_typer(crosscheck.app, name="crosscheck")
 app.add_typer(portal.app, name="users")
 app.command()(portal.serve)
