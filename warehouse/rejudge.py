@@ -129,10 +129,10 @@ def open_items(con: duckdb.DuckDBPyConnection, scope: Scope) -> list[str]:
 
 def _open_rows(con: duckdb.DuckDBPyConnection, item: ItemStandard, scope: Scope) -> pa.Table:
     """The item's open rows in scope as a sync stages them, plus the day of their first verdict."""
-    cells = ", ".join(
-        f"json_extract_string(q.raw, {lit(chr(36) + '.' + chr(34) + f + chr(34))}) AS {ident(f)}"
-        for f in standard_fields(item)
-    )
+    fields = standard_fields(item)
+    # One parse per row into a struct of text (a json_extract per field parsed each row 16 times: 5× slower).
+    shape = "{" + ", ".join(f'"{f}": "VARCHAR"' for f in fields) + "}"
+    cells = ", ".join(f"q._cells.{ident(f)} AS {ident(f)}" for f in fields)
     return con.execute(
         "SELECT q.file_id AS _file_id, q.source_id AS _source_code, d.prefix AS _source_prefix, "
         "f.export_date AS _file_date, q.row_number AS _row_number, q.sheet AS _sheet, "
@@ -140,7 +140,8 @@ def _open_rows(con: duckdb.DuckDBPyConnection, item: ItemStandard, scope: Scope)
         f"{cells}, "
         "CAST(timezone('Asia/Shanghai', l.started_at) AS DATE) AS _judged_on, "
         "list_contains(list_transform(q.reasons, x -> x.rule), 'DUPLICATE_ROW') AS _repeat "
-        "FROM quarantine.open_rows q JOIN ops.files f USING (file_id) JOIN ops.loads l ON l.load_id = q.load_id "
+        f"FROM (SELECT *, from_json(raw, {lit(shape)}) AS _cells FROM quarantine.open_rows) q "
+        "JOIN ops.files f USING (file_id) JOIN ops.loads l ON l.load_id = q.load_id "
         "JOIN ref.divisions d ON d.code = q.source_id "
         "WHERE q.item_code = ? AND starts_with(q.source_id, ?) ORDER BY q.file_id, q.row_number",
         [item.code, scope.prefix],
