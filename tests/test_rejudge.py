@@ -209,3 +209,22 @@ def test_the_command_reads_the_local_aliases_and_reports_the_counts(tmp_path: Pa
     receipt = render_receipt(con, file_id, "en").body.decode("utf-8-sig")
     assert SPELLING not in receipt  # the row is no longer listed as refused
     assert open_count(con) == 0
+
+
+def test_the_demo_onboards_its_new_dialect(tmp_path: Path) -> None:
+    from flows.cli.rejudge import onboard_demo_dialect
+    from tierhub.synth.onboarding import write_onboarding_export
+
+    drops, home = tmp_path / "drops", tmp_path / "home"
+    export = write_onboarding_export(drops, 7, TODAY)
+    assert export.path.read_bytes().startswith(b"\xff\xfe")  # UTF-16LE with BOM
+    assert write_onboarding_export(tmp_path / "again", 7, TODAY).path.read_bytes() == export.path.read_bytes()
+    con = open_warehouse(home / "warehouse.duckdb")
+    load = sync_sources(con, drops, [export.source_id], today=TODAY).load
+    con.close()
+    assert (load.rows_loaded, load.rows_quarantined) == (export.rows - len(export.held_rows), len(export.held_rows))
+    facts = onboard_demo_dialect(home, home / "warehouse.duckdb", export)
+    assert (facts["held"], facts["loaded"], facts["still_open"]) == (len(export.held_rows), len(export.held_rows), 0)
+    assert "协商解除" in (home / "aliases" / "codes.yaml").read_text(encoding="utf-8")
+    again = onboard_demo_dialect(home, home / "warehouse.duckdb", export)  # a rerun of the demo
+    assert (again["held"], again["loaded"]) == (0, 0)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from flows.cli.common import Json, Language, Scope, WarehouseFile, console, print_json
 from tierhub.settings import TierhubSettings
+
+if TYPE_CHECKING:
+    from tierhub.synth.onboarding import OnboardingExport
 
 WORDS = {
     "zh": {
@@ -93,3 +97,62 @@ def rejudge(
         console.print(words["done"].format(load=result.load_id, generation=generation))
     else:
         console.print(words["nothing"])
+
+
+def onboard_demo_dialect(home: Path, warehouse: Path, export: OnboardingExport) -> dict[str, Any]:
+    """The demo's onboarding of a new dialect: map the office's spelling locally, re-judge the rows it held.
+
+    What a data engineer does after ``tierhub profile`` shows the unknown value: add the alias to
+    ``<home>/aliases/codes.yaml`` (as ``tierhub codes map`` does), then ``tierhub rejudge``.
+    """
+    import yaml
+
+    from quality.aliases import CODES_FILE, CODES_NOTE, aliases_folder, load_local_aliases, read_code_aliases
+    from tierhub.scope import Scope as Division
+    from warehouse.publish import publish
+    from warehouse.rejudge import rejudge as run_rejudge
+    from warehouse.schema import open_warehouse
+
+    codes = read_code_aliases(home)
+    if codes.get(export.table, {}).get(export.text) != export.code:
+        codes.setdefault(export.table, {})[export.text] = export.code
+        aliases_folder(home).mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(codes, allow_unicode=True, sort_keys=True)
+        (aliases_folder(home) / CODES_FILE).write_text(CODES_NOTE + text, encoding="utf-8")
+    aliases = load_local_aliases(home)
+    relative = export.path.relative_to(export.path.parents[2]).as_posix()
+    con = open_warehouse(warehouse)
+    try:
+        [(held,)] = con.execute(
+            "SELECT count(*) FROM quarantine.open_rows q JOIN ops.files f USING (file_id) WHERE f.path = ?",
+            [relative],
+        ).fetchall()
+        result = run_rejudge(con, Division(export.source_id), item=export.item_code, aliases=aliases)
+        if result.load_id:
+            publish(con, warehouse)
+    finally:
+        con.close()
+    return {
+        "file": relative,
+        "dialect": export.dialect,
+        "encoding": export.encoding,
+        "held": int(held),
+        "alias": f"{export.table}: {export.text} → {export.code}",
+        "alias_file": str(aliases_folder(home) / CODES_FILE),
+        "loaded": result.loaded,
+        "still_open": result.still_open,
+    }
+
+
+def print_onboarding(facts: dict[str, Any]) -> None:
+    """The demo's account of the dialect it onboarded."""
+    console.print(
+        f"\n[bold]Onboarding a new dialect[/bold] (issue #14): {facts['file']} — Excel “Unicode 文本” "
+        f"({facts['encoding']}, tab-separated) under a 数据透视 title band.\n"
+        f"  The sync held {facts['held']} of its rows: the unemployment reason is written in a spelling no code "
+        f"table knows (CODE_UNKNOWN).\n"
+        f"  Mapped {facts['alias']} in {facts['alias_file']} (what `tierhub codes map` writes), then "
+        f"`tierhub rejudge` loaded {facts['loaded']} rows ({facts['still_open']} still open) — nothing sent again.",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -214,11 +214,15 @@ def write_wild(
     header: Sequence[str],
     cells: list[list[Cell]],
     rng: random.Random,
+    *,
+    dialect: Dialect | None = None,
 ) -> tuple[Path, Dialect, str, int]:
-    """Write one export in a dialect drawn from ``rng``: (path, dialect, encoding written, first data row)."""
-    dialect = rng.choice(DIALECTS)
+    """Write one export in ``dialect`` (else one drawn from ``rng``): (path, dialect, encoding written, first row)."""
+    dialect = dialect or rng.choice(DIALECTS)
     width = len(header) + dialect.serial_column
-    band = [[title] + [""] * (width - 1), [f"填报日期：{stem.rsplit('_', 1)[-1]}"] + [""] * (width - 1)]
+    day = re.search(r"_(\d{4})(\d{2})(\d{2})", stem)
+    filled = f"填报日期：{day[1]}年{day[2]}月{day[3]}日" if day else "填报单位：劳动保障服务中心"
+    band = [[title] + [""] * (width - 1), [filled] + [""] * (width - 1)]
     lines: list[list[str]] = band[: dialect.title_rows]
     labels = [_header_text(rng, h) for h in header]
     lines.append(["序号", *labels] if dialect.serial_column else labels)
