@@ -465,29 +465,30 @@ def demo(
         shutil.rmtree(drops)  # the demo city is regenerated; the warehouse keeps what it loaded
     bars = err_console if json else None
     city = generate_with_progress(home, scale, seed, on=bars)
-    from tierhub.synth.onboarding import write_onboarding_export
+    from tierhub.synth.city import SCALES
+    from tierhub.synth.onboarding import SOURCE, write_onboarding_export
 
-    new_dialect = write_onboarding_export(drops, seed, dt.date.today())  # onboarded after the sync
+    covered = SCALES[scale] is None or SOURCE[:6] in (SCALES[scale] or ())
+    new_dialect = write_onboarding_export(drops, seed, dt.date.today()) if covered else None  # onboarded below
     if not json:
         console.print(
             f"Generated {city.files:,} export files ({city.rows:,} rows, {city.defects:,} with injected defects) "
             f"from {city.sources:,} street centres and workstations."
         )
     warehouse = home / "warehouse.duckdb"
-    from tierhub.synth.city import SCALES
-
     districts = list(SCALES[scale] or []) or None
     summary = run_sync(drops, warehouse, districts, TierhubSettings().sources_per_batch, on=bars)
     from flows.cli.rejudge import onboard_demo_dialect, print_onboarding
 
-    onboarded = onboard_demo_dialect(home, warehouse, new_dialect)
+    onboarded = onboard_demo_dialect(home, warehouse, new_dialect) if new_dialect else None
     if json:
         facts = sync_facts(summary, warehouse, time.monotonic() - started)
         city_json = {"city": city_facts(city), "manifest": str((home / "manifest.csv").resolve())}
         print_json({**city_json, **facts, "onboarding": onboarded})
         return
     print_sync_summary(summary, warehouse, time.monotonic() - started)
-    print_onboarding(onboarded)
+    if onboarded:
+        print_onboarding(onboarded)
     console.print(f"\n[bold]Warehouse:[/bold] {warehouse.resolve()}")
     console.print(
         f"[bold]Ground truth:[/bold] {(home / 'manifest.csv').resolve()} (every injected defect and its rule)"
