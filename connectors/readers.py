@@ -26,8 +26,8 @@ from typing import Any
 import pyarrow as pa
 from python_calamine import CalamineError, CalamineWorkbook
 
-from tierhub.errors import HeaderMismatch, UnreadableFile
-from tierhub.reference import header_index, normalise_label
+from tierhub.errors import DuplicateHeaders, HeaderMismatch, UnreadableFile
+from tierhub.reference import field_dictionary, header_index, normalise_label
 
 HEADER_SCAN_ROWS = 20
 MIN_KNOWN_HEADERS = 2
@@ -58,6 +58,7 @@ class FileRead:
     batches: Iterator[pa.RecordBatch]
     skipped_rows: list[int] = field(default_factory=list)  # blank and 合计/小计 rows
     delimiter: str | None = None  # text exports only
+    headers: list[str | None] = field(default_factory=list)  # the header's label per column, as written
 
     @property
     def fields(self) -> frozenset[str]:
@@ -171,6 +172,54 @@ def duplicate_headers(unknown: Sequence[str]) -> dict[str, list[str]]:
             header, canonical = text.rsplit(f" {DUPLICATE_MARK} ", 1)
             found.setdefault(canonical, []).append(header)
     return found
+
+
+def column_letter(position: int) -> str:
+    """A 0-based column position as a spreadsheet shows it: 0 → A, 26 → AA."""
+    letters = ""
+    position += 1
+    while position:
+        position, rest = divmod(position - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def refuse_duplicate_headers(
+    labels: Sequence[str | None], path: Path, source_id: str | None, first_column: int = 0
+) -> None:
+    """Raise ``DuplicateHeaders`` if two columns of the header name one field, saying which columns.
+
+    Taking either would be a guess (联系电话 and 手机号码 both name mobile_phone), taking neither
+    would drop a value the street sent: the file is refused until one of them is renamed.
+    """
+    index = header_index()
+    seen: dict[str, list[int]] = {}
+    for position, text in enumerate(labels):
+        canonical = index.get(normalise_label(text)) if text and text.strip() else None
+        if canonical is not None:
+            seen.setdefault(canonical, []).append(position)
+    twice = {f: p for f, p in seen.items() if len(p) > 1}
+    if not twice:
+        return
+    described = {
+        f: [f"{str(labels[p]).strip()} (column {column_letter(p + first_column)})" for p in positions]
+        for f, positions in twice.items()
+    }
+    fields = field_dictionary()
+    problem = "; ".join(f"{' and '.join(d)} name {f} ({fields[f].zh_header})" for f, d in described.items())
+    zh = "；".join(
+        "、".join(f"{str(labels[p]).strip()}（{column_letter(p + first_column)}列）" for p in positions)
+        + f"都是“{fields[f].zh_header}”"
+        for f, positions in twice.items()
+    )
+    raise DuplicateHeaders(
+        f"two columns name one field, so neither can be taken: {problem} (表头有两列对应同一字段：{zh})",
+        duplicates=described,
+        source_id=source_id,
+        path=str(path),
+        fix="keep one of the columns, or rename the other to a header that names no field, and re-export "
+        "(保留其中一列，或将另一列改为其他列名后重新导出)",
+    )
 
 
 def header_labels(band: Sequence[Sequence[str | None]]) -> list[str | None]:
@@ -313,7 +362,12 @@ def read_csv(
             path=str(path),
             fix="save the file as UTF-8 or GBK, or set the source's encoding",
         ) from exc
-    header_at, labels = find_header(head, path, source_id)
+    try:
+        header_at, labels = find_header(head, path, source_id)
+        refuse_duplicate_headers(labels, path, source_id)
+    except HeaderMismatch:
+        text.close()
+        raise
     columns, unknown = map_header(labels)
 
     def rows() -> Iterator[tuple[int, Sequence[str | None]]]:
@@ -333,7 +387,7 @@ def read_csv(
         finally:
             text.close()
 
-    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()), delimiter=delimiter)
+    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()), delimiter=delimiter, headers=labels)
     read.batches = _batches(rows(), read, batch_rows)
     return read
 
@@ -392,6 +446,7 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
         except HeaderMismatch as exc:
             last_error = exc
             continue
+        refuse_duplicate_headers(labels, path, source_id, first_column)
         columns, unknown = map_header(labels)
         merged_down = _merged_down(sheet.merged_cell_ranges or [], header_at, first_column)
 
@@ -404,7 +459,7 @@ def read_workbook(path: Path, *, batch_rows: int = 50_000, source_id: str | None
             data = itertools.chain(head[header_at + 1 :], ([cell_text(c) for c in raw] for raw in rows_iter))
             yield from _fill_merged_down(enumerate(data, start=header_at + 2), merged_down)
 
-        read = FileRead(path, name, header_at + 1, columns, unknown, None, iter(()))
+        read = FileRead(path, name, header_at + 1, columns, unknown, None, iter(()), headers=labels)
         read.batches = _batches(rows(), read, batch_rows)
         return read
     raise last_error or UnreadableFile("the workbook has no sheets", source_id=source_id, path=str(path))

@@ -40,6 +40,7 @@ from flows.pipeline import (
     prepare_batch,
 )
 from flows.retries import transient_only
+from quality.aliases import apply_local_aliases, load_local_aliases
 from quality.datadocs import build_data_docs
 from tierhub.calendar import calendar_warnings, is_working_day
 from tierhub.clock import BUREAU_TIME
@@ -88,6 +89,7 @@ class Where:
     drops_root: str
     sources_file: str | None
     landing: str
+    home: str | None = None  # the tierhub home, whose aliases/ every batch reads (decision 0022)
 
     def outboxes(self) -> Outboxes:
         """The outboxes: the sources file's endpoints, or every source a folder under drops_root."""
@@ -287,6 +289,8 @@ def prepare(
     run_label: str,
 ) -> PreparedBatch:
     """Scan, fetch, read and judge one batch in a scratch DuckDB (any process, any machine)."""
+    if where.home is not None:
+        apply_local_aliases(Path(where.home))  # read on every run: an alias mapped today is in force
     outboxes = where.outboxes()
     scratch = duckdb.connect()
     try:
@@ -609,6 +613,7 @@ def _settings_where(drops_root: str | None, warehouse: str | None, settings: Tie
         # a drops folder passed in means: every source a folder under it
         sources_file=None if drops_root or settings.sources_file is None else str(settings.sources_file.resolve()),
         landing=str(settings.landing_folder.resolve()),
+        home=str(settings.home.resolve()),
     )
 
 
@@ -637,6 +642,7 @@ def sync_flow(
     """
     settings = TierhubSettings()
     settings.warehouse_key()  # a missing key is a setting, not a fault: fail before any task runs
+    load_local_aliases(settings.home)  # a broken alias file, too
     # Unknown codes would select nothing and the run would look fine: refuse them first.
     districts = divisions().district_codes(districts) if districts else None
     items = catalogue().codes_of(items) if items else None

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 
 from connectors.filenames import parse_drop_name
-from connectors.readers import duplicate_headers, open_export
+from connectors.readers import open_export
+from tierhub.errors import DuplicateHeaders
 from tierhub.reference import code_tables
 
 TITLE = ["失业登记台账（数据透视）", "", "", "", ""]
@@ -78,11 +79,17 @@ def test_commas_inside_tab_separated_cells(tmp_path: Path) -> None:
     assert pa.Table.from_batches(list(read.batches)).column("hukou_address").to_pylist()[0] == "和平区,南京路1号"
 
 
-def test_two_columns_naming_one_field_take_neither(tmp_path: Path) -> None:
+def test_two_columns_naming_one_field_refuse_the_file_naming_both(tmp_path: Path) -> None:
+    # Taking either column would be a guess, taking neither would drop what the street sent.
     rows = [[*HEADER, "手机号码"], *[[*r, "13800000000"] for r in ROWS]]
-    read = open_export(write_text_export(tmp_path / "x.csv", rows, ",", "utf-8"))
-    assert "mobile_phone" not in read.fields
-    assert duplicate_headers(read.unknown_headers) == {"mobile_phone": ["联系电话", "手机号码"]}
+    with pytest.raises(DuplicateHeaders) as refused:
+        open_export(write_text_export(tmp_path / "x.csv", rows, ",", "utf-8"))
+    column = HEADER.index("联系电话")
+    assert refused.value.duplicates == {
+        "mobile_phone": [f"联系电话 (column {chr(65 + column)})", f"手机号码 (column {chr(65 + len(HEADER))})"]
+    }
+    message = str(refused.value)
+    assert "联系电话" in message and "手机号码" in message and "mobile_phone" in message
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,14 @@ class HeaderMismatch(TierhubError):
     """No header row with known columns was found in a file."""
 
 
+class DuplicateHeaders(HeaderMismatch):
+    """Two columns of a file's header row name one field: which holds the value is a guess, so the file is refused."""
+
+    def __init__(self, problem: str, *, duplicates: dict[str, list[str]], **where: str | None) -> None:
+        self.duplicates = duplicates  # field → the header texts (with their column) naming it
+        super().__init__(problem, **where)  # type: ignore[arg-type]
+
+
 class WarehouseError(TierhubError):
     """The warehouse could not commit a load."""
 

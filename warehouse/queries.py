@@ -401,3 +401,50 @@ def widely_served(
         [Scope(scope).prefix, min_points, min_districts, limit],
     ).fetchall()
     return [WidelyServed(str(i), n, int(p), int(d), int(k)) for i, n, p, d, k in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownCodeCount:
+    """A value no code table accepted, in open quarantine rows of one item, field and version."""
+
+    item_code: str
+    standard_version: str
+    field: str
+    value: str
+    rows: int
+
+
+def open_unknown_codes(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[UnknownCodeCount]:
+    """CODE_UNKNOWN values of the open quarantine inside ``scope`` (what ``tierhub codes unknown`` lists)."""
+    rows = con.execute(
+        """
+        SELECT item_code, standard_version, r.field, r.value, count(*)
+        FROM (SELECT item_code, standard_version, source_id, unnest(reasons) AS r FROM quarantine.open_rows)
+        WHERE r.rule = 'CODE_UNKNOWN' AND r.value IS NOT NULL AND starts_with(source_id, ?)
+        GROUP BY ALL ORDER BY 5 DESC, 1, 3, 4
+        """,
+        [Scope(scope).prefix],
+    ).fetchall()
+    return [UnknownCodeCount(*r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownHeaderCount:
+    """A header text no field matched, in files registered inside a scope."""
+
+    header: str
+    files: int
+
+
+def unknown_header_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[UnknownHeaderCount]:
+    """Header texts of registered files that named no field, by how many files carried them."""
+    rows = con.execute(
+        """
+        SELECT h, count(DISTINCT file_id)
+        FROM (SELECT file_id, source_id, unnest(unknown_headers) AS h FROM ops.files)
+        WHERE starts_with(source_id, ?)
+        GROUP BY h ORDER BY 2 DESC, 1
+        """,
+        [Scope(scope).prefix],
+    ).fetchall()
+    return [UnknownHeaderCount(*r) for r in rows]

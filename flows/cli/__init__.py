@@ -1,8 +1,9 @@
 """The ``tierhub`` command line: a thin layer over the library and the flows.
 
 One module per command group: ``sync`` (generate, sync, demo), ``sources``, ``standards``,
-``reports`` (report, receipts), ``warehouse``, ``rejudge``, ``crosscheck``, ``portal`` (serve, users). Errors from the
-library are turned into one-line messages here, in :func:`main`, and only here.
+``profile``, ``codes`` (codes, headers), ``reports`` (report, receipts), ``warehouse``, ``rejudge``,
+``crosscheck``, ``portal`` (serve, users). Errors from the library are turned into one-line messages here, in
+:func:`main`, and only here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flows.cli import crosscheck, portal, rejudge, reports, sources, standards, sync, warehouse
+from flows.cli import codes, crosscheck, portal, profile, rejudge, reports, sources, standards, sync, warehouse
 from flows.cli.common import err_console
 from flows.cli.environment import EMBEDDED_DEFAULTS, use_tierhub_prefect_home
 from flows.cli.server import OWN_SERVER
@@ -64,6 +65,9 @@ app.command()(sync.sync)
 app.command()(sync.demo)
 app.add_typer(sources.app, name="sources")
 app.add_typer(standards.app, name="standards")
+app.command()(profile.profile)
+app.add_typer(codes.app, name="codes")
+app.add_typer(codes.headers_app, name="headers")
 app.command()(reports.report)
 app.command()(reports.receipts)
 app.add_typer(warehouse.app, name="warehouse")

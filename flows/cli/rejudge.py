@@ -102,23 +102,16 @@ def rejudge(
 def onboard_demo_dialect(home: Path, warehouse: Path, export: OnboardingExport) -> dict[str, Any]:
     """The demo's onboarding of a new dialect: map the office's spelling locally, re-judge the rows it held.
 
-    What a data engineer does after ``tierhub profile`` shows the unknown value: add the alias to
-    ``<home>/aliases/codes.yaml`` (as ``tierhub codes map`` does), then ``tierhub rejudge``.
+    What a data engineer does after ``tierhub profile`` shows the unknown value: ``tierhub codes map``
+    (``quality.aliases.add_code_alias``), then ``tierhub rejudge``.
     """
-    import yaml
-
-    from quality.aliases import CODES_FILE, CODES_NOTE, aliases_folder, load_local_aliases, read_code_aliases
+    from quality.aliases import CODES_FILE, add_code_alias, aliases_folder, load_local_aliases
     from tierhub.scope import Scope as Division
     from warehouse.publish import publish
     from warehouse.rejudge import rejudge as run_rejudge
     from warehouse.schema import open_warehouse
 
-    codes = read_code_aliases(home)
-    if codes.get(export.table, {}).get(export.text) != export.code:
-        codes.setdefault(export.table, {})[export.text] = export.code
-        aliases_folder(home).mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(codes, allow_unicode=True, sort_keys=True)
-        (aliases_folder(home) / CODES_FILE).write_text(CODES_NOTE + text, encoding="utf-8")
+    add_code_alias(home, export.table, export.text, export.code)  # no change when it is there already
     aliases = load_local_aliases(home)
     relative = export.path.relative_to(export.path.parents[2]).as_posix()
     con = open_warehouse(warehouse)
@@ -151,7 +144,7 @@ def print_onboarding(facts: dict[str, Any]) -> None:
         f"({facts['encoding']}, tab-separated) under a 数据透视 title band.\n"
         f"  The sync held {facts['held']} of its rows: the unemployment reason is written in a spelling no code "
         f"table knows (CODE_UNKNOWN).\n"
-        f"  Mapped {facts['alias']} in {facts['alias_file']} (what `tierhub codes map` writes), then "
+        f"  Mapped {facts['alias']} in {facts['alias_file']} (what `tierhub codes map` does), then "
         f"`tierhub rejudge` loaded {facts['loaded']} rows ({facts['still_open']} still open) — nothing sent again.",
         highlight=False,
         soft_wrap=True,
