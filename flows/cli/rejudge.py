@@ -145,7 +145,8 @@ def print_onboarding(facts: dict[str, Any]) -> None:
         f"  The sync held {facts['held']} of its rows: the unemployment reason is written in a spelling no code "
         f"table knows (CODE_UNKNOWN).\n"
         f"  Mapped {facts['alias']} in {facts['alias_file']} (what `tierhub codes map` does), then "
-        f"`tierhub rejudge` loaded {facts['loaded']} rows ({facts['still_open']} still open) — nothing sent again.",
+        f"`tierhub rejudge` loaded {facts['loaded']} rows — nothing sent again ({facts['still_open']} other rows of "
+        "the street's 失业登记 stay held for their own defects).",
         highlight=False,
         soft_wrap=True,
     )
