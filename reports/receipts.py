@@ -130,7 +130,9 @@ def render_receipt(con: duckdb.DuckDBPyConnection, file_id: int, language: str =
     reasons = con.execute(
         "SELECT r.row_number, coalesce(fd.label_zh, r.field), r.field, r.value, r.message_zh, r.fix_zh, "
         "r.message_en, r.fix_en FROM quarantine.reasons r LEFT JOIN ref.fields fd ON fd.field = r.field "
-        "WHERE r.file_id = ? ORDER BY r.row_number, r.field, r.rule",
+        "WHERE r.file_id = ? AND NOT EXISTS (SELECT 1 FROM quarantine.rows q WHERE q.file_id = r.file_id "
+        "AND q.row_number = r.row_number AND q.rejudged) "  # loaded since by `tierhub rejudge`
+        "ORDER BY r.row_number, r.field, r.rule",
         [file_id],
     ).fetchall()
     if reasons:

@@ -313,6 +313,11 @@ class JudgedBatch:
     refusals: Sequence[Refusal] = ()
     status: Sequence[SourceStatus] = ()
     load_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # A re-judged load (warehouse/rejudge.py) loads rows of files registered long ago: they
+    # superseded their earlier records when first judged, so they supersede nothing now, and
+    # the rejudge's own bookkeeping commits in the same transaction (``within(con, load_id)``).
+    supersede: bool = True
+    within: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None
 
 
 def _assign_file_ids(con: duckdb.DuckDBPyConnection, batch: JudgedBatch) -> list[int]:
@@ -407,8 +412,9 @@ def _write(
             con.execute(f"INSERT INTO ops.files ({', '.join(REGISTRY_COLUMNS)}) SELECT * FROM _registry")
         for item, judged in staged:
             fields = ", ".join(f'"{f}"' for f in fact_columns(item))
-            with step("supersession"):
-                _supersede(con, load_id, item, judged)
+            if batch.supersede:
+                with step("supersession"):
+                    _supersede(con, load_id, item, judged)
             with step("facts"):
                 con.execute(
                     f"INSERT INTO {fact_table(item)} (file_id, row_number, load_id, source_id, item_code, "
@@ -442,6 +448,9 @@ def _write(
                 mark_superseded_cases(con, load_id, item)
             with step("verdict history"):
                 record_rule_stats(con, load_id, item, judged)
+        if batch.within is not None:
+            with step("bookkeeping"):
+                batch.within(con, load_id)
         with step("cross-programme checks"):
             run_after_load(con, load_id)
         with step("cursor, refusals, status, loads"):

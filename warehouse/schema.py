@@ -192,6 +192,24 @@ ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_load VARCHAR;
 ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_file BIGINT;
 ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_by_row BIGINT;
 ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS superseded_valid BOOLEAN;
+-- Re-judging (decision 0023): a row `tierhub rejudge` loaded is superseded by itself, flagged
+-- here (it counts as loaded in ops.files, no longer as quarantined), with the run in ops.rejudges.
+ALTER TABLE quarantine.rows ADD COLUMN IF NOT EXISTS rejudged BOOLEAN;
+CREATE TABLE IF NOT EXISTS ops.rejudges (
+    load_id VARCHAR PRIMARY KEY,         -- the load that wrote the rows (ops.loads)
+    started_at TIMESTAMPTZ NOT NULL,
+    committed_at TIMESTAMPTZ NOT NULL,
+    scope VARCHAR NOT NULL,              -- the division whose open rows were re-checked
+    item_code VARCHAR,                   -- NULL: every item
+    standards_hash VARCHAR NOT NULL,     -- SHA-256 of the catalogue and reference data in force
+    aliases_hash VARCHAR NOT NULL,       -- SHA-256 of the deployment-local aliases in force
+    aliases VARCHAR NOT NULL,            -- those aliases as text (reviewable)
+    open_before BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_warned BIGINT NOT NULL,         -- of rows_loaded
+    still_open BIGINT NOT NULL,
+    CHECK (open_before = rows_loaded + still_open)
+);
 -- The quarantined rows no later submission has replaced: what a street still has to fix.
 CREATE OR REPLACE VIEW quarantine.open_rows AS SELECT * FROM quarantine.rows WHERE superseded_by_load IS NULL;
 -- Receipts: one per registered file, put into the source's outbox (receipts/ folder) once.

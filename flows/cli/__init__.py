@@ -1,8 +1,8 @@
 """The ``tierhub`` command line: a thin layer over the library and the flows.
 
 One module per command group: ``sync`` (generate, sync, demo), ``sources``, ``standards``,
-``profile``, ``codes`` (codes, headers), ``reports`` (report, receipts), ``warehouse``, ``crosscheck``,
-``portal`` (serve, users). Errors from the library are turned into one-line messages here, in
+``profile``, ``codes`` (codes, headers), ``reports`` (report, receipts), ``warehouse``, ``rejudge``,
+``crosscheck``, ``portal`` (serve, users). Errors from the library are turned into one-line messages here, in
 :func:`main`, and only here.
 """
 
@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flows.cli import codes, crosscheck, portal, profile, reports, sources, standards, sync, warehouse
+from flows.cli import codes, crosscheck, portal, profile, rejudge, reports, sources, standards, sync, warehouse
 from flows.cli.common import err_console
 from flows.cli.environment import EMBEDDED_DEFAULTS, use_tierhub_prefect_home
 from flows.cli.server import OWN_SERVER
@@ -71,6 +71,7 @@ app.add_typer(codes.headers_app, name="headers")
 app.command()(reports.report)
 app.command()(reports.receipts)
 app.add_typer(warehouse.app, name="warehouse")
+app.command()(rejudge.rejudge)
 app.add_typer(crosscheck.app, name="crosscheck")
 app.add_typer(portal.app, name="users")
 app.command()(portal.serve)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -39,7 +39,13 @@ STAGES = {
 
 
 def generate_with_progress(
-    out: Path, scale: ScaleName, seed: int, as_of: dt.date | None = None, *, on: Console | None = None
+    out: Path,
+    scale: ScaleName,
+    seed: int,
+    as_of: dt.date | None = None,
+    *,
+    on: Console | None = None,
+    dialects: str = "plain",
 ) -> GeneratedCity:
     """Run the generator with a progress bar."""
     from tierhub.synth.city import generate_city
@@ -50,7 +56,7 @@ def generate_with_progress(
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return generate_city(out, scale=scale, seed=seed, as_of=as_of, progress=tick)
+        return generate_city(out, scale=scale, seed=seed, as_of=as_of, progress=tick, dialects=dialects)
 
 
 def city_facts(city: GeneratedCity) -> dict[str, Any]:
@@ -71,10 +77,15 @@ def generate(
     scale: Scale = "demo",
     seed: Seed = 7,
     as_of: Annotated[str | None, typer.Option(help="Export date YYYY-MM-DD (default today).")] = None,
+    dialects: Annotated[
+        Literal["plain", "wild"],
+        typer.Option(help="plain, or wild: text exports as Excel/WPS save them (tierhub/synth/wild.py)."),
+    ] = "plain",
     json: Json = False,
 ) -> None:
     """Generate a synthetic Tianjin: the export drops of street centres and workstations."""
-    city = generate_with_progress(out, scale, seed, parse_day(as_of, "--as-of"), on=err_console if json else None)
+    day = parse_day(as_of, "--as-of")
+    city = generate_with_progress(out, scale, seed, day, on=err_console if json else None, dialects=dialects)
     if json:
         print_json(city_facts(city))
         return
@@ -454,21 +465,30 @@ def demo(
         shutil.rmtree(drops)  # the demo city is regenerated; the warehouse keeps what it loaded
     bars = err_console if json else None
     city = generate_with_progress(home, scale, seed, on=bars)
+    from tierhub.synth.city import SCALES
+    from tierhub.synth.onboarding import SOURCE, write_onboarding_export
+
+    covered = SCALES[scale] is None or SOURCE[:6] in (SCALES[scale] or ())
+    new_dialect = write_onboarding_export(drops, seed, dt.date.today()) if covered else None  # onboarded below
     if not json:
         console.print(
             f"Generated {city.files:,} export files ({city.rows:,} rows, {city.defects:,} with injected defects) "
             f"from {city.sources:,} street centres and workstations."
         )
     warehouse = home / "warehouse.duckdb"
-    from tierhub.synth.city import SCALES
-
     districts = list(SCALES[scale] or []) or None
     summary = run_sync(drops, warehouse, districts, TierhubSettings().sources_per_batch, on=bars)
+    from flows.cli.rejudge import onboard_demo_dialect, print_onboarding
+
+    onboarded = onboard_demo_dialect(home, warehouse, new_dialect) if new_dialect else None
     if json:
         facts = sync_facts(summary, warehouse, time.monotonic() - started)
-        print_json({"city": city_facts(city), "manifest": str((home / "manifest.csv").resolve()), **facts})
+        city_json = {"city": city_facts(city), "manifest": str((home / "manifest.csv").resolve())}
+        print_json({**city_json, **facts, "onboarding": onboarded})
         return
     print_sync_summary(summary, warehouse, time.monotonic() - started)
+    if onboarded:
+        print_onboarding(onboarded)
     console.print(f"\n[bold]Warehouse:[/bold] {warehouse.resolve()}")
     console.print(
         f"[bold]Ground truth:[/bold] {(home / 'manifest.csv').resolve()} (every injected defect and its rule)"

@@ -23,6 +23,7 @@ from tierhub.synth.mobility import Visit, city_movers, visits_by_source
 from tierhub.synth.people import Person, make_person
 from tierhub.synth.situations import city_situations, write_ground_truth
 from tierhub.synth.values import RowFacts, ValueDrawer
+from tierhub.synth.wild import PLAIN, WILD, WildWriter
 from tierhub.synth.writers import Cell, write_csv, write_xlsx
 
 SCALES: dict[str, tuple[str, ...] | None] = {
@@ -163,8 +164,15 @@ def generate_city(
     as_of: dt.date | None = None,
     defect_rate: float = 0.06,
     progress: Callable[[int, int], None] | None = None,
+    dialects: str = PLAIN,
 ) -> GeneratedCity:
-    """Write the drops of every source of ``scale`` under ``out/drops`` plus the manifests."""
+    """Write the drops of every source of ``scale`` under ``out/drops`` plus the manifests.
+
+    ``dialects="wild"`` rewrites the text exports as offices save them (``tierhub.synth.wild``).
+    """
+    if dialects not in (PLAIN, WILD):
+        raise ConfigError(f"unknown dialects {dialects!r}", fix=f"use {PLAIN} or {WILD}")
+    wild = WildWriter(seed, out / "drops") if dialects == WILD else None
     as_of = as_of or dt.date.today()
     sources = select_sources(scale)
     drops = out / "drops"
@@ -246,6 +254,10 @@ def generate_city(
                     )
                     + 1
                 )
+            elif wild is not None:
+                marks = [None if k is None else k[1] for k in kinds]
+                written = wild.write(path, writer.street.name, version, order, header, cells, marks, len(visitors))
+                path, first_row, kind_of_file, encoding = written
             else:
                 write_csv(path, header, cells, encoding or "utf-8")
                 first_row = 2
@@ -261,6 +273,8 @@ def generate_city(
         if progress is not None:
             progress(done, len(sources))
     _write_manifests(out, defects, inventory)
+    if wild is not None:
+        wild.finish(out)
     write_ground_truth(out, situations, codes)
     return GeneratedCity(
         root=out,
