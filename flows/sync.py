@@ -50,6 +50,7 @@ from tierhub.reference import divisions
 from tierhub.scope import district_of
 from tierhub.settings import TierhubSettings
 from tierhub.standards import catalogue, column_missing_message
+from warehouse.preview import FilePreview, preview_files
 from warehouse.publish import CURRENT, prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
@@ -121,6 +122,7 @@ class BatchSummary:
     states: dict[str, int] = field(default_factory=dict)  # ok / failed / late / silent → sources
     errors: list[tuple[str, str]] = field(default_factory=list)  # (file or source, error)
     failed: str | None = None  # the batch itself could not be prepared or committed
+    previews: list[FilePreview] = field(default_factory=list)  # a dry run: what each new file would do
 
 
 @dataclass
@@ -372,6 +374,13 @@ def summarise(plan: BatchPlan, prepared: PreparedBatch) -> list[BatchSummary]:
     return list(parts.values())
 
 
+def add_previews(parts: list[BatchSummary], prepared: PreparedBatch) -> None:
+    """A dry run's per-file verdicts (``warehouse.preview``), each in its district's summary."""
+    by_district = {p.district_code: p for p in parts}
+    for preview in preview_files(prepared.outcome.entries, prepared.judged):
+        by_district[district_of(preview.source_id)].previews.append(preview)
+
+
 def failed_batch(plan: BatchPlan, error: str) -> list[BatchSummary]:
     """The summaries of a batch that could not be prepared or committed: every source failed."""
     return [
@@ -451,6 +460,7 @@ def run_batches(
             if dry_run:
                 prepared.outcome.status = batch_status(prepared)
                 parts = summarise(plan, prepared)
+                add_previews(parts, prepared)
             else:
                 _notify("stage", (plan.label, "commit", 0, 0))
                 try:
@@ -460,7 +470,7 @@ def run_batches(
                     parts = failed_batch(plan, f"not committed: {exc}")
             logger.info(
                 "%s%s: %d sources in %d districts; %d new files (%d unchanged, %d rejected, %d refused), "
-                "%d rows loaded, %d quarantined; sources %s",
+                "%d rows %s, %d %s; sources %s",
                 plan.label,
                 " (dry run)" if dry_run else "",
                 len(plan.source_codes),
@@ -470,7 +480,9 @@ def run_batches(
                 sum(p.rejected_files for p in parts),
                 sum(p.refused_files for p in parts),
                 sum(p.rows_loaded for p in parts),
+                "would load" if dry_run else "loaded",
                 sum(p.rows_quarantined for p in parts),
+                "would be quarantined" if dry_run else "quarantined",
                 ", ".join(f"{n} {s}" for s in STATES if (n := sum(p.states.get(s, 0) for p in parts))),
             )
             del prepared
@@ -551,9 +563,12 @@ def summary_markdown(summary: SyncSummary) -> str:
         by_district.setdefault(batch.district_code, []).append(batch)
     lines = [line for w in warnings for line in (w, "")]
     lines += ["**Dry run: nothing was committed.** What a real run would load:", ""] if summary.dry_run else []
+    rows_heading = (
+        "rows that would load | rows that would be quarantined" if summary.dry_run else "rows loaded | rows quarantined"
+    )
     lines += [
         "| district | sources | ok | failed | late | silent | new files | rejected | refused | waiting "
-        "| rows loaded | rows quarantined |",
+        f"| {rows_heading} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for code, batches in by_district.items():
@@ -570,6 +585,8 @@ def summary_markdown(summary: SyncSummary) -> str:
             f"{state('silent')} | {total('files')} | {total('rejected_files')} | {total('refused_files')} | "
             f"{total('waiting_files')} | {total('rows_loaded')} | {total('rows_quarantined')} |"
         )
+    if summary.dry_run:
+        lines += dry_run_markdown([p for b in summary.batches for p in b.previews])
     if summary.snapshot:
         lines += ["", f"**Readers now see** `{summary.snapshot}`"]
     if summary.data_docs:
@@ -588,6 +605,26 @@ def summary_markdown(summary: SyncSummary) -> str:
         if len(errors) > 200:
             lines.append(f"| … | {len(errors) - 200:,} more: `SELECT * FROM ops.source_latest WHERE state <> 'ok'` |")
     return "\n".join(lines)
+
+
+def dry_run_markdown(previews: list[FilePreview], limit: int = 500) -> list[str]:
+    """Per file: rows that would load (with warnings) and would be quarantined, and the rules why."""
+    lines = [
+        "",
+        "**Per file** (this run's verdicts only; nothing is in the warehouse)",
+        "",
+        "| file | item | rows | would load | with warnings | would be quarantined | why (rule: rows) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for p in previews[:limit]:
+        why = "; ".join(f"{r.rule} {r.title_zh}: {r.rows}" for r in p.quarantine_rules) or (p.error or "")
+        lines.append(
+            f"| {_cell(p.path)} | {p.item_code or '—'} | {p.rows_in:,} | {p.would_load:,} | {p.with_warnings:,} | "
+            f"{p.would_quarantine:,} | {_cell(why)} |"
+        )
+    if len(previews) > limit:
+        lines.append(f"| … | {len(previews) - limit:,} more files: `tierhub sync --dry-run --json` lists them all |")
+    return lines
 
 
 def _cell(text: str) -> str:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.context import CsrfRejected, Forbidden, NeedLogin, NeedPassword, Portal, context, render
-from portal.routes import admin, dashboard, guide, people, sessions, sql
+from portal.routes import admin, dashboard, guide, outliers, people, sessions, sql
 from tierhub.errors import ScopeError, TierhubError
 from tierhub.settings import TierhubSettings
 
@@ -62,7 +62,7 @@ def create_app(settings: TierhubSettings | None = None, *, warehouse: Path | Non
     app = FastAPI(title="tierhub portal", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.portal = Portal(settings, warehouse)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (sessions, people, dashboard, sql, admin, guide):
+    for module in (sessions, people, dashboard, outliers, sql, admin, guide):
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)
 

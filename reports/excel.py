@@ -15,7 +15,7 @@ from typing import Any
 
 import xlsxwriter
 
-from reports.model import DistrictReport, StreetSummary, labels
+from reports.model import DistrictReport, StreetSummary, labels, outlier_figure
 from tierhub.cells import WORKBOOK_OPTIONS, write_cell
 from tierhub.clock import shown
 from tierhub.errors import printable
@@ -83,6 +83,7 @@ def write_workbook(report: DistrictReport, path: Path, language: str = "zh") -> 
     taken: set[str] = set()
     _summary(book, report, words, fmt, sheet_name(words["summary_sheet"], taken))
     _submissions(book, report, words, fmt, sheet_name(words["completeness_sheet"], taken))
+    _outliers(book, report, words, fmt, sheet_name(words["outliers_sheet"], taken))
     for street in report.streets:
         _street_sheet(book, report, street, words, fmt, sheet_name(street.name, taken), language)
     book.close()
@@ -262,6 +263,62 @@ STREET_COLUMNS = (
     "fixed_by",
 )
 VALUE_COLUMN = STREET_COLUMNS.index("value")
+
+
+def _outliers(
+    book: xlsxwriter.Workbook, report: DistrictReport, words: dict[str, Any], fmt: dict[str, Any], name: str
+) -> None:
+    """The service points out of line, each with its weekly history (one column per week)."""
+    sheet = _Sheet(book, name)
+    sheet.write(0, 0, words["outliers_title"], fmt["title"], measure=False)
+    sheet.write(1, 0, words["outliers_note"].format(n=report.outlier_weeks), fmt["note"], measure=False)
+    weeks = list(report.outliers[0].weeks) if report.outliers else []
+    columns = [
+        words["source_code"],
+        words["source"],
+        words["tier"],
+        words["outlier_measure"],
+        words["item"],
+        words["outlier_kind"],
+        words["outlier_value"],
+        words["outlier_centre"],
+        words["outlier_spread"],
+        words["outlier_score"],
+        words["outlier_threshold"],
+        words["outlier_range"],
+        words["outlier_peers"],
+        *weeks,
+    ]
+    _header(sheet, 3, columns, fmt)
+    if not report.outliers:
+        sheet.write(4, 0, words["no_outliers"], fmt["note"], measure=False)
+    for row, o in enumerate(report.outliers, start=4):
+        item = (
+            report.item_names.get(o.item_code, (o.item_code, o.item_code))[0 if words["lang"] == "zh" else 1]
+            if o.item_code
+            else ""
+        )
+        values: list[tuple[Any, str]] = [
+            (o.source_id, "text"),
+            (o.source_name, "text"),
+            (words["tiers"][o.tier], "text"),
+            (words["outlier_measures"][o.measure], "text"),
+            (f"{o.item_code} {item}" if o.item_code else "", "text"),
+            (words["outlier_kinds"][o.kind], "bad"),
+            (outlier_figure(o, o.value), "text"),
+            (outlier_figure(o, o.centre), "text"),
+            (round(o.spread, 2), "text"),
+            (round(o.score, 2), "text"),
+            (round(o.threshold, 2), "text"),
+            (f"{outlier_figure(o, o.history_min)}–{outlier_figure(o, o.history_max)}", "text"),
+            ("" if o.peer_figure is None else f"{round(o.peer_figure, 3)} ({o.peers})", "text"),
+            *((outlier_figure(o, v), "text") for v in o.series),
+        ]
+        for col, (value, kind) in enumerate(values):
+            sheet.write(row, col, value, fmt[kind])
+    sheet.sheet.freeze_panes(4, 2)
+    sheet.sheet.autofilter(3, 0, max(3 + len(report.outliers), 4), len(columns) - 1)
+    sheet.fit()
 
 
 def _status_word(line: FailingLine, report: DistrictReport, words: dict[str, Any]) -> str:

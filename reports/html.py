@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
+from markupsafe import Markup
 
 from reports import charts
 from reports.jinja import environment
-from reports.model import DistrictReport, labels, percent
+from reports.model import DistrictReport, labels, outlier_figure, percent
 from tierhub.clock import shown
 from warehouse.marts import ANY_ITEM
 
@@ -78,8 +80,16 @@ def render_html(report: DistrictReport, language: str = "zh") -> str:
         "streets": {s.code: s.name for s in report.streets},
         "any_item": ANY_ITEM,
         "history": history,
+        "outlier_figure": outlier_figure,
+        "series_spark": series_spark,
     }
     return _environment().get_template(TEMPLATE).render(**context)
+
+
+def series_spark(values: Sequence[float | None]) -> Markup:
+    """A trend line of any series (counts, amounts), scaled to its own maximum."""
+    top = max((v for v in values if v is not None), default=0.0)
+    return charts.spark([None if v is None else (v / top if top else 0.0) for v in values], width=130)
 
 
 def write_html(report: DistrictReport, path: Path, language: str = "zh") -> Path:

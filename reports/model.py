@@ -33,6 +33,7 @@ from warehouse.marts import (
     ReasonTally,
     SourceCompleteness,
 )
+from warehouse.outliers import HISTORY_WEEKS, Outlier, outliers
 from warehouse.queries import last_commit
 
 LANGUAGES = ("zh", "en")
@@ -87,6 +88,8 @@ class DistrictReport:
     item_names: dict[str, tuple[str, str]]
     data_docs: str | None = None
     calendar_warnings: list[str] = field(default_factory=list)  # years counted without their holidays
+    outliers: list[Outlier] = field(default_factory=list)  # service points out of line (warehouse.outliers)
+    outlier_weeks: int = HISTORY_WEEKS
 
     @property
     def source_names(self) -> dict[str, str]:
@@ -198,8 +201,28 @@ def build_report(
         workload={code: dict(counter) for code, counter in workload.items()},
         item_names=item_names,
         data_docs=data_docs,
+        outliers=outliers(con, scope, outlier_week(period)),
         calendar_warnings=list(dict.fromkeys(calendar_warnings(now.date()) + calendar_warnings(period.end))),
     )
+
+
+def outlier_week(period: Period) -> Period:
+    """The week the outliers are judged for: the period if it is an ISO week, else its last whole week."""
+    if period.is_week:
+        return period
+    week = marts.week_of(period.end)
+    return week if week.end == period.end else week.shifted(-1)
+
+
+def outlier_figure(outlier: Outlier, value: float | None) -> str:
+    """A value of an outlier's series as staff read it: records, a pass rate, or an amount in yuan."""
+    if value is None:
+        return "—"
+    if outlier.measure == "pass_rate":
+        return f"{value:.1%}"
+    if outlier.measure == "amount":
+        return f"{value:,.2f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def latest_data_docs(warehouse: Path) -> str | None:

@@ -27,6 +27,7 @@ import pytest
 from flows.pipeline import sync_sources
 from portal.masking import Role, show_fields
 from tests import test_generator as generator_tests
+from tests import test_outliers as outlier_tests
 from tests import test_pipeline as pipeline_tests
 from tierhub.synth.city import GeneratedCity, generate_city, select_sources
 from warehouse.schema import open_warehouse
@@ -54,6 +55,7 @@ WAREHOUSE_PROPERTIES: list[Callable[[GeneratedCity, duckdb.DuckDBPyConnection], 
     pipeline_tests.test_every_injected_defect_is_quarantined_or_warned_by_its_severity,
     pipeline_tests.test_no_clean_row_is_quarantined,
     pipeline_tests.test_rows_in_equal_loaded_plus_quarantined,
+    outlier_tests.check_outliers,
 ]
 MOBILE = re.compile(r"1[3-9]\d{9}")
 ID_NUMBER = re.compile(r"\d{17}[\dXx]")

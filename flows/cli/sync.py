@@ -294,6 +294,8 @@ def print_run_table(summary: SyncSummary) -> None:
     title = "This run by district / 本次同步" + (" — dry run, nothing committed" if summary.dry_run else "")
     table = Table(title=title)
     columns = ("区 district", "sources", "ok", "failed", "late", "silent", "new files", "rejected", "loaded", "隔离")
+    if summary.dry_run:
+        columns = (*columns[:-2], "would load 将入库", "would quarantine 将隔离")
     for column in columns:
         table.add_column(column, justify="left" if column.startswith("区") else "right")
     for code, row in _by_district(summary).items():
@@ -314,6 +316,8 @@ def sync_facts(summary: SyncSummary, warehouse: Path, seconds: float) -> dict[st
     from warehouse.queries import district_counts, reason_counts
     from warehouse.schema import open_warehouse
 
+    if summary.dry_run:
+        return dry_run_facts(summary, warehouse, seconds)
     facts: dict[str, Any] = {
         "warehouse": str(warehouse.resolve()),
         "dry_run": summary.dry_run,
@@ -342,6 +346,110 @@ def sync_facts(summary: SyncSummary, warehouse: Path, seconds: float) -> dict[st
     return facts
 
 
+def dry_run_facts(summary: SyncSummary, warehouse: Path, seconds: float) -> dict[str, Any]:
+    """A dry run as plain data: what it would load and quarantine, per file and by rule — nothing of the warehouse."""
+    from tierhub.reference import divisions
+    from warehouse.preview import rule_totals
+
+    previews = [p for b in summary.batches for p in b.previews]
+
+    def rules(counts: list[Any]) -> list[dict[str, Any]]:
+        return [{"rule": r.rule, "title_zh": r.title_zh, "title_en": r.title_en, "rows": r.rows} for r in counts]
+
+    return {
+        "warehouse": str(warehouse.resolve()),
+        "dry_run": True,
+        "skipped": summary.skipped,
+        "warnings": summary.warnings,
+        "seconds": round(seconds, 1),
+        "would": {
+            "files": summary.total("files"),
+            "skipped_files": summary.total("skipped_files"),
+            "rejected_files": summary.total("rejected_files"),
+            "rows_would_load": summary.total("rows_loaded"),
+            "rows_with_warnings": summary.total("rows_warned"),
+            "rows_would_quarantine": summary.total("rows_quarantined"),
+        },
+        "would_by_district": [
+            {
+                "district_code": code,
+                "district_name": divisions().get(code).name,
+                **{
+                    k.replace("rows_loaded", "rows_would_load").replace("rows_quarantined", "rows_would_quarantine"): v
+                    for k, v in row.items()
+                },
+            }
+            for code, row in _by_district(summary).items()
+        ],
+        "files": [
+            {
+                "path": p.path,
+                "source_id": p.source_id,
+                "item_code": p.item_code,
+                "status": "would load" if p.status == "loaded" else p.status,
+                "rows": p.rows_in,
+                "would_load": p.would_load,
+                "with_warnings": p.with_warnings,
+                "would_quarantine": p.would_quarantine,
+                "quarantine_rules": rules(p.quarantine_rules),
+                "warning_rules": rules(p.warning_rules),
+                "error": p.error,
+            }
+            for p in previews
+        ],
+        "quarantine_rules": rules(rule_totals(previews)),
+        "warning_rules": rules(rule_totals(previews, warnings=True)),
+        "problems": [{"path": p, "error": e} for b in summary.batches for p, e in b.errors],
+    }
+
+
+def print_dry_run(summary: SyncSummary, seconds: float) -> None:
+    """What this run would do, per file and by rule; the warehouse is not shown (nothing of this run is in it)."""
+    from warehouse.preview import rule_totals
+
+    previews = [p for b in summary.batches for p in b.previews]
+    files = Table(title="What each new file would do / 各文件预检结果 — nothing committed")
+    for column in (
+        "file 文件",
+        "item",
+        "rows 行",
+        "would load 将入库",
+        "with warnings 带提示",
+        "would quarantine 将隔离",
+        "why 原因",
+    ):
+        files.add_column(column, justify="left" if column.split()[0] in ("file", "item", "why") else "right")
+    for p in previews:
+        why = "; ".join(f"{r.rule} {r.title_zh} {r.rows:,}" for r in p.quarantine_rules) or (p.error or "")
+        files.add_row(
+            escape(printable(p.path)),
+            p.item_code or "—",
+            f"{p.rows_in:,}",
+            f"{p.would_load:,}",
+            f"{p.with_warnings:,}",
+            f"{p.would_quarantine:,}",
+            escape(printable(why)),
+        )
+    console.print(files)
+    for title, counts in (
+        ("Would be quarantined, by rule / 将隔离原因", rule_totals(previews)),
+        ("Would load with warnings, by rule / 带提示入库", rule_totals(previews, warnings=True)),
+    ):
+        if counts:
+            table = Table(title=title)
+            for column in ("rule", "原因", "reason", "rows"):
+                table.add_column(column, justify="right" if column == "rows" else "left")
+            for r in counts:
+                table.add_row(r.rule, r.title_zh, r.title_en, f"{r.rows:,}")
+            console.print(table)
+    console.print(
+        f"\n[bold]Dry run[/bold] ({seconds:.0f} s), nothing committed: {summary.total('files'):,} new files "
+        f"({summary.total('skipped_files'):,} already loaded, {summary.total('rejected_files'):,} would be rejected); "
+        f"{summary.total('rows_loaded'):,} rows would load ({summary.total('rows_warned'):,} with warnings), "
+        f"{summary.total('rows_quarantined'):,} would be quarantined."
+    )
+
+
 def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) -> None:
     """The per-run table, then the warehouse's totals by district and by reason."""
     from warehouse.queries import district_counts, reason_counts
@@ -353,6 +461,10 @@ def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) ->
         console.print(f"Nothing synced: {summary.skipped}")
         return
     print_run_table(summary)
+    if summary.dry_run:
+        print_dry_run(summary, seconds)
+        _print_problems(summary)
+        return
     console.print(
         f"\n[bold]{'Dry run' if summary.dry_run else 'This run'}[/bold] ({seconds:.0f} s): "
         f"{summary.total('files'):,} new files, "
@@ -394,6 +506,10 @@ def print_sync_summary(summary: SyncSummary, warehouse: Path, seconds: float) ->
         con.close()
     if summary.data_docs:
         console.print(f"[bold]Data Docs[/bold] (Great Expectations, every rule per item): {summary.data_docs}")
+    _print_problems(summary)
+
+
+def _print_problems(summary: SyncSummary) -> None:
     errors = [(p, e) for b in summary.batches for p, e in b.errors]
     for path, error in errors[:10]:
         err_console.print(

@@ -17,6 +17,7 @@ from pathlib import Path
 from tierhub.errors import ConfigError
 from tierhub.reference import Division, divisions, field_dictionary
 from tierhub.standards import ItemStandard, StandardVersion, catalogue
+from tierhub.synth.anomalies import Anomaly, anomaly_visits, city_anomalies, quiet_from, write_anomalies
 from tierhub.synth.defects import DEFECTS, DefectInjector, DefectKind, targets
 from tierhub.synth.mix import MIX, expected_rows, files_for
 from tierhub.synth.mobility import Visit, city_movers, visits_by_source
@@ -90,8 +91,12 @@ def defect_weights(as_of: dt.date) -> dict[str, float]:
 class _SourceWriter:
     """Draws the rows of one source's files."""
 
-    def __init__(self, source: Division, seed: int, as_of: dt.date, used_ids: set[str]) -> None:
+    def __init__(
+        self, source: Division, seed: int, as_of: dt.date, used_ids: set[str], anomaly: Anomaly | None = None
+    ) -> None:
         self.source = source
+        self.anomaly = anomaly  # tierhub.synth.anomalies: an anomalous point always sends
+        self.quiet_from = quiet_from(anomaly)
         self.rng = random.Random(f"{seed}:{source.code}")
         self.as_of = as_of
         self.used_ids = used_ids
@@ -138,10 +143,11 @@ class _SourceWriter:
         ``visit``: a mover's record at this source (the person, and the day of the visit).
         """
         earliest = max(version.effective_from, self.as_of - dt.timedelta(days=120))
-        span = max((self.as_of - earliest).days - 1, 0)
-        drawn = min(earliest + dt.timedelta(days=self.rng.randint(0, span)), self.as_of)
+        last = self.as_of if self.quiet_from is None else max(self.quiet_from - dt.timedelta(days=1), earliest)
+        span = max((last - earliest).days - (self.quiet_from is None), 0)
+        drawn = min(earliest + dt.timedelta(days=self.rng.randint(0, span)), last)
         if visit is not None and visit[0].id_number not in taken:
-            person, registered = visit[0], min(max(visit[1].day, earliest), self.as_of)
+            person, registered = visit[0], min(max(visit[1].day, earliest), self.as_of if visit[1].injected else last)
         else:
             person, registered = self.resident(item.code, taken), drawn
         taken.add(person.id_number)
@@ -149,7 +155,7 @@ class _SourceWriter:
         return row, facts, person
 
     def files(self) -> Iterator[tuple[ItemStandard, StandardVersion, int]]:
-        if self.rng.random() < SILENT_SHARE:
+        if self.rng.random() < SILENT_SHARE and self.anomaly is None:
             return
         for code, rows in files_for(self.rng, self.source):
             item = catalogue().find(code)
@@ -184,14 +190,21 @@ def generate_city(
     weights = defect_weights(as_of)
     movers = city_movers(seed, as_of, used_ids)
     situations = city_situations(seed, as_of, used_ids)
+    anomalies = city_anomalies(seed, as_of, situations)
+    written: list[Anomaly] = []
     codes = {s.code for s in sources}
     visiting = visits_by_source([*(s.mover for s in situations), *movers], codes)
     for done, source in enumerate(sources, start=1):
-        writer = _SourceWriter(source, seed, as_of, used_ids)
+        writer = _SourceWriter(source, seed, as_of, used_ids, anomalies.get(source.code))
         rng = writer.rng
         folder = drops / source.code[:6] / source.code
         files = list(writer.files())
-        planned = _plan_visits(visiting.get(source.code, []), [item.code for item, _, _ in files], as_of)
+        visits = visiting.get(source.code, [])
+        odd, extra_visits = anomaly_visits(
+            writer.anomaly, [(i.code, n) for i, _, n in files], len(visits), seed, as_of, used_ids
+        )
+        written += [odd] if odd is not None else []
+        planned = _plan_visits([*visits, *extra_visits], [item.code for item, _, _ in files], as_of)
         for code in sorted(planned.keys() - {item.code for item, _, _ in files}):  # an injected situation's item
             extra = catalogue().find(code)
             files.append((extra, extra.version_for(as_of), 0))
@@ -276,6 +289,7 @@ def generate_city(
     if wild is not None:
         wild.finish(out)
     write_ground_truth(out, situations, codes)
+    write_anomalies(out, written)
     return GeneratedCity(
         root=out,
         drops=drops,
