@@ -222,10 +222,15 @@ def build_report(
     )
 
 
-def latest_data_docs(warehouse: Path) -> str | None:
-    """The index page of the newest Data Docs run beside the warehouse (``datadocs/<run>/``), if any."""
+def latest_data_docs(warehouse: Path, district: str) -> str | None:
+    """The district's own Data Docs of the newest run that has them (``datadocs/<run>/<district6>/``), if any.
+
+    Only the district's masked copy: never another district's folder, never the engineers'
+    unmasked one (decision 0021).
+    """
+    code = Scope.district(district)[:6]
     folder = warehouse.resolve().parent / "datadocs"
-    pages = sorted(folder.glob("*/index.html"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    pages = sorted(folder.glob(f"*/{code}/index.html"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
     return pages[-1].as_uri() if pages else None
 
 
