@@ -32,7 +32,7 @@ from quality.suites import RuleKey, SuiteBuilder, suite_name
 from quality.verdicts import standard_fields
 from tierhub.masking import mask_value
 from tierhub.reference import divisions
-from tierhub.scope import Scope, district_of
+from tierhub.scope import Scope
 from tierhub.sql import ident, lit
 from tierhub.standards import Catalogue, ItemStandard, catalogue
 
@@ -98,13 +98,6 @@ def _file_name(item_code: str, version: str) -> str:
     return f"{item_code}@{version}.html".replace("/", "_")
 
 
-def _loaded_districts(con: duckdb.DuckDBPyConnection, load_ids: list[str]) -> list[Scope]:
-    sources = con.execute(
-        "SELECT DISTINCT source_id FROM ops.files WHERE list_contains(?, load_id) AND rows_in > 0", [load_ids]
-    ).fetchall()
-    return sorted({Scope(district_of(str(s))) for (s,) in sources})
-
-
 def _blank(column: str, kind: str) -> str:
     if kind.endswith("[]"):
         return f"coalesce(len({column}), 0) = 0"
@@ -113,18 +106,28 @@ def _blank(column: str, kind: str) -> str:
     return f"{column} IS NULL"
 
 
-def district_verdicts(
-    con: duckdb.DuckDBPyConnection, load_ids: list[str], district: Scope, standards: Catalogue
-) -> DistrictVerdicts:
-    """The verdicts of these loads on the rows of one district's sources.
+class _Verdicts(dict[str, DistrictVerdicts]):
+    """District (6 digits) → its verdicts, made on first use."""
+
+    def __missing__(self, code: str) -> DistrictVerdicts:
+        # A source's first six digits are its district (a city-level source's are 120000: the city).
+        self[code] = made = DistrictVerdicts(Scope(code.ljust(12, "0")))
+        return made
+
+
+def run_verdicts(
+    con: duckdb.DuckDBPyConnection, load_ids: list[str], standards: Catalogue, scope: Scope | None = None
+) -> dict[str, DistrictVerdicts]:
+    """The verdicts of these loads, per district (6 digits) of the rows' sources inside ``scope``.
 
     Read from the rows themselves (fact tables, ``quarantine.rows``, ``core.warnings``), not
     from ``ops.rule_checks``, whose counts are per load and a load spans districts (decision
-    0014). A field counts as missing where the stored value is blank.
+    0014). A field counts as missing where the stored value is blank. One query per item and
+    table, grouped by district.
     """
-    verdicts = DistrictVerdicts(district)
+    verdicts = _Verdicts()
     where = "list_contains($loads, load_id) AND starts_with(source_id, $prefix)"
-    params: dict[str, object] = {"loads": load_ids, "prefix": district.prefix}
+    params: dict[str, object] = {"loads": load_ids, "prefix": (scope or Scope.city()).prefix}
     items = con.execute(
         "SELECT DISTINCT f.item_code, i.fact_table FROM ops.files f JOIN ref.items i ON i.code = f.item_code "
         "WHERE list_contains($loads, f.load_id) AND starts_with(f.source_id, $prefix) ORDER BY 1",
@@ -135,43 +138,61 @@ def district_verdicts(
         if item is None:
             continue  # the catalogue no longer has it; its history stays in the warehouse
         schema, name = str(fact).split(".")
-        columns = dict(
-            con.execute(
+        columns = {
+            str(c): str(t)
+            for c, t in con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
                 "AND table_name = ?",
                 [schema, name],
             ).fetchall()
-        )
-        _count_rows(con, verdicts, item, str(fact), {str(k): str(v) for k, v in columns.items()}, where, params)
+        }
+        _count_rows(con, verdicts, item, str(fact), columns, where, params)
         change = "t.change_item" if "change_item" in columns else "NULL"
-        verdicts.add_failures(
+        _add_failures(
+            verdicts,
             con.execute(
-                f"SELECT w.item_code, t.standard_version, w.rule, w.field, "
-                f"CASE WHEN w.rule = 'DOC_MISSING' THEN w.detail END, count(*), "
+                "SELECT left(w.source_id, 6), w.item_code, t.standard_version, w.rule, w.field, "
+                "CASE WHEN w.rule = 'DOC_MISSING' THEN w.detail END, count(*), "
                 f"list({{'value': coalesce(w.value, ''), 'change_item': {change}}} "
                 f"ORDER BY w.file_id, w.row_number)[1:{EXAMPLES}] "
                 f"FROM core.warnings w JOIN {fact} t USING (file_id, row_number) "
-                f"WHERE list_contains($loads, w.load_id) AND starts_with(w.source_id, $prefix) "
+                "WHERE list_contains($loads, w.load_id) AND starts_with(w.source_id, $prefix) "
                 f"AND w.item_code = {lit(item.code)} GROUP BY ALL",
                 params,
-            ).fetchall()
+            ).fetchall(),
         )
-    verdicts.add_failures(
+    _add_failures(
+        verdicts,
         con.execute(
-            "SELECT item_code, standard_version, r.rule, r.field, CASE WHEN r.rule = 'DOC_MISSING' THEN r.detail END, "
-            f"count(*), list({{'value': coalesce(r.value, ''), 'change_item': change_item}} "
+            "SELECT left(source_id, 6), item_code, standard_version, r.rule, r.field, "
+            "CASE WHEN r.rule = 'DOC_MISSING' THEN r.detail END, count(*), "
+            f"list({{'value': coalesce(r.value, ''), 'change_item': change_item}} "
             f"ORDER BY file_id, row_number)[1:{EXAMPLES}] "
-            "FROM (SELECT item_code, standard_version, file_id, row_number, raw->>'change_item' AS change_item, "
-            f"unnest(reasons) AS r FROM quarantine.rows WHERE {where}) GROUP BY ALL",
+            "FROM (SELECT source_id, item_code, standard_version, file_id, row_number, "
+            f"raw->>'change_item' AS change_item, unnest(reasons) AS r FROM quarantine.rows WHERE {where}) "
+            "GROUP BY ALL",
             params,
-        ).fetchall()
+        ).fetchall(),
     )
-    return verdicts
+    return dict(sorted(verdicts.items()))
+
+
+def district_verdicts(
+    con: duckdb.DuckDBPyConnection, load_ids: list[str], district: Scope, standards: Catalogue
+) -> DistrictVerdicts:
+    """The verdicts of these loads on the rows of one district's sources (see ``run_verdicts``)."""
+    found = run_verdicts(con, load_ids, standards, Scope.district(district))
+    return found.get(district[:6]) or DistrictVerdicts(Scope.district(district))
+
+
+def _add_failures(verdicts: _Verdicts, rows: list[tuple[Any, ...]]) -> None:
+    for district, *row in rows:
+        verdicts[str(district)].add_failures([tuple(row)])
 
 
 def _count_rows(
     con: duckdb.DuckDBPyConnection,
-    verdicts: DistrictVerdicts,
+    verdicts: _Verdicts,
     item: ItemStandard,
     fact: str,
     columns: dict[str, str],
@@ -186,12 +207,12 @@ def _count_rows(
     quarantined = ", ".join(f"count(*) FILTER (WHERE {_blank(f'(raw->>{lit(f)})', 'VARCHAR')})" for f in fields)
     for table, blanks in ((fact, loaded), ("quarantine.rows", quarantined)):
         found = con.execute(
-            f"SELECT standard_version, count(*), {blanks} FROM {table} WHERE {where} "
+            f"SELECT left(source_id, 6), standard_version, count(*), {blanks} FROM {table} WHERE {where} "
             f"AND item_code = {lit(item.code)} GROUP BY ALL",
             params,
         ).fetchall()
-        for version, rows, *missing in found:
-            counts = verdicts.checks[(item.code, str(version))]
+        for district, version, rows, *missing in found:
+            counts = verdicts[str(district)].checks[(item.code, str(version))]
             for f, n in zip(fields, missing, strict=True):
                 before = counts.get(f, (0, 0))
                 counts[f] = (before[0] + int(rows), before[1] + int(n))
@@ -216,10 +237,10 @@ def build_data_docs(
     if not load_ids:
         return None
     written: list[tuple[Scope, int]] = []
-    for district in _loaded_districts(con, load_ids):
-        verdicts = district_verdicts(con, load_ids, district, standards)
+    for verdicts in run_verdicts(con, load_ids, standards).values():
         if not verdicts.checks:
             continue
+        district = verdicts.district
         for masked, folder in ((True, out_dir / district[:6]), (False, out_dir / ENGINEERS / district[:6])):
             pages = _write_district(
                 folder, verdicts, masked=masked, run_label=run_label, today=today, standards=standards
