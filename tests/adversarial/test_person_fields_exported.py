@@ -123,7 +123,7 @@ def test_receipt_holds_nothing_of_another_sources_record_of_the_same_person(expo
 # -- the portal's dashboard exports ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("account", ["heping", "heping_street", "heping_community", "analyst", "city"])
+@pytest.mark.parametrize("account", ["heping", "heping_street", "heping_community", "analyst"])
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_dashboard_export_carries_no_person_field_for_any_role(
     signed_in_as: dict[str, TestClient], account: str, kind: str, tmp_path: Path
