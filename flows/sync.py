@@ -391,7 +391,8 @@ def failed_batch(plan: BatchPlan, error: str) -> list[BatchSummary]:
 
 @task(name="data-docs", cache_policy=NO_CACHE)
 def publish_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date) -> str | None:
-    """Render the run's Great Expectations Data Docs; the index page's path."""
+    """Render the run's Great Expectations Data Docs, one folder per district (masked) and the engineers'
+    unmasked copy; the engineers' index page's path (decision 0021)."""
     con = open_warehouse(Path(warehouse))
     try:
         index = build_data_docs(con, Path(out_dir), load_ids, run_label=run_label, today=today)

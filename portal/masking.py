@@ -8,12 +8,22 @@ answering by name does not need every neighbour's number in full.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tierhub.masking import ADDRESS_FIELDS, CHANGE_VALUE_FIELDS, SENSITIVE_FIELDS, mask_account, mask_id, mask_phone
+from tierhub.masking import (
+    ADDRESS_FIELDS,
+    CHANGE_ITEM_KINDS,
+    CHANGE_VALUE_FIELDS,
+    ID_IN_TEXT,
+    MOBILE_IN_TEXT,
+    NUMBER_IN_TEXT,
+    SENSITIVE_FIELDS,
+    mask_account,
+    mask_id,
+    mask_phone,
+)
 
 
 class Role(StrEnum):
@@ -109,12 +119,11 @@ def policy_table() -> str:
 
 # What the change values (CHANGE_VALUE_FIELDS) hold is named by the record's change_item
 # (local_change_item.csv), not by their own name.
-CHANGED_FIELD_KINDS = {"02": "id", "04": "birth_date", "06": "phone", "09": "account"}
+# Names and addresses follow the role's policy as whole fields; the identifiers are masked here.
+CHANGED_FIELD_KINDS = {c: k for c, k in CHANGE_ITEM_KINDS.items() if k in ("id", "birth_date", "phone", "account")}
 # Free text (remarks, addresses, a changed value) may hold identifiers typed by hand: an ID number,
-# a mobile, a landline, a card or account number. Digit runs are found whatever the field is called.
-_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)")
-_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)")
-_NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?:\(?0\d{2,3}\)?[\s-]?)?\d{7,}(?!\d)")
+# a mobile, a landline, a card or account number (patterns in tierhub.masking).
+_ID_IN_TEXT, _MOBILE_IN_TEXT, _NUMBER_IN_TEXT = ID_IN_TEXT, MOBILE_IN_TEXT, NUMBER_IN_TEXT
 
 
 def _mask_kind(kind: str, value: str, role: Role) -> str:

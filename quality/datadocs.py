@@ -1,31 +1,58 @@
-"""Great Expectations Data Docs for a sync run, kept on disk and linked from the run summary.
+"""Great Expectations Data Docs for a sync run, one set per district, kept on disk.
 
-The rows were judged by the compiled DuckDB engine (``quality.rules``); its per-rule
-counts of the run's loads (``ops.rule_checks`` / ``ops.rule_failures``) become one GX
-validation result per item and standard version, against that version's GX suite
-(``quality.suites``), rendered by GX's own Data Docs renderer. That the compiled engine
-and GX's engine find the same rows for every expectation is proved by
+The rows were judged by the compiled DuckDB engine (``quality.rules``); the verdicts of the
+run's loads become one GX validation result per item and standard version, against that
+version's GX suite (``quality.suites``), rendered by GX's own Data Docs renderer. That the
+compiled engine and GX's engine find the same rows for every expectation is proved by
 ``tests/test_suites.py``; see docs/decisions/0006-gx-execution-path.md.
+
+Decision 0021 (issue #15): the docs are published per district — ``<run>/<district6>/``
+holds only that district's rows, failing values masked (``tierhub.masking.mask_value``) for
+the district report's readers; ``<run>/engineers/<district6>/`` holds the same pages with
+the values as received, for the engineers, and nothing links there from a report. Every
+value written into a page is escaped; the CDN scripts and stylesheets GX's renderer emits
+are dropped, a local stylesheet is inlined and a Content-Security-Policy forbids scripts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from quality import gx_compat
 from quality.suites import RuleKey, SuiteBuilder, suite_name
-from tierhub.standards import Catalogue, catalogue
+from quality.verdicts import standard_fields
+from tierhub.masking import mask_value
+from tierhub.reference import divisions
+from tierhub.scope import Scope
+from tierhub.sql import ident, lit
+from tierhub.standards import Catalogue, ItemStandard, catalogue
+
+ENGINEERS = "engineers"  # the unmasked copy's folder inside a run's folder
+EXAMPLES = 20  # failing values kept per expectation, as ops.rule_failures keeps them
+# No script at all, nothing fetched from anywhere: styles are inlined, images only as data URIs.
+CSP = (
+    "default-src 'none'; script-src 'none'; object-src 'none'; style-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+HEAD = (
+    f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+    '<meta name="referrer" content="no-referrer">\n'
+    '<meta charset="utf-8">\n'
+)
 
 
 @dataclass(frozen=True, slots=True)
 class SuitePage:
-    """One rendered page of a run's Data Docs."""
+    """One rendered page of a district's Data Docs."""
 
     item_code: str
     name_zh: str
@@ -37,8 +64,158 @@ class SuitePage:
     file: str
 
 
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A failing value as received, with the record's change_item (what a changed value is)."""
+
+    value: str
+    change_item: str | None
+
+
+@dataclass
+class DistrictVerdicts:
+    """What the run's loads found in one district's rows, per item and standard version."""
+
+    district: Scope
+    # (item, version) → field → (rows checked, rows where the field was blank)
+    checks: dict[tuple[str, str], dict[str, tuple[int, int]]] = field(default_factory=lambda: defaultdict(dict))
+    # (item, version) → (rule, field, detail) → [rows failed, examples]
+    failures: dict[tuple[str, str], dict[tuple[str, str, str | None], tuple[int, list[Example]]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+
+    def add_failures(self, rows: list[tuple[Any, ...]]) -> None:
+        """Merge (item, version, rule, field, detail, count, examples) rows from one table."""
+        for item_code, version, rule, fld, detail, count, examples in rows:
+            key = (str(rule), str(fld), None if detail is None else str(detail))
+            by_rule = self.failures[(str(item_code), str(version))]
+            before, kept = by_rule.get(key, (0, []))
+            found = [Example(str(e["value"]), e["change_item"]) for e in examples]
+            by_rule[key] = (before + int(count), (kept + found)[:EXAMPLES])
+
+
 def _file_name(item_code: str, version: str) -> str:
     return f"{item_code}@{version}.html".replace("/", "_")
+
+
+def _blank(column: str, kind: str) -> str:
+    if kind.endswith("[]"):
+        return f"coalesce(len({column}), 0) = 0"
+    if kind == "VARCHAR":
+        return f"nullif(trim({column}), '') IS NULL"
+    return f"{column} IS NULL"
+
+
+class _Verdicts(dict[str, DistrictVerdicts]):
+    """District (6 digits) → its verdicts, made on first use."""
+
+    def __missing__(self, code: str) -> DistrictVerdicts:
+        # A source's first six digits are its district (a city-level source's are 120000: the city).
+        self[code] = made = DistrictVerdicts(Scope(code.ljust(12, "0")))
+        return made
+
+
+def run_verdicts(
+    con: duckdb.DuckDBPyConnection, load_ids: list[str], standards: Catalogue, scope: Scope | None = None
+) -> dict[str, DistrictVerdicts]:
+    """The verdicts of these loads, per district (6 digits) of the rows' sources inside ``scope``.
+
+    Read from the rows themselves (fact tables, ``quarantine.rows``, ``core.warnings``), not
+    from ``ops.rule_checks``, whose counts are per load and a load spans districts (decision
+    0014). A field counts as missing where the stored value is blank. One query per item and
+    table, grouped by district.
+    """
+    verdicts = _Verdicts()
+    where = "list_contains($loads, load_id) AND starts_with(source_id, $prefix)"
+    params: dict[str, object] = {"loads": load_ids, "prefix": (scope or Scope.city()).prefix}
+    items = con.execute(
+        "SELECT DISTINCT f.item_code, i.fact_table FROM ops.files f JOIN ref.items i ON i.code = f.item_code "
+        "WHERE list_contains($loads, f.load_id) AND starts_with(f.source_id, $prefix) ORDER BY 1",
+        params,
+    ).fetchall()
+    for item_code, fact in items:
+        item = standards.items.get(str(item_code))
+        if item is None:
+            continue  # the catalogue no longer has it; its history stays in the warehouse
+        schema, name = str(fact).split(".")
+        columns = {
+            str(c): str(t)
+            for c, t in con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+                "AND table_name = ?",
+                [schema, name],
+            ).fetchall()
+        }
+        _count_rows(con, verdicts, item, str(fact), columns, where, params)
+        change = "t.change_item" if "change_item" in columns else "NULL"
+        _add_failures(
+            verdicts,
+            con.execute(
+                "SELECT left(w.source_id, 6), w.item_code, t.standard_version, w.rule, w.field, "
+                "CASE WHEN w.rule = 'DOC_MISSING' THEN w.detail END, count(*), "
+                f"list({{'value': coalesce(w.value, ''), 'change_item': {change}}} "
+                f"ORDER BY w.file_id, w.row_number)[1:{EXAMPLES}] "
+                f"FROM core.warnings w JOIN {fact} t USING (file_id, row_number) "
+                "WHERE list_contains($loads, w.load_id) AND starts_with(w.source_id, $prefix) "
+                f"AND w.item_code = {lit(item.code)} GROUP BY ALL",
+                params,
+            ).fetchall(),
+        )
+    _add_failures(
+        verdicts,
+        con.execute(
+            "SELECT left(source_id, 6), item_code, standard_version, r.rule, r.field, "
+            "CASE WHEN r.rule = 'DOC_MISSING' THEN r.detail END, count(*), "
+            f"list({{'value': coalesce(r.value, ''), 'change_item': change_item}} "
+            f"ORDER BY file_id, row_number)[1:{EXAMPLES}] "
+            "FROM (SELECT source_id, item_code, standard_version, file_id, row_number, "
+            f"raw->>'change_item' AS change_item, unnest(reasons) AS r FROM quarantine.rows WHERE {where}) "
+            "GROUP BY ALL",
+            params,
+        ).fetchall(),
+    )
+    return dict(sorted(verdicts.items()))
+
+
+def district_verdicts(
+    con: duckdb.DuckDBPyConnection, load_ids: list[str], district: Scope, standards: Catalogue
+) -> DistrictVerdicts:
+    """The verdicts of these loads on the rows of one district's sources (see ``run_verdicts``)."""
+    found = run_verdicts(con, load_ids, standards, Scope.district(district))
+    return found.get(district[:6]) or DistrictVerdicts(Scope.district(district))
+
+
+def _add_failures(verdicts: _Verdicts, rows: list[tuple[Any, ...]]) -> None:
+    for district, *row in rows:
+        verdicts[str(district)].add_failures([tuple(row)])
+
+
+def _count_rows(
+    con: duckdb.DuckDBPyConnection,
+    verdicts: _Verdicts,
+    item: ItemStandard,
+    fact: str,
+    columns: dict[str, str],
+    where: str,
+    params: dict[str, object],
+) -> None:
+    """Rows checked and blank per field: the loaded rows' stored values and the quarantined rows' raw cells."""
+    fields = standard_fields(item)
+    loaded = ", ".join(
+        f"count(*) FILTER (WHERE {_blank(ident(f), columns[f])})" if f in columns else "count(*)" for f in fields
+    )
+    quarantined = ", ".join(f"count(*) FILTER (WHERE {_blank(f'(raw->>{lit(f)})', 'VARCHAR')})" for f in fields)
+    for table, blanks in ((fact, loaded), ("quarantine.rows", quarantined)):
+        found = con.execute(
+            f"SELECT left(source_id, 6), standard_version, count(*), {blanks} FROM {table} WHERE {where} "
+            f"AND item_code = {lit(item.code)} GROUP BY ALL",
+            params,
+        ).fetchall()
+        for district, version, rows, *missing in found:
+            counts = verdicts[str(district)].checks[(item.code, str(version))]
+            for f, n in zip(fields, missing, strict=True):
+                before = counts.get(f, (0, 0))
+                counts[f] = (before[0] + int(rows), before[1] + int(n))
 
 
 def build_data_docs(
@@ -50,64 +227,83 @@ def build_data_docs(
     today: dt.date,
     standards: Catalogue | None = None,
 ) -> Path | None:
-    """Render the Data Docs of these loads into ``out_dir``; the index page, or None if nothing was judged."""
+    """Render the Data Docs of these loads into ``out_dir``, one folder per district and the engineers' copy.
+
+    ``<out_dir>/<district6>/index.html`` (values masked) is what a district's report links to;
+    ``<out_dir>/engineers/<district6>/`` holds the same pages unmasked. Returns the engineers'
+    index page (``<out_dir>/engineers/index.html``), or None if nothing was judged.
+    """
     standards = standards or catalogue()
     if not load_ids:
         return None
-    checks: dict[tuple[str, str], dict[str, tuple[int, int]]] = defaultdict(dict)
-    for item_code, version, field, rows, missing in con.execute(
-        "SELECT item_code, standard_version, field, sum(rows_checked), sum(rows_missing) "
-        "FROM ops.rule_checks WHERE list_contains(?, load_id) GROUP BY ALL",
-        [load_ids],
-    ).fetchall():
-        checks[(item_code, version)][field] = (int(rows), int(missing))
-    if not checks:
+    written: list[tuple[Scope, int]] = []
+    for verdicts in run_verdicts(con, load_ids, standards).values():
+        if not verdicts.checks:
+            continue
+        district = verdicts.district
+        for masked, folder in ((True, out_dir / district[:6]), (False, out_dir / ENGINEERS / district[:6])):
+            pages = _write_district(
+                folder, verdicts, masked=masked, run_label=run_label, today=today, standards=standards
+            )
+        written.append((district, len(pages)))
+    if not written:
         return None
-    failures: dict[tuple[str, str], list[tuple[str, str, str | None, int, list[str]]]] = defaultdict(list)
-    for item_code, version, rule, field, detail, failed, examples in con.execute(
-        "SELECT item_code, standard_version, rule, field, detail, sum(rows_failed), "
-        "flatten(list(examples))[1:20] FROM ops.rule_failures WHERE list_contains(?, load_id) GROUP BY ALL",
-        [load_ids],
-    ).fetchall():
-        failures[(item_code, version)].append((rule, field, detail, int(failed), list(examples)))
+    index = out_dir / ENGINEERS / "index.html"
+    index.write_text(_engineers_index(written, run_label), encoding="utf-8")
+    return index
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _write_district(
+    folder: Path,
+    verdicts: DistrictVerdicts,
+    *,
+    masked: bool,
+    run_label: str,
+    today: dt.date,
+    standards: Catalogue,
+) -> list[SuitePage]:
+    folder.mkdir(parents=True, exist_ok=True)
     pages: list[SuitePage] = []
-    for (item_code, version_name), fields in sorted(checks.items()):
+    for (item_code, version_name), fields in sorted(verdicts.checks.items()):
         item = standards.items.get(item_code)
         version = next((v for v in item.versions if v.version == version_name), None) if item else None
         if item is None or version is None:
             continue  # the catalogue no longer has it; its history stays in the warehouse
         suite = SuiteBuilder(item, version, today).build()
         rows = max(r for r, _ in fields.values())
+        failures = verdicts.failures.get((item_code, version_name), {})
         results = []
         for expectation in suite.expectations:
             key = RuleKey.from_meta(expectation.meta)
             hits = [
-                (n, ex)
-                for rule, field, detail, n, ex in failures[(item_code, version_name)]
-                if rule in key.rules and field == key.field and (key.detail is None or detail == key.detail)
+                (n, examples)
+                for (rule, fld, detail), (n, examples) in failures.items()
+                if rule in key.rules and fld == key.field and (key.detail is None or detail == key.detail)
             ]
+            shown = [_shown(fld_value, key.field, masked) for _, examples in hits for fld_value in examples]
             results.append(
                 gx_compat.expectation_result(
                     expectation,
                     element_count=rows,
                     unexpected_count=sum(n for n, _ in hits),
                     missing_count=0 if "REQUIRED_MISSING" in key.rules else fields.get(key.field, (rows, 0))[1],
-                    examples=[x for _, ex in hits for x in ex][:20],
+                    examples=shown[:EXAMPLES],
                 )
             )
         result = gx_compat.suite_result(
             suite,
             results,
             meta={
-                "run_id": {"run_name": run_label, "run_time": dt.datetime.now(dt.UTC).isoformat()},
-                "active_batch_definition": {"datasource_name": "tierhub", "data_asset_name": suite_name(item, version)},
-                "tierhub": {"engine": "tierhub compiled DuckDB verdicts", "loads": load_ids},
+                "run_id": {"run_name": html.escape(run_label), "run_time": dt.datetime.now(dt.UTC).isoformat()},
+                "active_batch_definition": {
+                    "datasource_name": f"tierhub {verdicts.district[:6]}",
+                    "data_asset_name": html.escape(suite_name(item, version)),
+                },
+                "tierhub": {"engine": "tierhub compiled DuckDB verdicts", "district": str(verdicts.district)},
             },
         )
         name = _file_name(item_code, version_name)
-        (out_dir / name).write_text(gx_compat.render_page(result), encoding="utf-8")
+        (folder / name).write_text(safe_page(gx_compat.render_page(result)), encoding="utf-8")
         pages.append(
             SuitePage(
                 item_code,
@@ -120,30 +316,121 @@ def build_data_docs(
                 name,
             )
         )
-    index = out_dir / "index.html"
-    index.write_text(_index_html(pages, run_label), encoding="utf-8")
-    return index
+    (folder / "index.html").write_text(_index_html(pages, run_label, verdicts.district, masked), encoding="utf-8")
+    return pages
 
 
-def _index_html(pages: list[SuitePage], run_label: str) -> str:
+def _shown(example: Example, field_name: str, masked: bool) -> str:
+    """A failing value as written into a page: masked for the district's readers, always escaped.
+
+    GX's page templates insert example values as raw HTML, so they are escaped here, once.
+    """
+    value = mask_value(field_name, example.value, example.change_item) if masked else example.value
+    return html.escape(value, quote=True)
+
+
+# -- making GX's page safe to open offline -------------------------------------------------------
+
+_SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
+_DROPPED_TAGS = re.compile(r"<(?:link|img|iframe|object|embed|base|meta|form)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
+_EVENT_ATTRIBUTE = re.compile(r"""\s+on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+_LINK_ATTRIBUTE = re.compile(
+    r"""(\s+(?:href|src|action|formaction|poster|srcset)\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE
+)
+_CSS_URL = re.compile(r"url\(\s*['\"]?\s*(?!data:)[^)]*\)", re.IGNORECASE)
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE | re.DOTALL)
+
+
+@cache
+def stylesheet() -> str:
+    """The local stylesheet inlined into every page (``quality/datadocs.css``)."""
+    return (Path(__file__).with_name("datadocs.css")).read_text(encoding="utf-8")
+
+
+def _safe_tag(match: re.Match[str]) -> str:
+    tag = _CSS_URL.sub("none", _EVENT_ATTRIBUTE.sub("", match.group()))  # style="…url(…)" too
+
+    def link(m: re.Match[str]) -> str:
+        target = html.unescape(m.group(2).strip("\"'")).strip()
+        if target.startswith("#"):
+            return m.group()
+        if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", target) or target.startswith(("/", "\\")) or ".." in target:
+            return ""  # another host, a scheme (javascript:, file:) or outside the folder: no link
+        return m.group()
+
+    return _LINK_ATTRIBUTE.sub(link, tag)
+
+
+def safe_page(page: str) -> str:
+    """GX's page without scripts, remote stylesheets, images, event handlers or links leaving the folder.
+
+    Values were escaped before rendering, so every tag left here is GX's own markup.
+    """
+    page = _SCRIPT.sub("", page)
+    page = _DROPPED_TAGS.sub("", page)
+    page = _TAG.sub(_safe_tag, page)
+    page = _STYLE.sub(lambda m: m.group(1) + _CSS_URL.sub("none", m.group(2)) + m.group(3), page)
+    head = f"<head>\n{HEAD}<style>\n{stylesheet()}</style>\n"
+    if not _HEAD.search(page):
+        raise ValueError("GX's Data Docs page has no <head>: the renderer changed (see quality/gx_compat.py)")
+    return _HEAD.sub(lambda _: head, page, count=1)
+
+
+# -- index pages -----------------------------------------------------------------------------------
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="zh-CN"><head>
+{HEAD}<title>{html.escape(title)}</title>
+<style>
+{stylesheet()}body{{margin:2em}}</style>
+</head><body>
+{body}
+</body></html>
+"""
+
+
+def _index_html(pages: list[SuitePage], run_label: str, district: Scope, masked: bool) -> str:
+    name = divisions().get(district).name
     rows = "\n".join(
-        f"<tr><td>{html.escape(p.item_code)}</td><td><a href='{html.escape(p.file)}'>{html.escape(p.name_zh)}</a>"
+        f'<tr><td>{html.escape(p.item_code)}</td><td><a href="{html.escape(p.file)}">{html.escape(p.name_zh)}</a>'
         f"<br><small>{html.escape(p.name_en)}</small></td><td>{html.escape(p.version)}</td>"
         f"<td class=n>{p.rows:,}</td><td class=n>{p.expectations - p.failed_expectations} / {p.expectations}</td></tr>"
         for p in pages
     )
-    return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<title>数据质量校验文档 Data Docs — {html.escape(run_label)}</title>
-<style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em}}.n{{text-align:right}}</style>
-</head><body>
-<h1>数据质量校验文档 <small>Data Docs</small></h1>
-<p>运行 Run: {html.escape(run_label)}。每个事项、每个标准版本一页（Great Expectations 校验结果）。
-One page per service item and standard version (Great Expectations validation results).</p>
-<table><thead><tr><th>事项代码<br>Item</th><th>事项名称<br>Name</th><th>标准版本<br>Version</th>
+    note = (
+        "<p class=masked-note>示例失败值中的身份证号码、电话、姓名等已遮蔽。"
+        "Failing values are shown masked (ID numbers, phones, names…).</p>"
+        if masked
+        else "<p class=masked-note>工程人员版本：失败值未遮蔽，请勿转发。"
+        "Engineers' copy: failing values as received — do not forward.</p>"
+    )
+    body = f"""<h1>数据质量校验文档 <small>Data Docs</small> — {html.escape(name)} {html.escape(district[:6])}</h1>
+<p>运行 Run: {html.escape(run_label)}。本区报送数据，每个事项、每个标准版本一页（Great Expectations 校验结果）。
+This district's rows only; one page per service item and standard version (Great Expectations validation results).</p>
+{note}
+<table class=table><thead><tr><th>事项代码<br>Item</th><th>事项名称<br>Name</th><th>标准版本<br>Version</th>
 <th>校验行数<br>Rows</th><th>通过的期望<br>Expectations met</th></tr></thead>
 <tbody>
 {rows}
-</tbody></table></body></html>
-"""
+</tbody></table>"""
+    return _page(f"数据质量校验文档 Data Docs — {name} {district[:6]} — {run_label}", body)
+
+
+def _engineers_index(written: list[tuple[Scope, int]], run_label: str) -> str:
+    rows = "\n".join(
+        f'<tr><td>{html.escape(d[:6])}</td><td><a href="{html.escape(d[:6])}/index.html">'
+        f"{html.escape(divisions().get(d).name)}</a></td><td class=n>{pages}</td></tr>"
+        for d, pages in written
+    )
+    body = f"""<h1>数据质量校验文档 <small>Data Docs</small> — 工程人员版本 Engineers' copy</h1>
+<p>运行 Run: {html.escape(run_label)}。失败值未遮蔽，请勿转发；各区报告链接的是 ../&lt;区代码&gt;/ 下的遮蔽版本。
+Failing values as received — do not forward; each district's report links its masked copy in ../&lt;district&gt;/.</p>
+<table class=table><thead><tr><th>区代码<br>District</th><th>区名称<br>Name</th><th>页数<br>Pages</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>"""
+    return _page(f"Data Docs — engineers — {run_label}", body)

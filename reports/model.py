@@ -225,10 +225,15 @@ def outlier_figure(outlier: Outlier, value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def latest_data_docs(warehouse: Path) -> str | None:
-    """The index page of the newest Data Docs run beside the warehouse (``datadocs/<run>/``), if any."""
+def latest_data_docs(warehouse: Path, district: str) -> str | None:
+    """The district's own Data Docs of the newest run that has them (``datadocs/<run>/<district6>/``), if any.
+
+    Only the district's masked copy: never another district's folder, never the engineers'
+    unmasked one (decision 0021).
+    """
+    code = Scope.district(district)[:6]
     folder = warehouse.resolve().parent / "datadocs"
-    pages = sorted(folder.glob("*/index.html"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    pages = sorted(folder.glob(f"*/{code}/index.html"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
     return pages[-1].as_uri() if pages else None
 
 

@@ -178,7 +178,7 @@ def write_district_report(
             expectations=source_obligations(settings, period, config),
             escalate_after=settings.report_escalate_after,
             language=language,
-            data_docs=latest_data_docs(warehouse),
+            data_docs=latest_data_docs(warehouse, district),
         )
 
 

@@ -269,8 +269,8 @@ def generate_city(
                 )
             elif wild is not None:
                 marks = [None if k is None else k[1] for k in kinds]
-                written = wild.write(path, writer.street.name, version, order, header, cells, marks, len(visitors))
-                path, first_row, kind_of_file, encoding = written
+                dialect_file = wild.write(path, writer.street.name, version, order, header, cells, marks, len(visitors))
+                path, first_row, kind_of_file, encoding = dialect_file
             else:
                 write_csv(path, header, cells, encoding or "utf-8")
                 first_row = 2
