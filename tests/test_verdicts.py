@@ -292,3 +292,21 @@ def test_an_integer_field_takes_whole_numbers_and_says_so_otherwise() -> None:
         set(),
         {("NUMBER_FORMAT", "employee_count", "integer")},
     ]
+
+
+def test_a_repeat_is_found_by_the_normalised_id_and_by_every_field_of_a_composite_key() -> None:
+    """The key compares IDs as normalised (``…002x`` and ``…002X`` are one person) and code-table
+    fields by their text; a key of two fields needs both equal."""
+    woman = {**BASE, "id_number": "11010519491231002X", "sex": "女", "birth_date": "1949-12-31"}
+    repeat = {("DUPLICATE_ROW", "id_number", "2")}
+    jy02 = catalogue().find("JY02")
+    assert [r for _, r in judge_item(jy02, [woman, {**woman, "id_number": "11010519491231002x"}])] == [set(), repeat]
+    by_ethnicity = with_versions(jy02, duplicate_key=["id_number", "ethnicity"])
+    rows = [BASE, {**BASE, "ethnicity": "回族"}, dict(BASE), {**BASE, "ethnicity": "回族"}]
+    second_repeat = {("DUPLICATE_ROW", "id_number", "3")}
+    assert [r for _, r in judge_item(by_ethnicity, rows)] == [set(), set(), repeat, second_repeat]
+
+
+def test_a_missing_document_names_the_documents_field_and_the_document() -> None:
+    got = judge_item(catalogue().find("JY02"), [{**BASE, "documents": "身份证、失业登记表"}])
+    assert got == [("2024.1", {("DOC_MISSING", "documents", "解除或终止劳动关系证明")})]
