@@ -6,14 +6,22 @@ this pass had (docs/decisions/0018-mutation-testing.md). Each mutant is one AST 
 into a private copy of the checkout; the selected tests run there with ``-x`` and a timeout.
 
     uv run python bench/mutants.py portal/masking.py tests/test_masking.py --workers 2
+
+``--in-process`` runs every mutant's tests in this one process (pytest.main after dropping the
+project's modules from ``sys.modules``): on a shared machine a fresh interpreter per mutant
+spent more time importing than testing. ``--only 75-126,3`` takes numbers and ranges;
+``--list`` prints the mutants without running any.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("tierhub", "connectors", "quality", "warehouse", "reports", "portal", "flows", "tests")
 COPIED = ("tierhub", "connectors", "quality", "warehouse", "reports", "portal", "flows", "tests", "pyproject.toml")
 SWAP_COMPARE: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Eq: ast.NotEq,
@@ -151,7 +160,7 @@ def make_copy() -> Path:
 
 
 def run_tests(folder: Path, tests: list[str], timeout: float) -> str:
-    command = [sys.executable, "-m", "pytest", *tests, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow"]
+    command = [sys.executable, "-m", "pytest", *tests, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *EXTRA]
     try:
         done = subprocess.run(command, cwd=folder, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -159,22 +168,67 @@ def run_tests(folder: Path, tests: list[str], timeout: float) -> str:
     return "survived" if done.returncode == 0 else "killed"
 
 
+def run_in_process(folder: Path, tests: list[str], timeout: float) -> str:
+    """Like ``run_tests``, in this process: the project's modules are imported afresh from ``folder``."""
+    import pytest
+
+    for name in list(sys.modules):
+        if name.split(".")[0] in (*PACKAGES, "conftest"):
+            del sys.modules[name]
+    if sys.path[0] != str(folder):
+        sys.path.insert(0, str(folder))
+    here = Path.cwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = pytest.main(
+                [*tests, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-o", f"timeout={timeout:.0f}", *EXTRA]
+            )
+    finally:
+        os.chdir(here)
+    return "survived" if code == 0 else "killed"
+
+
+EXTRA: list[str] = []  # pytest options from the command line (--noconftest)
+
+
+def parse_numbers(text: str) -> set[int]:
+    """``"3,75-78"`` → {3, 75, 76, 77, 78}."""
+    wanted: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        wanted.update(range(int(first), int(last or first) + 1))
+    return wanted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module")
     parser.add_argument("tests", nargs="+")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="parallel copies (1 on a shared machine)")
+    parser.add_argument("--in-process", action="store_true", help="one interpreter for every mutant (one worker)")
+    parser.add_argument("--noconftest", action="store_true", help="skip conftest.py (the session city, Prefect)")
+    parser.add_argument("--skip-baseline", action="store_true", help="the selection is known to pass unmutated")
+    parser.add_argument("--list", action="store_true", help="print the mutants and exit")
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--only", help="comma-separated mutant numbers (e.g. the survivors of a previous pass)")
+    parser.add_argument("--only", help="mutant numbers and ranges, e.g. 3,75-126 (the survivors or the rest of a pass)")
     args = parser.parse_args()
     module = Path(args.module)
     found = mutants(ROOT / module)
     if args.only:
-        wanted = {int(n) for n in args.only.split(",")}
+        wanted = parse_numbers(args.only)
         found = [m for m in found if m.number in wanted]
-    copies = [make_copy() for _ in range(args.workers)]
-    baseline = run_tests(copies[0], args.tests, args.timeout * 3)
+    if args.list:
+        for m in found:
+            print(f"{m.number:4d} line {m.line:4d} {m.what}")
+        return
+    if args.noconftest:
+        EXTRA.append("--noconftest")
+    runner = run_in_process if args.in_process else run_tests
+    workers = 1 if args.in_process else args.workers
+    copies = [make_copy() for _ in range(workers)]
+    baseline = "survived" if args.skip_baseline else runner(copies[0], args.tests, args.timeout * 3)
     if baseline != "survived":
         sys.exit(f"the selected tests fail without any mutant: {baseline}")
     free = list(copies)
@@ -184,15 +238,18 @@ def main() -> None:
         folder = free.pop()
         try:
             (folder / module).write_text(mutant.source, encoding="utf-8")
-            result = run_tests(folder, args.tests, args.timeout)
+            result = runner(folder, args.tests, args.timeout)
             print(f"{mutant.number:4d} line {mutant.line:4d} {mutant.what}: {result}", file=sys.stderr, flush=True)
             return mutant, result
         finally:
             (folder / module).write_text((ROOT / module).read_text(encoding="utf-8"), encoding="utf-8")
             free.append(folder)
 
-    with ThreadPoolExecutor(args.workers) as pool:
-        results = list(pool.map(run, found))
+    if args.in_process:
+        results = [run(m) for m in found]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(run, found))
     for folder in copies:
         shutil.rmtree(folder)
     survivors = [(m, r) for m, r in results if r == "survived"]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import pyarrow as pa
 import pytest
 
 from quality.rules import JudgeContext
 from quality.verdicts import FileToJudge, judge_files, judged_table
-from tests.cases import BASE, CASES, ITEM_BASES, ITEM_CASES, SOURCE, TODAY
+from tests.cases import BASE, CASES, ITEM_BASES, ITEM_CASES, SOURCE, TODAY, with_check
 from tierhub.reference import divisions
-from tierhub.standards import catalogue
+from tierhub.standards import ItemStandard, StandardVersion, catalogue
 from warehouse.load import is_blank
 
 
@@ -195,3 +197,116 @@ def test_a_code_outside_its_table_fails_even_where_the_item_does_not_list_the_fi
 def test_a_landline_is_accepted_where_residents_answer(item: str) -> None:
     base = ITEM_BASES[item]
     assert judge([{**base, "mobile_phone": "022-23456789"}], item) == [(2, set())]
+
+
+# -- what the catalogue may declare but no item does today (mutation pass, decision 0018) ----------
+def judge_item(
+    item: ItemStandard, rows: list[dict[str, str | None]], export_date: dt.date = TODAY
+) -> list[tuple[str, set[tuple[str, str, str | None]]]]:
+    """Per row: the standard version that judged it and its (rule, field, detail) reasons and warnings."""
+    batch = pa.RecordBatch.from_pylist([{"_row_number": n, "_sheet": "", **r} for n, r in enumerate(rows, start=2)])
+    con = duckdb.connect()
+    node = divisions().get(SOURCE)
+    to_judge = FileToJudge(1, node.code, node.prefix, export_date, [batch])
+    summary = judge_files(con, item, [to_judge], JudgeContext(TODAY))
+    assert summary[1].rows == len(rows) == summary[1].valid + summary[1].quarantined
+    found = con.execute(
+        f"SELECT _standard_version, list_concat(_reasons, _warnings) FROM {judged_table(item)} ORDER BY _row_number"
+    ).fetchall()
+    assert len(found) == len(rows), "every row is judged by exactly one version"
+    return [(version, {(r["rule"], r["field"], r["detail"]) for r in reasons}) for version, reasons in found]
+
+
+def with_versions(item: ItemStandard, **changes: object) -> ItemStandard:
+    """The item with ``changes`` applied to every version, validated as the catalogue would."""
+    versions = [StandardVersion.model_validate({**v.model_dump(by_alias=True), **changes}) for v in item.versions]
+    return item.model_copy(update={"versions": tuple(versions)})
+
+
+def with_bounds(item: ItemStandard, field: str, low: str | None, high: str | None) -> ItemStandard:
+    """The one-version item with the range of one numeric field replaced (``None``: that side is open)."""
+    fields = [
+        {**r.model_dump(by_alias=True), "min": low, "max": high} if r.field == field else r.model_dump(by_alias=True)
+        for r in item.versions[0].fields
+    ]
+    return with_versions(item, fields=fields)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "cells"),
+    [
+        # (cell, expected VALUE_RANGE detail or None for a valid row)
+        ("0.01", "10000", [("0", "0.01–10000"), ("10000", None), ("10000.01", "0.01–10000")]),
+        ("100", None, [("99.99", "≥ 100"), ("100", None), ("99999999", None)]),
+        (None, "5000", [("5000.01", "≤ 5000"), ("5000", None), ("-20", None)]),
+    ],
+    ids=["both bounds", "only a minimum", "only a maximum"],
+)
+def test_a_range_is_checked_on_the_bounds_it_has_and_says_them(
+    low: str | None, high: str | None, cells: list[tuple[str, str | None]]
+) -> None:
+    item = with_bounds(catalogue().find("JY07"), "subsidy_amount", low, high)
+    # Three men born 1980-01-01 (odd sequence numbers), so the rows are not duplicates of each other.
+    people = [with_check(f"12010119800101{n:03d}") for n in (1, 3, 5)]
+    rows = [
+        {**ITEM_BASES["JY07"], "id_number": person, "subsidy_amount": cell}
+        for person, (cell, _) in zip(people, cells, strict=True)
+    ]
+    got = judge_item(item, rows)
+    expected = [{("VALUE_RANGE", "subsidy_amount", detail)} if detail else set() for _, detail in cells]
+    assert [reasons for _, reasons in got] == expected
+
+
+def test_an_item_without_a_duplicate_key_loads_repeated_rows() -> None:
+    """``duplicate_key: []`` (repeated records are records of their own): no row is a duplicate."""
+    item = with_versions(catalogue().find("JY02"), duplicate_key=[])
+    assert [reasons for _, reasons in judge_item(item, [BASE, dict(BASE), dict(BASE)])] == [set(), set(), set()]
+    # The same rows under the catalogue's key (the ID number): the repeats are quarantined, naming the first row.
+    assert [reasons for _, reasons in judge_item(catalogue().find("JY02"), [BASE, dict(BASE), dict(BASE)])] == [
+        set(),
+        {("DUPLICATE_ROW", "id_number", "2")},
+        {("DUPLICATE_ROW", "id_number", "2")},
+    ]
+
+
+def test_each_row_is_judged_by_the_version_in_force_on_its_business_date_else_on_the_export_date() -> None:
+    """JY04 has two versions (2015.1 until 2022-04-01, then 2022.4); an unreadable business date
+    falls back to the version in force on the file's export date, and is itself a reason."""
+    item = catalogue().find("JY04")
+    base = ITEM_BASES["JY04"]
+    old = {**base, "registration_date": "2021-03-01", "notice_date": "2021-03-08", "handled_at": "2021-03-15"}
+    unreadable = {**base, "id_number": with_check("12010119800101003"), "registration_date": "去年"}
+    date_format = {("DATE_FORMAT", "registration_date", None)}
+    assert [version for version, _ in judge_item(item, [base, old])] == ["2022.4", "2015.1"]
+    assert judge_item(item, [unreadable]) == [("2022.4", date_format)]
+    assert judge_item(item, [unreadable], export_date=dt.date(2020, 6, 1)) == [("2015.1", date_format)]
+    assert judge_item(item, [unreadable], export_date=None) == [("2022.4", date_format)]
+
+
+def test_an_integer_field_takes_whole_numbers_and_says_so_otherwise() -> None:
+    """SB12's 职工人数 is an integer: ``12.0`` is 12, ``12.5`` fails NUMBER_FORMAT (detail: the type)."""
+    base = ITEM_BASES["SB12"]
+    other = {**base, "employer_uscc": "91120101MA05K0JQ08", "employer_name": "天津市渤海零售有限公司"}
+    rows = [{**base, "employee_count": "12.0"}, {**other, "employee_count": "12.5"}]
+    assert [reasons for _, reasons in judge_item(catalogue().find("SB12"), rows)] == [
+        set(),
+        {("NUMBER_FORMAT", "employee_count", "integer")},
+    ]
+
+
+def test_a_repeat_is_found_by_the_normalised_id_and_by_every_field_of_a_composite_key() -> None:
+    """The key compares IDs as normalised (``…002x`` and ``…002X`` are one person) and code-table
+    fields by their text; a key of two fields needs both equal."""
+    woman = {**BASE, "id_number": "11010519491231002X", "sex": "女", "birth_date": "1949-12-31"}
+    repeat = {("DUPLICATE_ROW", "id_number", "2")}
+    jy02 = catalogue().find("JY02")
+    assert [r for _, r in judge_item(jy02, [woman, {**woman, "id_number": "11010519491231002x"}])] == [set(), repeat]
+    by_ethnicity = with_versions(jy02, duplicate_key=["id_number", "ethnicity"])
+    rows = [BASE, {**BASE, "ethnicity": "回族"}, dict(BASE), {**BASE, "ethnicity": "回族"}]
+    second_repeat = {("DUPLICATE_ROW", "id_number", "3")}
+    assert [r for _, r in judge_item(by_ethnicity, rows)] == [set(), set(), repeat, second_repeat]
+
+
+def test_a_missing_document_names_the_documents_field_and_the_document() -> None:
+    got = judge_item(catalogue().find("JY02"), [{**BASE, "documents": "身份证、失业登记表"}])
+    assert got == [("2024.1", {("DOC_MISSING", "documents", "解除或终止劳动关系证明")})]
