@@ -160,16 +160,16 @@ def plan_batches(
     unknown = chosen - set(LEVELS)
     if unknown:
         raise TierhubError(f"unknown source level {sorted(unknown)}", fix="use street and/or community")
+    by_district: dict[str, list[str]] = {}  # one pass over the sources, not one per district
+    for source in tree.sources():
+        if source.level in chosen and (only is None or source.code in only):
+            by_district.setdefault(source.code[:6], []).append(source.code)
     by_host: dict[str, list[str]] = {}
     district_names: dict[str, str] = {}
     for district in tree.at_level("district"):
         if wanted is not None and district.code[:6] not in wanted:
             continue
-        codes = [
-            s.code
-            for s in tree.sources()
-            if s.code.startswith(district.prefix) and s.level in chosen and (only is None or s.code in only)
-        ]
+        codes = by_district.get(district.code[:6], [])
         if codes:
             by_host.setdefault(hosts(district.code) if hosts else "folder", []).extend(codes)
             district_names[district.code] = district.name
