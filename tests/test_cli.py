@@ -175,14 +175,14 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
 def test_demo_runs_end_to_end_and_is_safe_to_rerun(tmp_path: Path) -> None:
     tierhub = Path(sys.executable).parent / "tierhub"
     home = tmp_path / "demo"
-    # No Prefect API configured: the embedded run keeps its state under the tierhub home.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"TIERHUB_HOME": str(tmp_path / "tierhub-home"), "PREFECT_PROFILES_PATH": str(tmp_path / "none.toml")}
     run = [str(tierhub), "demo", "--home", str(home)]
     first = subprocess.run(run, capture_output=True, text=True, timeout=600, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "Warehouse:" in first.stdout and "quarantine.reasons" in first.stdout
-    assert list((tmp_path / "tierhub-home" / "prefect").glob("*.db")), "Prefect's database is not under the home"
+    # No Prefect API configured: the sync runs directly, no temporary API and no Prefect database (decision 0026).
+    assert not list((tmp_path / "tierhub-home" / "prefect").glob("*.db")), "an embedded demo started a Prefect server"
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     [(files, rows)] = con.execute("SELECT count(*), sum(rows_loaded) FROM ops.files").fetchall()
     con.close()

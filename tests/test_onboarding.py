@@ -374,12 +374,13 @@ def test_a_column_mixing_date_dialects_is_judged_row_by_row(tmp_path: Path) -> N
 @pytest.mark.slow  # imports Prefect and runs a batch
 def test_each_sync_batch_reads_the_home_aliases(tmp_path: Path) -> None:
     from connectors.exports import Selection
+    from flows.batches import settings_where
     from flows.pipeline import batch_state
-    from flows.sync import BatchPlan, Where, _settings_where, prepare
+    from flows.sync import BatchPlan, Where, prepare
     from tierhub.settings import TierhubSettings
 
     home = tmp_path / "home"
-    assert _settings_where(None, None, TierhubSettings(home=home)).home == str(home.resolve())
+    assert settings_where(None, None, TierhubSettings(home=home)).home == str(home.resolve())
     add_code_alias(home, "local_unemployment_reason", "合同期满未续签", "2")
     drops = tmp_path / "drops"
     unicode_text_export(drops / OUTBOX, 2, office_rows(2, 8, ["合同期满未续签"]), HEADERS)

@@ -290,10 +290,15 @@ class Catalogue:
         return [self.find(name).code for name in names]
 
 
+# libyaml's safe loader when PyYAML has it: the same documents, ~7x less CPU than the pure-Python one
+# (the catalogue's 35 files cost 0.64 s to parse, paid by every command that reads the standards).
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_item(path: Path) -> ItemStandard:
     """Parse one catalogue file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
         return ItemStandard.model_validate(data)
     except (yaml.YAMLError, ValidationError, TypeError) as exc:
         raise CatalogueError(f"invalid standard: {exc}", path=str(path)) from exc
@@ -337,7 +342,7 @@ def catalogue(directory: Path = CATALOGUE_DIR) -> Catalogue:
 @cache
 def rule_messages(directory: Path = CATALOGUE_DIR) -> dict[str, dict[str, str]]:
     """Rule code → message templates (zh, en, fix_zh, fix_en) and its default ``severity``."""
-    data = yaml.safe_load((directory / "_rules.yaml").read_text(encoding="utf-8"))
+    data = yaml.load((directory / "_rules.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     return {code: {k: str(v) for k, v in texts.items()} for code, texts in data.items()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import shutil
 import signal
@@ -27,8 +28,8 @@ from tierhub.errors import TierhubError, printable
 from tierhub.settings import TierhubSettings
 from tierhub.synth.city import GeneratedCity
 
-if TYPE_CHECKING:  # flows.sync imports Prefect, which takes seconds: only a sync needs it
-    from flows.sync import SyncSummary
+if TYPE_CHECKING:
+    from flows.batches import SyncSummary
 
 STAGES = {
     "fetch": "fetching new files 取文件",
@@ -106,18 +107,61 @@ def run_sync(
     since: dt.date | None = None,
     dry_run: bool = False,
     on: Console | None = None,
+    prefect: bool | None = None,
 ) -> SyncSummary:
-    """Run the sync flow on Prefect's embedded default (no server), with a progress bar per district.
+    """Run a sync in this process, with a progress bar per district.
 
-    The bars follow the flow itself: it reports its plan and each committed batch to a
-    listener in this process, so what moves is what the flow did.
+    With no Prefect API configured (the embedded default) the sync's plain body runs directly,
+    without Prefect (``flows.runs.sync_direct``): no temporary API to start, no Prefect import.
+    With one configured, or ``prefect=True``, it runs as the ``sync`` flow (a temporary local
+    API is started when none is configured). The bars follow the run itself: it reports its
+    plan and each committed batch to a listener in this process.
     """
-    from flows.cli.environment import ensure_prefect_home
+    from flows.cli.environment import ensure_prefect_home, prefect_api_configured
+
+    params: dict[str, Any] = {
+        "drops_root": str(drops.resolve()),
+        "warehouse": str(warehouse.resolve()),
+        "districts": districts,
+        "levels": levels,
+        "items": items,
+        "since": since,
+        "dry_run": dry_run,
+        "sources_per_batch": sources_per_batch,
+    }
+    if not (prefect or prefect_api_configured(os.environ)):
+        with interrupts_end_the_run(None), run_log_on_stderr():
+            return _follow(params, on, flow=False)
     from flows.cli.server import temporary_api
 
     ensure_prefect_home(os.environ)  # where main() pointed Prefect, before Prefect starts its local API
     with temporary_api(os.environ) as server, interrupts_end_the_run(server):
-        return _run_flow(drops, warehouse, districts, sources_per_batch, levels, items, since, dry_run, on)
+        return _follow(params, on, flow=True)
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (the progress bars redirect it above themselves)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+@contextlib.contextmanager
+def run_log_on_stderr() -> Iterator[None]:
+    """A direct run's log lines on stderr, as Prefect prints a flow run's: time, level, message."""
+    logger = logging.getLogger("tierhub.flows")
+    handler = _CurrentStderr()
+    line = "%(asctime)s.%(msecs)03d | %(levelname)-7s | sync - %(message)s"
+    handler.setFormatter(logging.Formatter(line, "%H:%M:%S"))
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 INTERRUPTED = (
@@ -152,28 +196,19 @@ def interrupts_end_the_run(server: subprocess.Popen[bytes] | None) -> Iterator[N
             signal.signal(sig, handler)
 
 
-def _run_flow(
-    drops: Path,
-    warehouse: Path,
-    districts: list[str] | None,
-    sources_per_batch: int,
-    levels: list[str] | None,
-    items: list[str] | None,
-    since: dt.date | None,
-    dry_run: bool,
-    on: Console | None,
-) -> SyncSummary:
-    from flows.sync import BatchPlan, BatchSummary, progress_listener, sync_flow
+def _follow(params: dict[str, Any], on: Console | None, *, flow: bool) -> SyncSummary:
+    from flows.batches import BatchPlan, BatchSummary, progress_listener
     from tierhub.reference import divisions
 
     with progress_bars(on) as progress:
-        starting = progress.add_task("Starting Prefect (temporary local API)…", total=None)
+        first = "Starting Prefect (temporary local API)…" if flow else "Reading the warehouse…"
+        starting = progress.add_task(first, total=None)
         bars: dict[str, TaskID] = {}
         preparing: dict[str, TaskID] = {}  # batch label → its bar until it is committed
 
         def show(event: str, value: object) -> None:
             if event == "planned" and isinstance(value, list):
-                progress.update(starting, description="Prefect started; reading the warehouse", total=1, completed=1)
+                progress.update(starting, description="Planned; reading the warehouse", total=1, completed=1)
                 plans: list[BatchPlan] = value
                 for plan in plans:
                     for code, sources in plan.districts.items():
@@ -192,17 +227,14 @@ def _run_flow(
                 progress.advance(bars[value.district_code], value.sources)
 
         with progress_listener(show):
-            summary: SyncSummary = sync_flow(
-                drops_root=str(drops.resolve()),
-                warehouse=str(warehouse.resolve()),
-                districts=districts,
-                levels=levels,
-                items=items,
-                since=since,
-                dry_run=dry_run,
-                sources_per_batch=sources_per_batch,
-            )
-            return summary
+            if flow:
+                from flows.sync import sync_flow
+
+                summary: SyncSummary = sync_flow(**params)
+                return summary
+            from flows.runs import sync_direct
+
+            return sync_direct(**params)
 
 
 def checked_selection(
@@ -246,9 +278,16 @@ def sync(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read and check everything, show what would load, commit nothing.")
     ] = False,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            "--prefect",
+            help="Run as a Prefect flow run even with no Prefect API configured (starts a temporary local API).",
+        ),
+    ] = False,
     json: Json = False,
 ) -> None:
-    """Sync new exports from local folders into the warehouse (runs the Prefect flow embedded)."""
+    """Sync new exports from local folders into the warehouse (the sync flow's steps, run in this process)."""
     settings = TierhubSettings()
     drops = drops or settings.drops_folder
     warehouse = warehouse or settings.warehouse_file
@@ -268,6 +307,7 @@ def sync(
         since=parse_day(since, "--since"),
         dry_run=dry_run,
         on=err_console if json else None,
+        prefect=prefect,
     )
     if json:
         print_json(sync_facts(summary, warehouse, time.monotonic() - started))

@@ -47,7 +47,11 @@ def alive(pid: int) -> bool:
 
 
 def start_sync(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
-    """A real ``tierhub sync`` whose temporary API is up: (the CLI process, the server's pid)."""
+    """A real ``tierhub sync --prefect`` whose temporary API is up: (the CLI process, the server's pid).
+
+    Without ``--prefect`` an embedded sync starts no API at all (decision 0026); with it, the
+    flow runs against a temporary API that must die with the CLI.
+    """
     if not sys.platform.startswith("linux"):
         pytest.skip("process-death signals (prctl) are Linux only")
     drops = tmp_path / "drops" / "120101" / "120101001000"
@@ -56,7 +60,7 @@ def start_sync(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env |= {"TIERHUB_HOME": str(tmp_path / "home"), "TIERHUB_ENCRYPT": "false", "PREFECT_HOME": str(tmp_path / "p")}
     cli = subprocess.Popen(
-        [sys.executable, "-m", "tierhub", "sync", "--drops", str(tmp_path / "drops"), "--district", "120101"],
+        [sys.executable, "-m", "tierhub", "sync", "--prefect", "--drops", str(tmp_path / "drops"), "--district=120101"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

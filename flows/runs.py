@@ -1,0 +1,409 @@
+"""A sync run without Prefect: plan, prepare, commit, publish — the flow's body as plain Python.
+
+``flows.sync`` runs this body as the ``sync`` flow: each step a Prefect task (retries, task
+runs, a Dask or thread task runner, the run's artifact). An embedded run from the command line
+(``tierhub sync`` and ``demo`` with no Prefect API configured) runs the same body with
+:class:`DirectSteps`: the same functions called in this process — batches prepared in a thread
+while the previous one commits, the same retries of a busy warehouse — without importing
+Prefect or starting its temporary API (docs/decisions/0026-embedded-runs-without-a-server.md).
+Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from flows.batches import (
+    LEVELS,
+    BatchPlan,
+    BatchSummary,
+    SyncSummary,
+    Where,
+    add_previews,
+    as_since,
+    bureau_today,
+    endpoint_host,
+    failed_batch,
+    notify,
+    plan_batches,
+    settings_where,
+    summarise,
+    summary_markdown,
+)
+from flows.pipeline import (
+    BatchState,
+    PreparedBatch,
+    Selection,
+    batch_state,
+    batch_status,
+    commit_prepared,
+    prepare_batch,
+)
+from quality.aliases import apply_local_aliases, load_local_aliases
+from tierhub.calendar import calendar_warnings, is_working_day
+from tierhub.errors import ConfigError, WarehouseError, printable
+from tierhub.priority import lower_priority
+from tierhub.reference import divisions
+from tierhub.settings import TierhubSettings
+from tierhub.standards import catalogue
+from warehouse.publish import CURRENT, prune, publish, snapshots_folder
+from warehouse.schema import open_warehouse
+from warehouse.source_status import STATES
+
+log = logging.getLogger("tierhub.flows")
+
+# -- the steps, plain: the flow's tasks wrap these --
+
+
+def read_states(warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
+    """Read the cursor and registry of every planned source (one short open of the warehouse)."""
+    con = open_warehouse(Path(warehouse))
+    try:
+        return {plan.label: batch_state(con, plan.source_codes) for plan in plans}
+    finally:
+        con.close()
+
+
+def prepare_plan(
+    plan: BatchPlan,
+    state: BatchState,
+    where: Where,
+    selection: Selection,
+    today: dt.date,
+    batch_rows: int,
+    run_label: str,
+) -> PreparedBatch:
+    """Scan, fetch, read and judge one batch in a scratch DuckDB (any process, any machine)."""
+    if where.home is not None:
+        apply_local_aliases(Path(where.home))  # read on every run: an alias mapped today is in force
+    outboxes = where.outboxes()
+    scratch = duckdb.connect()
+    try:
+        return prepare_batch(
+            scratch,
+            outboxes,
+            plan.source_codes,
+            state,
+            today=today,
+            run_label=f"{run_label}/{plan.label}",
+            batch_rows=batch_rows,
+            selection=selection,
+            progress=lambda stage, done, total: notify("stage", (plan.label, stage, done, total)),
+        )
+    finally:
+        scratch.close()
+        outboxes.close()
+
+
+def commit_plan(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
+    """Commit one prepared batch (this process is the one writer); its summary per district."""
+    try:
+        con = open_warehouse(Path(warehouse))
+    except duckdb.IOException as exc:  # held by a reader or maintenance: retried with backoff
+        raise WarehouseError(f"warehouse {warehouse} is in use: {exc}", fix="the step retries") from exc
+    try:
+        commit_prepared(con, prepared)
+    finally:
+        con.close()
+    return summarise(plan, prepared)
+
+
+def publish_current(warehouse: str, keep: int, days: int, logger: Logger) -> str:
+    """Publish the committed warehouse as the next read-only generation; prune old ones."""
+    path = Path(warehouse)
+    con = open_warehouse(path)
+    try:
+        snapshot = publish(con, path)
+    finally:
+        con.close()
+    prune(snapshots_folder(path), keep=keep, days=days)
+    logger.info("published %s (%.1f MiB)", snapshot.path, snapshot.bytes / 2**20)
+    return str(snapshot.path)
+
+
+# -- how the steps run: as Prefect tasks (flows.sync) or directly (DirectSteps) --
+
+Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+
+class Pending(Protocol):
+    """A batch being prepared (a Prefect future, or a thread's)."""
+
+    def result(self) -> PreparedBatch: ...
+
+
+class Steps(Protocol):
+    """How a run's steps are executed."""
+
+    def logger(self) -> Logger: ...
+    def read_state(self, warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]: ...
+    def prepare(self, plan: BatchPlan, *args: Any) -> Pending: ...
+    def commit(self, plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]: ...
+    def publish_snapshot(self, warehouse: str, keep: int, days: int) -> str: ...
+    def data_docs(
+        self, warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date
+    ) -> str | None: ...
+    def artifact(self, markdown: str, description: str | None) -> None: ...
+
+
+RETRY_DELAYS = (5.0, 20.0, 60.0)  # as the flow's read-state and commit-batch tasks
+
+
+@dataclass
+class DirectSteps:
+    """The steps called in this process: no Prefect, no API (an embedded run from the command line).
+
+    Batches are prepared on ``prepare_threads`` threads while this thread commits, as the
+    flow's thread runner does. A failing read, commit or publish is retried after 5, 20 and
+    60 s unless it is a ``ConfigError``, as the tasks' ``transient_only`` policy does. No
+    artifact is kept: the command line prints the run's tables itself.
+    """
+
+    prepare_threads: int = 1
+    sleep: Callable[[float], None] = time.sleep
+    delays: tuple[float, ...] = RETRY_DELAYS
+    _pool: ThreadPoolExecutor | None = None
+
+    def logger(self) -> Logger:
+        return log
+
+    def _retried(self, name: str, work: Callable[[], Any]) -> Any:
+        for delay in (*self.delays, None):
+            try:
+                return work()
+            except ConfigError:
+                raise
+            except Exception as exc:
+                if delay is None:
+                    raise
+                log.warning("%s failed (%s); retrying in %.0f s", name, printable(str(exc)), delay)
+                self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def read_state(self, warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
+        return dict(self._retried("read-state", lambda: read_states(warehouse, plans)))
+
+    def prepare(self, plan: BatchPlan, *args: Any) -> Future[PreparedBatch]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.prepare_threads, thread_name_prefix="prepare")
+        return self._pool.submit(prepare_plan, plan, *args)
+
+    def commit(self, plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
+        return list(self._retried(f"commit-{plan.label}", lambda: commit_plan(plan, prepared, warehouse)))
+
+    def publish_snapshot(self, warehouse: str, keep: int, days: int) -> str:
+        return str(self._retried("publish-snapshot", lambda: publish_current(warehouse, keep, days, log)))
+
+    def data_docs(
+        self, warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date
+    ) -> str | None:
+        return render_data_docs(warehouse, load_ids, run_label, out_dir, today)
+
+    def artifact(self, markdown: str, description: str | None) -> None:
+        """No Prefect UI to show it in."""
+
+    def close(self) -> None:
+        """Stop the preparing threads (after the run, or when it failed)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def render_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date) -> str | None:
+    """Render the run's Great Expectations Data Docs, one folder per district (masked) and the engineers'
+    unmasked copy; the engineers' index page's path (decision 0021)."""
+    from quality.datadocs import build_data_docs  # Great Expectations: imported only when rendering
+
+    con = open_warehouse(Path(warehouse))
+    try:
+        index = build_data_docs(con, Path(out_dir), load_ids, run_label=run_label, today=today)
+    finally:
+        con.close()
+    return str(index.resolve()) if index else None
+
+
+# -- the run --
+
+
+def run_batches(
+    steps: Steps,
+    plans: list[BatchPlan],
+    where: Where,
+    selection: Selection,
+    *,
+    today: dt.date,
+    batch_rows: int,
+    run_label: str,
+    dry_run: bool,
+) -> list[BatchSummary]:
+    """Prepare every batch on the steps' runner; commit them here, one at a time, in order.
+
+    A batch that cannot be prepared is listed as failed and the others go on; a batch that
+    cannot commit is listed too, and the run raises at the end (the warehouse is unchanged
+    by it).
+    """
+    logger = steps.logger()
+    notify("planned", plans)
+    states = steps.read_state(where.warehouse, plans)
+    futures = [
+        steps.prepare(plan, states[plan.label], where, selection, today, batch_rows, run_label) for plan in plans
+    ]
+    summaries: list[BatchSummary] = []
+    commit_errors: list[str] = []
+    for plan, future in zip(plans, futures, strict=True):
+        try:
+            prepared = future.result()
+        except Exception as exc:  # any failure of one batch is reported; the other batches go on
+            parts = failed_batch(plan, f"batch not prepared: {exc}")
+            logger.error("%s could not be prepared: %s", plan.label, exc)
+        else:
+            if dry_run:
+                prepared.outcome.status = batch_status(prepared)
+                parts = summarise(plan, prepared)
+                add_previews(parts, prepared)
+            else:
+                notify("stage", (plan.label, "commit", 0, 0))
+                try:
+                    parts = steps.commit(plan, prepared, where.warehouse)
+                except WarehouseError as exc:
+                    commit_errors.append(f"{plan.label}: {exc}")
+                    parts = failed_batch(plan, f"not committed: {exc}")
+            logger.info(
+                "%s%s: %d sources in %d districts; %d new files (%d unchanged, %d rejected, %d refused), "
+                "%d rows %s, %d %s; sources %s",
+                plan.label,
+                " (dry run)" if dry_run else "",
+                len(plan.source_codes),
+                len(parts),
+                sum(p.files for p in parts),
+                sum(p.skipped_files for p in parts),
+                sum(p.rejected_files for p in parts),
+                sum(p.refused_files for p in parts),
+                sum(p.rows_loaded for p in parts),
+                "would load" if dry_run else "loaded",
+                sum(p.rows_quarantined for p in parts),
+                "would be quarantined" if dry_run else "quarantined",
+                ", ".join(f"{n} {s}" for s in STATES if (n := sum(p.states.get(s, 0) for p in parts))),
+            )
+            del prepared
+        for summary in parts:
+            summaries.append(summary)
+            notify("batch", summary)
+    if commit_errors:
+        raise WarehouseError(
+            f"{len(commit_errors)} of {len(plans)} batches could not commit: {'; '.join(commit_errors)}",
+            fix="the other batches are committed; fix the warehouse and rerun (committed files are skipped)",
+        )
+    return summaries
+
+
+def finish_run(
+    steps: Steps,
+    summary: SyncSummary,
+    settings: TierhubSettings,
+    data_docs: bool | None,
+    run_label: str,
+    today: dt.date,
+) -> SyncSummary:
+    """Publish the snapshot and Data Docs of a run that loaded something; write the artifact."""
+    warehouse = summary.warehouse
+    load_ids = list(dict.fromkeys(b.load_id for b in summary.batches if b.rows_in))
+    if not summary.dry_run and (load_ids or not (snapshots_folder(Path(warehouse)) / CURRENT).exists()):
+        summary.snapshot = steps.publish_snapshot(warehouse, settings.snapshot_keep, settings.snapshot_days)
+    if not summary.dry_run and (settings.data_docs if data_docs is None else data_docs) and load_ids:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        label = f"{run_label}-{stamp}"
+        out_dir = str(Path(warehouse).resolve().parent / "datadocs" / label)
+        summary.data_docs = steps.data_docs(warehouse, load_ids, label, out_dir, today)
+    steps.artifact(summary_markdown(summary), "Per-district sources ok / failed / late, rows loaded / quarantined")
+    return summary
+
+
+def sync_run_name(params: dict[str, Any]) -> str:
+    """A sync run's name from its parameters: ``sync-city``, ``sync-120101-street-dry-run``."""
+    districts = params.get("districts")
+    name = f"sync-{'-'.join(d[:6] for d in districts) if districts else 'city'}"
+    levels = params.get("levels")
+    if levels and set(levels) != set(LEVELS):
+        name += "-" + "-".join(sorted(levels))
+    return name + ("-dry-run" if params.get("dry_run") else "")
+
+
+def run_sync(
+    steps: Steps,
+    run_label: str,
+    drops_root: str | None = None,
+    warehouse: str | None = None,
+    districts: list[str] | None = None,
+    levels: list[str] | None = None,
+    items: list[str] | None = None,
+    since: dt.datetime | dt.date | None = None,
+    dry_run: bool = False,
+    working_days_only: bool = False,
+    today: dt.date | None = None,
+    sources_per_batch: int | None = None,
+    batch_rows: int | None = None,
+    data_docs: bool | None = None,
+) -> SyncSummary:
+    """The ``sync`` flow's body (its parameters are documented there), on either kind of steps."""
+    settings = TierhubSettings()
+    settings.warehouse_key()  # a missing key is a setting, not a fault: fail before any step runs
+    load_local_aliases(settings.home)  # a broken alias file, too
+    # Unknown codes would select nothing and the run would look fine: refuse them first.
+    districts = divisions().district_codes(districts) if districts else None
+    items = catalogue().codes_of(items) if items else None
+    lower_priority(settings.sync_niceness)
+    where = settings_where(drops_root, warehouse, settings)
+    day = today or bureau_today()
+    summary = SyncSummary(warehouse=where.warehouse, batches=[], dry_run=dry_run, warnings=calendar_warnings(day))
+    logger = steps.logger()
+    for warning in summary.warnings:
+        logger.warning(warning)
+    if working_days_only and not is_working_day(day):
+        summary.skipped = (
+            f"{day} is not a working day in mainland China (法定节假日或周末); the scheduled sync skipped it"
+        )
+        logger.info(summary.skipped)
+        steps.artifact(summary_markdown(summary), None)
+        return summary
+    plans = plan_batches(
+        districts,
+        sources_per_batch or settings.sources_per_batch,
+        levels,
+        endpoint_host(where.sources_file, where.drops_root),
+    )
+    selection = Selection(as_since(since), frozenset(items) if items else None)
+    summary.batches = run_batches(
+        steps,
+        plans,
+        where,
+        selection,
+        today=day,
+        batch_rows=batch_rows or settings.batch_rows,
+        run_label=run_label,
+        dry_run=dry_run,
+    )
+    return finish_run(steps, summary, settings, data_docs, run_label, day)
+
+
+def sync_direct(**params: Any) -> SyncSummary:
+    """Run a sync in this process without Prefect (``sync_flow``'s parameters)."""
+    steps = DirectSteps(prepare_threads=TierhubSettings().prepare_threads)
+    try:
+        return run_sync(steps, sync_run_name(params), **params)
+    finally:
+        steps.close()
+
+
+def summary_dict(summary: SyncSummary) -> dict[str, object]:
+    """A JSON-friendly form of a summary."""
+    return asdict(summary)
