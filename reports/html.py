@@ -8,11 +8,12 @@ from typing import Any
 
 from jinja2 import Environment
 
-from reports import charts
+from reports import casework, charts
 from reports.jinja import environment
 from reports.model import DistrictReport, labels, percent
 from tierhub.clock import shown
 from warehouse.marts import ANY_ITEM
+from warehouse.worklists import EVIDENCE_DAYS
 
 TEMPLATE = "report.html.j2"
 PASS_THRESHOLD = 0.95  # streets under this pass rate are drawn red
@@ -78,6 +79,10 @@ def render_html(report: DistrictReport, language: str = "zh") -> str:
         "streets": {s.code: s.name for s in report.streets},
         "any_item": ANY_ITEM,
         "history": history,
+        "cw": casework.words(language),
+        "evidence_text": casework.evidence_text,
+        "life_text": casework.life_text,
+        "evidence_days": EVIDENCE_DAYS,
     }
     return _environment().get_template(TEMPLATE).render(**context)
 

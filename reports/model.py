@@ -16,12 +16,14 @@ from typing import Any
 import duckdb
 import yaml
 
+from reports.casework import Casework, build_casework
 from tierhub.calendar import calendar_warnings
 from tierhub.errors import ConfigError
 from tierhub.reference import divisions
 from tierhub.scope import Scope
 from tierhub.standards import column_missing_message
 from warehouse import marts
+from warehouse.funding import PriceList
 from warehouse.marts import (
     TZ,
     Expectations,
@@ -104,6 +106,7 @@ class DistrictReport:
     item_names: dict[str, tuple[str, str]]
     data_docs: str | None = None
     calendar_warnings: list[str] = field(default_factory=list)  # years counted without their holidays
+    casework: Casework | None = None  # 协查 cases, worklists, funding, staff (reports.casework)
 
     @property
     def source_names(self) -> dict[str, str]:
@@ -143,8 +146,12 @@ def build_report(
     escalate_after: int = 2,
     now: dt.datetime | None = None,
     data_docs: str | None = None,
+    prices: PriceList | None = None,
 ) -> DistrictReport:
-    """Assemble one district's report for ``period`` from the marts (scope: the district)."""
+    """Assemble one district's report for ``period`` from the marts (scope: the district).
+
+    ``prices``: the price list of the funding sheet (default: the settings' home, else the example).
+    """
     scope = Scope.district(district)
     now = now or dt.datetime.now(TZ)
     streets = {code: StreetSummary(code, name) for code, name in marts.division_names(con, scope, "street").items()}
@@ -219,6 +226,7 @@ def build_report(
         item_names=item_names,
         data_docs=data_docs,
         calendar_warnings=list(dict.fromkeys(calendar_warnings(now.date()) + calendar_warnings(period.end))),
+        casework=build_casework(con, scope, period, today=now.date(), prices=prices),
     )
 
 

@@ -55,8 +55,8 @@ def versions() -> list[tuple[ItemStandard, StandardVersion]]:
     return [(item, version) for item in catalogue() for version in item.versions]
 
 
-def test_the_catalogue_holds_the_33_items() -> None:
-    assert len(catalogue()) == 33
+def test_the_catalogue_holds_the_34_items() -> None:
+    assert len(catalogue()) == 34
     for item in catalogue():
         category, owners = SCHEME[item.code[:2]]
         assert (item.category, item.owner_system in owners) == (category, True), item.code
