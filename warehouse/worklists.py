@@ -7,8 +7,8 @@
   medical reimbursement (YB02), social security card activity (SK01–SK05), any other record
   handled in person — the item is **pre-cleared** and the evidence is named, so the home visit
   goes only where nothing shows the person alive. A certification that comes back through the
-  normal SB05 export closes the item (status ``done``); a death (JC02 death date) or a
-  cancellation (SB06) takes the person off the list.
+  normal SB05 export closes the item (status ``done``); a recorded death (a JC02 death date
+  on any current record) or a cancellation (SB06) takes the person off the list.
 - **Hardship follow-ups** (就业困难人员跟踪): people recognised in hardship (JY04) whose last
   contact — the recognition, a labour-resource survey visit (JC01) or a job-service record
   (JY06) — is ``FOLLOW_UP_DAYS`` old by the end of the period; an employment registration
@@ -148,10 +148,9 @@ def _pension_sql(prefix: str) -> str:
     parts = []
     for code in PENSION_ITEMS:
         item = catalogue().items[code]
-        death = "f.death_date" if code == "JC02" else "CAST(NULL AS DATE)"
         parts.append(
             f"SELECT c.id_number, c.item_code, c.source_id, c.business_date, c.file_id, c.row_number, "
-            f"f.community_code, f.name, {death} AS death_date FROM core.cases c "
+            "f.community_code, f.name FROM core.cases c "
             f"JOIN {fact_table(item)} f ON f.file_id = c.file_id AND f.row_number = c.row_number "
             f"WHERE c.item_code = {lit(code)} AND c.superseded_by_load IS NULL "
             f"AND starts_with(f.community_code, {lit(prefix)})"
@@ -181,6 +180,7 @@ def pension_checks(
     """
     where, seen_by = Scope(scope), Scope(viewer or scope)
     certification = fact_table(catalogue().items[CERTIFICATION])
+    retirees = fact_table(catalogue().items["JC02"])
     year_before = _plus_year(period.end, -1)
     since = today - dt.timedelta(days=EVIDENCE_DAYS)
     not_evidence = ", ".join(lit(c) for c in (*NOT_EVIDENCE, CERTIFICATION))
@@ -202,12 +202,18 @@ def pension_checks(
             WHERE c.item_code = {lit(CANCELLATION)} AND c.superseded_by_load IS NULL
               AND c.business_date >= p.business_date
         ),
+        dead AS (
+            SELECT DISTINCT c.id_number FROM core.cases c JOIN {retirees} f
+              ON f.file_id = c.file_id AND f.row_number = c.row_number
+            WHERE c.item_code = 'JC02' AND c.superseded_by_load IS NULL AND f.death_date IS NOT NULL
+              AND c.id_number IN (SELECT id_number FROM pensioners)
+        ),
         alive AS (
             SELECT id_number,
                    arg_max(struct_pack(kind := {_evidence_kind()}, item := item_code, src := source_id,
                                        d := business_date),
                            (CASE WHEN item_code IN ({", ".join(lit(c) for c in MEDICAL + CARD)}) THEN 1 ELSE 0 END,
-                            business_date)) AS best
+                            business_date, item_code)) AS best
             FROM core.cases
             WHERE superseded_by_load IS NULL AND business_date BETWEEN ? AND ?
               AND item_code NOT IN ({not_evidence})
@@ -218,7 +224,7 @@ def pension_checks(
         FROM pensioners p
         LEFT JOIN certified c USING (id_number)
         LEFT JOIN alive a USING (id_number)
-        WHERE p.death_date IS NULL AND p.id_number NOT IN (SELECT id_number FROM cancelled)
+        WHERE p.id_number NOT IN (SELECT id_number FROM cancelled) AND p.id_number NOT IN (SELECT id_number FROM dead)
           AND (c.in_period IS NOT NULL OR c.before_period IS NULL OR c.before_period <= ?)
         ORDER BY p.community_code, p.id_number
         """,
