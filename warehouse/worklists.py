@@ -220,7 +220,8 @@ def pension_checks(
               AND id_number IN (SELECT id_number FROM pensioners)
             GROUP BY id_number
         )
-        SELECT p.community_code, p.id_number, p.name, p.item_code, c.before_period, c.in_period, a.best
+        SELECT p.community_code, p.id_number, p.name, p.item_code, c.before_period,
+               c.in_period.d, c.in_period.m, c.in_period.s, a.best.kind, a.best.item, a.best.src, a.best.d
         FROM pensioners p
         LEFT JOIN certified c USING (id_number)
         LEFT JOIN alive a USING (id_number)
@@ -230,31 +231,43 @@ def pension_checks(
         """,
         [period.start, period.start, period.end, since, today, year_before],
     ).fetchall()
-    tree = divisions()
+    # Names and places looked up once per division, not once per row (a city has ~10^6 rows).
+    tree, items = divisions(), catalogue().items
+    communities: dict[str, str] = {}
+    places: dict[str, tuple[str, str]] = {}
+    inside = seen_by.prefix
     checks = []
-    for community, id_number, name, item, before, in_period, best in rows:
-        node = tree.by_code.get(community)
-        due_on = _plus_year(before) if before else None
-        if in_period is not None:
-            status, evidence = "done", None
-        elif best is not None:
-            status, evidence = "pre_cleared", _life(best, seen_by)
+    for community, id_number, name, item, before, done_on, method, benefit, kind, code, source, day in rows:
+        if community not in communities:
+            node = tree.by_code.get(community)
+            communities[community] = node.name if node else str(community)
+        evidence = None
+        if done_on is not None:
+            status = "done"
+        elif kind is not None:
+            status = "pre_cleared"
+            if source not in places:
+                district = tree.get(source[:6] + "000000").name
+                node = tree.by_code.get(source)
+                places[source] = (district, (node.name if node else source) if source.startswith(inside) else district)
+            district, place = places[source]
+            evidence = LifeEvidence(kind, code, items[code].name_zh, items[code].name_en, day, district, place)
         else:
-            status, evidence = "due", None
+            status = "due"
         checks.append(
             PensionCheck(
-                community_code=str(community),
-                community_name=node.name if node else str(community),
-                id_number=str(id_number),
-                name=str(name or ""),
-                pension_item=str(item),
+                community_code=community,
+                community_name=communities[community],
+                id_number=id_number,
+                name=name or "",
+                pension_item=item,
                 last_certified=before,
-                due_on=due_on,
+                due_on=_plus_year(before) if before else None,
                 status=status,
                 evidence=evidence,
-                certified_on=in_period["d"] if in_period else None,
-                certification_method=in_period["m"] if in_period else None,
-                benefit_status=in_period["s"] if in_period else None,
+                certified_on=done_on,
+                certification_method=method,
+                benefit_status=benefit,
             )
         )
     return checks
@@ -265,17 +278,6 @@ def _plus_year(day: dt.date, years: int = 1) -> dt.date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
-
-
-def _life(best: dict[str, object], seen_by: Scope) -> LifeEvidence:
-    source, code, day = str(best["src"]), str(best["item"]), best["d"]
-    assert isinstance(day, dt.date)
-    tree = divisions()
-    district = tree.get(source[:6] + "000000").name
-    node = tree.by_code.get(source)
-    place = (node.name if node else source) if seen_by.contains(source) else district
-    item = catalogue().items[code]
-    return LifeEvidence(str(best["kind"]), code, item.name_zh, item.name_en, day, district, place)
 
 
 def hardship_follow_ups(
