@@ -186,7 +186,7 @@ def pension_checks(
     not_evidence = ", ".join(lit(c) for c in (*NOT_EVIDENCE, CERTIFICATION))
     rows = con.execute(
         f"""
-        WITH pensioners AS ({_pension_sql(where.prefix)}),
+        WITH pensioners AS MATERIALIZED ({_pension_sql(where.prefix)}),
         certified AS (
             SELECT c.id_number,
                    max(c.business_date) FILTER (WHERE c.business_date < ?) AS before_period,
