@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.context import CsrfRejected, Forbidden, NeedLogin, NeedPassword, Portal, context, render
-from portal.routes import admin, dashboard, guide, outliers, people, sessions, sql
+from portal.routes import admin, cases, dashboard, funding, guide, outliers, people, sessions, sql, worklists
 from tierhub.errors import ScopeError, TierhubError
 from tierhub.settings import TierhubSettings
 
@@ -64,6 +64,9 @@ def create_app(settings: TierhubSettings | None = None, *, warehouse: Path | Non
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (sessions, people, dashboard, outliers, sql, admin, guide):
         app.include_router(module.router)
+    app.include_router(cases.router)  # 协查 cases and the regional check (decision 0025)
+    app.include_router(worklists.router)  # community worklists (decision 0025)
+    app.include_router(funding.router)  # 以事定费 and Table 1 (decision 0025)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(NeedLogin)

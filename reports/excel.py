@@ -15,6 +15,7 @@ from typing import Any
 
 import xlsxwriter
 
+from reports.casework import casework_sheets
 from reports.model import DistrictReport, StreetSummary, labels, outlier_figure
 from tierhub.cells import WORKBOOK_OPTIONS, write_cell
 from tierhub.clock import shown
@@ -86,6 +87,8 @@ def write_workbook(report: DistrictReport, path: Path, language: str = "zh") -> 
     _outliers(book, report, words, fmt, sheet_name(words["outliers_sheet"], taken))
     for street in report.streets:
         _street_sheet(book, report, street, words, fmt, sheet_name(street.name, taken), language)
+    if report.casework is not None:
+        casework_sheets(book, report.casework, language, taken)
     book.close()
     return path
 

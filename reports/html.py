@@ -10,11 +10,12 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
-from reports import charts
+from reports import casework, charts
 from reports.jinja import environment
 from reports.model import DistrictReport, labels, outlier_figure, percent
 from tierhub.clock import shown
 from warehouse.marts import ANY_ITEM
+from warehouse.worklists import EVIDENCE_DAYS
 
 TEMPLATE = "report.html.j2"
 PASS_THRESHOLD = 0.95  # streets under this pass rate are drawn red
@@ -82,6 +83,10 @@ def render_html(report: DistrictReport, language: str = "zh") -> str:
         "history": history,
         "outlier_figure": outlier_figure,
         "series_spark": series_spark,
+        "cw": casework.words(language),
+        "evidence_text": casework.evidence_text,
+        "life_text": casework.life_text,
+        "evidence_days": EVIDENCE_DAYS,
     }
     return _environment().get_template(TEMPLATE).render(**context)
 

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from reports.casework import Casework, build_casework
 from tierhub.calendar import calendar_warnings
 from tierhub.errors import ConfigError
 from tierhub.reference import divisions
@@ -23,6 +24,7 @@ from tierhub.scope import Scope
 from tierhub.standards import column_missing_message
 from warehouse import marts
 from warehouse.figures import COUNTERS, Figures, division_figures
+from warehouse.funding import PriceList
 from warehouse.marts import (
     TZ,
     Expectations,
@@ -90,6 +92,7 @@ class DistrictReport:
     calendar_warnings: list[str] = field(default_factory=list)  # years counted without their holidays
     outliers: list[Outlier] = field(default_factory=list)  # service points out of line (warehouse.outliers)
     outlier_weeks: int = HISTORY_WEEKS
+    casework: Casework | None = None  # 协查 cases, worklists, funding, staff (reports.casework)
 
     @property
     def source_names(self) -> dict[str, str]:
@@ -129,8 +132,12 @@ def build_report(
     escalate_after: int = 2,
     now: dt.datetime | None = None,
     data_docs: str | None = None,
+    prices: PriceList | None = None,
 ) -> DistrictReport:
-    """Assemble one district's report for ``period`` from the marts (scope: the district)."""
+    """Assemble one district's report for ``period`` from the marts (scope: the district).
+
+    ``prices``: the price list of the funding sheet (default: the settings' home, else the example).
+    """
     scope = Scope.district(district)
     now = now or dt.datetime.now(TZ)
     streets = {code: StreetSummary(code, name) for code, name in marts.division_names(con, scope, "street").items()}
@@ -203,6 +210,7 @@ def build_report(
         data_docs=data_docs,
         outliers=outliers(con, scope, outlier_week(period)),
         calendar_warnings=list(dict.fromkeys(calendar_warnings(now.date()) + calendar_warnings(period.end))),
+        casework=build_casework(con, scope, period, today=now.date(), prices=prices),
     )
 
 

@@ -278,11 +278,12 @@ def cases_in_scope(
     statuses: tuple[str, ...] = STATUSES,
     routed_only: bool = False,
     with_fields: bool = True,
+    case_id: str | None = None,
 ) -> list[CrossCase]:
     """The 协查 cases a user of ``scope`` sees: those routed into it and those citing a record in it.
 
-    ``routed_only``: only the cases the scope must act on. Evidence outside the scope shows
-    item, date and district only.
+    ``routed_only``: only the cases the scope must act on; ``case_id``: only that case (if the
+    scope sees it). Evidence outside the scope shows item, date and district only.
     """
     where = Scope(scope)
     prefix = where.prefix
@@ -290,10 +291,10 @@ def cases_in_scope(
         "SELECT case_id, rule, id_number, status, reason, act_division, act_source, opened_at, "
         "first_item, first_source, first_date, first_file, first_row, "
         "second_item, second_source, second_date, second_file, second_row FROM ops.crosscheck_cases "
-        "WHERE list_contains(?, status) AND (starts_with(act_division, ?) "
+        "WHERE list_contains(?, status) AND (? IS NULL OR case_id = ?) AND (starts_with(act_division, ?) "
         + ("" if routed_only else "OR starts_with(first_source, ?) OR starts_with(second_source, ?)")
         + ") ORDER BY act_division, rule, second_date, case_id",
-        [list(statuses), prefix] + ([] if routed_only else [prefix, prefix]),
+        [list(statuses), case_id, case_id, prefix] + ([] if routed_only else [prefix, prefix]),
     ).fetchall()
     rules = _rules()
     cases = []

@@ -22,6 +22,7 @@ from tierhub.synth.defects import DEFECTS, DefectInjector, DefectKind, targets
 from tierhub.synth.mix import MIX, expected_rows, files_for
 from tierhub.synth.mobility import Visit, city_movers, visits_by_source
 from tierhub.synth.people import Person, make_person
+from tierhub.synth.roster import write_rosters
 from tierhub.synth.situations import city_situations, write_ground_truth
 from tierhub.synth.values import RowFacts, ValueDrawer
 from tierhub.synth.wild import PLAIN, WILD, WildWriter
@@ -80,6 +81,8 @@ def defect_weights(as_of: dt.date) -> dict[str, float]:
     """
     reach: dict[str, float] = {d.kind: 0.0 for d in DEFECTS}
     for item in catalogue():
+        if item.code not in MIX:  # items written apart (the staff roster, tierhub.synth.roster)
+            continue
         version = item.version_for(as_of) if any(v.in_force(as_of) for v in item.versions) else item.versions[-1]
         fields = [f.field for f in version.fields if not f.carried]
         for kind in DEFECTS:
@@ -285,6 +288,7 @@ def generate_city(
                     )
         if progress is not None:
             progress(done, len(sources))
+    inventory += write_rosters(drops, sources, seed, as_of, used_ids)  # last: the rest is unchanged by it
     _write_manifests(out, defects, inventory)
     if wild is not None:
         wild.finish(out)
