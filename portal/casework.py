@@ -10,16 +10,14 @@ a message to retry (DuckDB allows one writing process). Decision 0025.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import duckdb
-import yaml
 
 from portal.context import Ctx, Forbidden
-from portal.i18n import LANGUAGES, Labels
+from portal.i18n import Labels, read_labels
 from portal.masking import Role
-from tierhub.errors import ConfigError, WarehouseError
+from tierhub.errors import WarehouseError
 from warehouse.crosscases import transition
 from warehouse.publish import prune, publish, snapshots_folder
 from warehouse.schema import open_warehouse
@@ -31,16 +29,8 @@ WORKLIST_ROLES = (Role.city, Role.district, Role.street, Role.community)
 FUNDING_ROLES = (Role.city, Role.district)
 
 
-@cache
 def _all() -> dict[str, dict[str, str]]:
-    raw = yaml.safe_load(WORDS.read_text(encoding="utf-8"))
-    table: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
-    for key, pair in raw.items():
-        for lang in LANGUAGES:
-            if lang not in pair:
-                raise ConfigError(f"casework label {key!r} has no {lang} text", fix=f"add it to {WORDS}")
-            table[lang][key] = str(pair[lang])
-    return table
+    return read_labels(WORDS)
 
 
 def words(lang: str) -> Labels:

@@ -32,15 +32,20 @@ class Labels:
 
 
 @cache
-def _all() -> dict[str, dict[str, str]]:
-    raw = yaml.safe_load(LABELS.read_text(encoding="utf-8"))
+def read_labels(path: Path) -> dict[str, dict[str, str]]:
+    """A labels file (``key: {zh: …, en: …}``) by language; every key must carry every language."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     table: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
     for key, pair in raw.items():
         for lang in LANGUAGES:
             if lang not in pair:
-                raise ConfigError(f"label {key!r} has no {lang} text", fix=f"add it to {LABELS}")
+                raise ConfigError(f"label {key!r} has no {lang} text", fix=f"add it to {path}")
             table[lang][key] = str(pair[lang])
     return table
+
+
+def _all() -> dict[str, dict[str, str]]:
+    return read_labels(LABELS)
 
 
 def labels(lang: str) -> Labels:

@@ -223,14 +223,8 @@ def outlier_week(period: Period) -> Period:
 
 
 def outlier_figure(outlier: Outlier, value: float | None) -> str:
-    """A value of an outlier's series as staff read it: records, a pass rate, or an amount in yuan."""
-    if value is None:
-        return "—"
-    if outlier.measure == "pass_rate":
-        return f"{value:.1%}"
-    if outlier.measure == "amount":
-        return f"{value:,.2f}"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    """A value of an outlier's series as staff read it (``Outlier.figure``)."""
+    return outlier.figure(value)
 
 
 def latest_data_docs(warehouse: Path, district: str) -> str | None:

@@ -122,7 +122,11 @@ def test_the_summary_reconciles_with_the_registry(ninghe: tuple[Path, Path, Path
         con.close()
     assert sum(sheet.cell(r, rows_col).value for r in body) == rows_in
     assert sum(sheet.cell(r, loaded_col).value for r in body) == loaded
-    assert set(book.sheetnames[2:]) == {s.name for s in streets}
+    # Then the outliers, one sheet per street, and the four casework sheets (cases, worklists,
+    # funding, staff).
+    assert book.sheetnames[2] == WORDS["outliers_sheet"]
+    assert set(book.sheetnames[3 : 3 + len(streets)]) == {s.name for s in streets}
+    assert len(book.sheetnames) == 3 + len(streets) + 4
 
 
 @pytest.mark.slow

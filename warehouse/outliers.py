@@ -90,6 +90,16 @@ class Outlier:
     peer_figure: float | None
     peers: int
 
+    def figure(self, value: float | None) -> str:
+        """A value of this outlier's series as staff read it: records, a pass rate, or an amount in yuan."""
+        if value is None:
+            return "—"
+        if self.measure == "pass_rate":
+            return f"{value:.1%}"
+        if self.measure == "amount":
+            return f"{value:,.2f}"
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:

@@ -17,14 +17,8 @@ router = APIRouter()
 
 
 def figure(outlier: Outlier, value: float | None) -> str:
-    """A value of an outlier's series: records, a pass rate, or an amount in yuan."""
-    if value is None:
-        return "—"
-    if outlier.measure == "pass_rate":
-        return f"{value:.1%}"
-    if outlier.measure == "amount":
-        return f"{value:,.2f}"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    """A value of an outlier's series (``Outlier.figure``, the report's wording too)."""
+    return outlier.figure(value)
 
 
 def chosen_week(week: str | None) -> Period:
