@@ -101,6 +101,7 @@ def test_a_failed_preparation_fails_its_batch_only(tmp_path: Path) -> None:
         steps.close()
 
 
+@pytest.mark.slow  # ~14 s: the CLI in a subprocess
 def test_the_cli_syncs_without_prefect_and_without_a_server(tmp_path: Path) -> None:
     drops = tmp_path / "drops" / "120101" / "120101001000"
     drops.mkdir(parents=True)

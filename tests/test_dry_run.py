@@ -25,6 +25,7 @@ def heping_sources() -> list[str]:
     return streets[:3] + communities[:40]
 
 
+@pytest.mark.slow  # ~18 s: syncs part of the demo twice
 def test_the_preview_is_what_the_commit_then_does(city: GeneratedCity, tmp_path: Path) -> None:
     con = open_warehouse(tmp_path / "w.duckdb")
     try:
@@ -84,6 +85,7 @@ def dry_summary() -> SyncSummary:
     return SyncSummary(warehouse="w.duckdb", batches=[batch], dry_run=True)
 
 
+@pytest.mark.slow  # ~13 s
 def test_the_dry_run_summary_shows_this_run_only(
     city: GeneratedCity, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,6 +25,7 @@ from warehouse.schema import fact_table
 CITY = "120000000000"
 
 
+@pytest.mark.slow  # ~7 s: every person of the demo
 def test_every_code_in_the_record_view_is_a_label(warehouse_ro: duckdb.DuckDBPyConnection) -> None:
     """Every coded field of every item in the demo (code tables, divisions, counties) is shown
     as a label, with the stored code beside it for the title."""
