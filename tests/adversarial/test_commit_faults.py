@@ -98,6 +98,7 @@ def statements_in_a_commit(path: Path, prepared: PreparedBatch, tmp_path: Path) 
         con.close()
 
 
+@pytest.mark.timeout(1800)  # ≈ 10–13 min here: every statement replayed up to its fault
 def test_a_fault_at_any_statement_of_the_commit_leaves_the_warehouse_unchanged(
     warehouse_and_batch: tuple[Path, PreparedBatch], tmp_path: Path
 ) -> None:
