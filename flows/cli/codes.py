@@ -6,8 +6,9 @@ every later sync; rows already quarantined are re-checked by ``tierhub rejudge``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -15,6 +16,8 @@ from rich.table import Table
 
 from flows.cli.common import Json, Scope, WarehouseFile, console, print_json
 from tierhub.settings import TierhubSettings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Code values no table accepts, and deployment-local code aliases (代码别名).")
 headers_app = typer.Typer(help="Header texts no field matches, and deployment-local header aliases (表头别名).")
@@ -26,19 +29,26 @@ def _home() -> Path:
     return TierhubSettings().home
 
 
-def _open_unknown(warehouse: Path | None, scope: str | None) -> list:  # type: ignore[type-arg]
-    from quality.aliases import apply_local_aliases, unknown_codes
-    from warehouse.queries import CITY, open_unknown_codes
+def _count_in_snapshot(warehouse: Path | None, scope: str | None, query: Callable[[Any, str], T]) -> T:
+    """``query(con, scope)`` on the published snapshot (never blocks a sync), local aliases in force."""
+    from quality.aliases import apply_local_aliases
+    from warehouse.queries import CITY
     from warehouse.readers import open_reader
 
     settings = TierhubSettings()
     apply_local_aliases(settings.home)
-    con = open_reader(warehouse or settings.warehouse_file)  # the published snapshot: never blocks a sync
+    con = open_reader(warehouse or settings.warehouse_file)
     try:
-        counts = open_unknown_codes(con, scope or CITY)
+        return query(con, scope or CITY)
     finally:
         con.close()
-    return unknown_codes(counts)
+
+
+def _open_unknown(warehouse: Path | None, scope: str | None) -> list:  # type: ignore[type-arg]
+    from quality.aliases import unknown_codes
+    from warehouse.queries import open_unknown_codes
+
+    return unknown_codes(_count_in_snapshot(warehouse, scope, open_unknown_codes))
 
 
 @app.command("unknown")
@@ -119,17 +129,10 @@ def codes_apply(
 @headers_app.command("unknown")
 def headers_unknown(scope: Scope = None, warehouse: WarehouseFile = None, json: Json = False) -> None:
     """List header texts of registered files that named no field, with suggested fields."""
-    from quality.aliases import apply_local_aliases, still_unknown_header, suggest_fields
-    from warehouse.queries import CITY, unknown_header_counts
-    from warehouse.readers import open_reader
+    from quality.aliases import still_unknown_header, suggest_fields
+    from warehouse.queries import unknown_header_counts
 
-    settings = TierhubSettings()
-    apply_local_aliases(settings.home)
-    con = open_reader(warehouse or settings.warehouse_file)  # the published snapshot: never blocks a sync
-    try:
-        counts = unknown_header_counts(con, scope or CITY)
-    finally:
-        con.close()
+    counts = _count_in_snapshot(warehouse, scope, unknown_header_counts)
     rows = [(c.header, c.files, suggest_fields(c.header)) for c in counts if still_unknown_header(c.header)]
     if json:
         print_json({"unknown": [{"header": h, "files": n, "suggestions": dict(s)} for h, n, s in rows]})
