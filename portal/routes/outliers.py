@@ -11,14 +11,9 @@ from fastapi.responses import Response
 from portal.context import Ctx, Forbidden, render, signed_in
 from tierhub.clock import BUREAU_TIME
 from warehouse.marts import Period, last_week, week_of
-from warehouse.outliers import HISTORY_WEEKS, Outlier, outliers
+from warehouse.outliers import HISTORY_WEEKS, outliers
 
 router = APIRouter()
-
-
-def figure(outlier: Outlier, value: float | None) -> str:
-    """A value of an outlier's series (``Outlier.figure``, the report's wording too)."""
-    return outlier.figure(value)
 
 
 def chosen_week(week: str | None) -> Period:
@@ -38,4 +33,4 @@ def show(ctx: Annotated[Ctx, Depends(signed_in)], week: str | None = None) -> Re
         raise Forbidden(f"role {ctx.who.role.value} has no dashboards")
     period = chosen_week(week)
     found = outliers(ctx.portal.cursor(), ctx.who.scope, period)
-    return render(ctx, "outliers.html", found=found, period=period, weeks=HISTORY_WEEKS, figure=figure)
+    return render(ctx, "outliers.html", found=found, period=period, weeks=HISTORY_WEEKS)
