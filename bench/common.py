@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import os
 import platform
 import re
@@ -39,3 +41,19 @@ def write_section(title: str, body: str) -> None:
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     RESULTS.write_text(text, encoding="utf-8")
+
+
+def drops_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--drops`` (an existing drops folder) or ``--scale`` (generate one), and ``--no-results``."""
+    parser.add_argument("--drops", type=Path)
+    parser.add_argument("--scale", default="demo", choices=["demo", "district", "full"])
+    parser.add_argument("--no-results", action="store_true")
+
+
+def drops_folder(args: argparse.Namespace, home: Path) -> Path:
+    """The ``--drops`` folder given, or a synthetic city of ``--scale`` generated under ``home``."""
+    if args.drops is not None:
+        return Path(args.drops)
+    from tierhub.synth.city import generate_city
+
+    return generate_city(home / "city", scale=args.scale, seed=7, as_of=dt.date.today()).drops

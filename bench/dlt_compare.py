@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from bench.common import git_revision, machine, write_section
+from bench.common import drops_arguments, drops_folder, git_revision, machine, write_section
 
 DLT = """
 import sys, dlt
@@ -68,17 +68,11 @@ def run(args: list[str], env: dict[str, str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--drops", type=Path)
-    parser.add_argument("--scale", default="demo", choices=["demo", "district", "full"])
-    parser.add_argument("--no-results", action="store_true")
+    drops_arguments(parser)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="tierhub-bench-dlt-"))
     try:
-        drops = args.drops
-        if drops is None:
-            from tierhub.synth.city import generate_city
-
-            drops = generate_city(home / "city", scale=args.scale, seed=7, as_of=dt.date.today()).drops
+        drops = drops_folder(args, home)
         files, size = plain_csvs(drops, home / "plain")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
         env |= {"TIERHUB_HOME": str(home / "th"), "TIERHUB_ENCRYPT": "false", "TIERHUB_DATA_DOCS": "false"}

@@ -35,7 +35,7 @@ os.environ.setdefault("TIERHUB_SYNC_NICENESS", "0")
 
 from python_calamine import CalamineWorkbook
 
-from bench.common import git_revision, machine, write_section
+from bench.common import drops_arguments, drops_folder, git_revision, machine, write_section
 from connectors.readers import detect_encoding
 from flows.runs import sync_direct
 
@@ -69,17 +69,11 @@ def timed(work):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--drops", type=Path)
-    parser.add_argument("--scale", default="demo", choices=["demo", "district", "full"])
-    parser.add_argument("--no-results", action="store_true")
+    drops_arguments(parser)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="tierhub-bench-speed-"))
     try:
-        drops = args.drops
-        if drops is None:
-            from tierhub.synth.city import generate_city
-
-            drops = generate_city(home / "city", scale=args.scale, seed=7, as_of=dt.date.today()).drops
+        drops = drops_folder(args, home)
         warehouse = str(home / "warehouse.duckdb")
         load = os.getloadavg()[0]
         (files, _, size), floor_wall, floor_cpu = timed(lambda: parse_floor(drops))
