@@ -12,11 +12,13 @@ whatever field they were typed into.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import multiprocessing
 import os
 import re
 import shutil
 import tempfile
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -74,6 +76,12 @@ def masking_holds(con: duckdb.DuckDBPyConnection) -> None:
                     assert not MOBILE.search(value) and not ID_NUMBER.search(value), (table, field, value)
 
 
+def described(exc: AssertionError) -> str:
+    """The assertion's message, or — in a worker, where pytest does not rewrite asserts — its source line."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{str(exc)[:300]} [{Path(frame.filename).name}:{frame.lineno}: {frame.line}]"
+
+
 def check_day(day: dt.date, root: Path) -> list[str]:
     """Every failure of the generator-dependent checks on the demo city as of ``day``."""
     failures: list[str] = []
@@ -82,22 +90,22 @@ def check_day(day: dt.date, root: Path) -> list[str]:
         try:
             prop(city)
         except AssertionError as exc:
-            failures.append(f"{day} {prop.__name__}: {str(exc)[:300]}")
+            failures.append(f"{day} {prop.__name__}: {described(exc)}")
     path = root / "warehouse.duckdb"
     con = open_warehouse(path)
     try:
         codes = [s.code for s in select_sources("demo")]
         for i in range(0, len(codes), 400):
             sync_sources(con, city.drops, codes[i : i + 400], today=day)
-        checks: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
-            *(lambda c, p=p: p(city, c) for p in WAREHOUSE_PROPERTIES),
-            masking_holds,
+        checks: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
+            *((p.__name__, functools.partial(p, city)) for p in WAREHOUSE_PROPERTIES),
+            (masking_holds.__name__, masking_holds),
         ]
-        for check in checks:
+        for name, check in checks:
             try:
                 check(con)
             except AssertionError as exc:
-                failures.append(f"{day} {getattr(check, '__name__', check)}: {str(exc)[:300]}")
+                failures.append(f"{day} {name}: {described(exc)}")
     finally:
         con.close()
     return failures

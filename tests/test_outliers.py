@@ -18,6 +18,8 @@ from warehouse.outliers import (
     HISTORY_WEEKS,
     THRESHOLD,
     Outlier,
+    _peer_medians,
+    _Point,
     outliers,
     score_amounts,
     score_pass_rate,
@@ -51,6 +53,29 @@ def test_volume_scoring(history: list[float], value: float, peers: float, kind: 
     assert (verdict.kind if verdict else None) == kind
     if verdict is not None and kind == "surge":
         assert verdict.score >= THRESHOLD == verdict.threshold and verdict.centre == statistics.median(history)
+
+
+def test_a_silence_that_runs_into_a_holiday_counts_its_working_weeks() -> None:
+    """Silent two working weeks, then through the Spring Festival week in which everyone was quiet."""
+    history = [*STEADY[:10], 0.0, 0.0]
+    working = [1.0] * 12
+    verdict = score_volume(history, 0.0, 0.2, working)
+    assert verdict is not None and verdict.kind == "silence"
+    assert verdict.score == statistics.fmean(STEADY[:10]) * 2  # two working weeks expected, not three
+    quiet_before = [*working[:11], 0.3]  # the week before was a holiday too: one working week, ~10 expected
+    assert score_volume(history, 0.0, 0.2, quiet_before) is not None
+    assert score_volume(history, 0.0, 0.2, [*working[:10], 0.3, 0.3]) is None  # silent only while everyone was
+    assert score_volume(history, 0.0, 0.2) is None  # nothing known of the weeks before: as the period
+
+
+def test_peer_medians_leave_each_point_out() -> None:
+    points = {c: _Point(c, c, "street") for c in ("120101001000", "120101002000", "120101003000", "120101004000")}
+    points["120102001000"] = _Point("120102001000", "x", "street")  # another district: not a peer
+    values = dict(zip(points, [1.0, 2.0, 3.0, 10.0, 50.0], strict=True))
+    found = _peer_medians(values, points)
+    for code in values:
+        peers = [v for c, v in values.items() if c != code and points[c].group == points[code].group]
+        assert found[code] == ((statistics.median(peers) if peers else None), len(peers))
 
 
 def test_pass_rate_scoring() -> None:

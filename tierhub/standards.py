@@ -234,6 +234,9 @@ class ItemStandard(_Model):
     category: Literal["employment", "social_insurance", "social_security_card", "labour_relations", "base"]
     owner_system: Literal["人社", "医保", "税务"]
     dataset: str
+    # False: a list the network keeps (the staff roster), not a service handled for someone — its
+    # records are no workload (以事定费, the dashboards' volumes, volume outliers).
+    workload: bool = True
     versions: tuple[StandardVersion, ...]
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ from tierhub.errors import ConfigError
 from tierhub.reference import divisions
 from tierhub.standards import catalogue
 from warehouse.marts import Period, workload
-from warehouse.roster import ROSTER, staff_counts
+from warehouse.roster import staff_counts
 
 PRICES = "prices.csv"
 EXAMPLE_PRICES = Path(tierhub.reference.__file__).parent / "data" / "prices-example.csv"
@@ -142,8 +142,6 @@ def centre_funding(con: duckdb.DuckDBPyConnection, scope: str, period: Period, p
         return centres[code]
 
     for work in workload(con, scope, [period], by="street"):
-        if work.item_code == ROSTER:  # sending the roster is no service to fund
-            continue
         found = centre(work.division_code)
         found.records[work.item_code] += work.records
         price = prices.prices.get(work.item_code)

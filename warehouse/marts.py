@@ -464,13 +464,14 @@ def workload(
 
     A record counts once, in its latest accepted copy (a re-export supersedes the earlier one),
     in the period of its business date (e.g. the registration date) — the figure the city
-    funds by (以事定费).
+    funds by (以事定费). Items that are lists rather than services (the staff roster,
+    ``workload: false`` in the catalogue) are not counted.
     """
     existing = {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
     parts: list[str] = []
     for code, table in con.execute("SELECT code, fact_table FROM ref.items ORDER BY code").fetchall():
         item = catalogue().items.get(str(code))
-        if item is None or table not in existing:
+        if item is None or not item.workload or table not in existing:
             continue
         dates = ", ".join(dict.fromkeys(f'"{v.business_date}"' for v in item.versions))
         parts.append(

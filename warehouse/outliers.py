@@ -123,10 +123,19 @@ def usual_ratio(history: Sequence[float], value: float) -> float:
     return (value + 1) / (statistics.median(history) + 1)
 
 
-def score_volume(history: Sequence[float], value: float, peer_ratio: float | None) -> Verdict | None:
+def score_volume(
+    history: Sequence[float],
+    value: float,
+    peer_ratio: float | None,
+    peer_history: Sequence[float | None] | None = None,
+) -> Verdict | None:
     """A surge or a silence in weekly record counts ``history`` + the period's ``value``; None: neither.
 
     ``peer_ratio``: the median ``usual_ratio`` of the peers in the period (None: no peers).
+    ``peer_history``: the same for each week of ``history`` (None: not known — every silent week
+    is taken to be like the period). A silent week counts towards a silence only where the peers
+    were not quiet too (ratio ≥ 0.5): a centre silent for two working weeks and then through the
+    Spring Festival is silent for two weeks, not three, and not zero.
     """
     centre = statistics.median(history)
     spread = max(MAD_SCALE * mad(history, centre), math.sqrt(max(centre, 1.0)))
@@ -136,14 +145,17 @@ def score_volume(history: Sequence[float], value: float, peer_ratio: float | Non
     if score >= THRESHOLD and value >= SURGE_RATIO * max(centre, 1.0) and value - centre >= SURGE_EXCESS and peers_ok:
         return Verdict("surge", value, centre, spread, score, THRESHOLD)
     series = [*history, value]
+    peers = [*(peer_history if peer_history is not None else [peer_ratio] * len(history)), peer_ratio]
     silent = 0
     while silent < len(series) and series[-1 - silent] == 0:
         silent += 1
     before = series[: len(series) - silent]
-    if silent == 0 or len(before) < SILENCE_BASELINE_WEEKS or (peer_ratio is not None and peer_ratio < PEER_QUIET):
+    if silent == 0 or len(before) < SILENCE_BASELINE_WEEKS:
         return None
+    # The silent weeks in which the peers kept working (a week with no peers' figure counts).
+    working = sum(1 for r in peers[len(before) :] if r is None or r >= PEER_QUIET)
     rate = statistics.fmean(before)
-    expected = rate * silent
+    expected = rate * working
     if expected >= SILENCE_EXPECTED and statistics.median(before) >= SILENCE_MIN_WEEKLY:
         return Verdict("silence", value, rate, math.sqrt(rate), expected, SILENCE_EXPECTED)
     return None
@@ -225,11 +237,28 @@ def _points(con: duckdb.DuckDBPyConnection, prefix: str) -> dict[str, _Point]:
     return {str(c): _Point(str(c), str(n), str(lv)) for c, n, lv in rows}
 
 
-def _peer_median(values: dict[str, float], points: dict[str, _Point], code: str) -> tuple[float | None, int]:
-    """The median of ``values`` over ``code``'s peers (not itself), and how many there were."""
-    group = points[code].group
-    peers = [v for c, v in values.items() if c != code and c in points and points[c].group == group]
-    return (statistics.median(peers) if peers else None), len(peers)
+def _peer_medians(values: dict[str, float], points: dict[str, _Point]) -> dict[str, tuple[float | None, int]]:
+    """For each point of ``values``: the median over its peers (not itself), and how many there were.
+
+    One sort per peer group; the median without one member is read off the sorted list.
+    """
+    groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for code, value in values.items():
+        if code in points:
+            groups.setdefault(points[code].group, []).append((value, code))
+    found: dict[str, tuple[float | None, int]] = {}
+    for members in groups.values():
+        members.sort()
+        n = len(members) - 1  # peers of each member
+        ordered = [value for value, _ in members]
+        for i, (_, code) in enumerate(members):
+            if n == 0:
+                found[code] = (None, 0)
+                continue
+            # The j-th of the peers in order is ordered[j] below i and ordered[j + 1] from i on.
+            middle = [ordered[j if j < i else j + 1] for j in ((n // 2,) if n % 2 else (n // 2 - 1, n // 2))]
+            found[code] = (statistics.fmean(middle), n)
+    return found
 
 
 def _analysis_scope(scope: str) -> Scope:
@@ -283,13 +312,15 @@ def volume_outliers(
     for w in workload(con, area, weeks, by="source"):
         row = series.setdefault(w.division_code, [0.0] * len(weeks))
         row[weeks.index(w.period)] += w.records
-    ratios = {code: usual_ratio(s[:-1], s[-1]) for code, s in series.items() if code in points}
+    # Each point's ratio to its usual week, for every week (the usual week: its history's median).
+    weekly = {code: [usual_ratio(s[:-1], v) for v in s] for code, s in series.items() if code in points}
+    peers_by_week = [_peer_medians({c: r[k] for c, r in weekly.items()}, points) for k in range(len(weeks))]
     found: list[Outlier] = []
     for code, values in sorted(series.items()):
         if code not in points or not Scope(scope).contains(code):
             continue
-        peer = _peer_median(ratios, points, code)
-        verdict = score_volume(values[:-1], values[-1], peer[0])
+        peer = peers_by_week[-1][code]
+        verdict = score_volume(values[:-1], values[-1], peer[0], [p[code][0] for p in peers_by_week[:-1]])
         if verdict is not None:
             found.append(_outlier(points[code], "volume", verdict, None, None, weeks, values, values[:-1], peer))
     return found
@@ -310,12 +341,13 @@ def pass_rate_outliers(
         cell[1] += c.rows_loaded
     rates = {code: [b / a if a else None for a, b in row] for code, row in tallies.items()}
     current = {code: r[-1] for code, r in rates.items() if r[-1] is not None and code in points}
+    peers = _peer_medians(current, points)
     found: list[Outlier] = []
     for code, values in sorted(rates.items()):
         if code not in current or not Scope(scope).contains(code):
             continue
         history = [v for v in values[:-1] if v is not None]
-        peer = _peer_median(current, points, code)
+        peer = peers[code]
         verdict = score_pass_rate(history, current[code], peer[0])
         if verdict is not None:
             found.append(_outlier(points[code], "pass_rate", verdict, None, None, weeks, values, history, peer))
