@@ -160,7 +160,9 @@ def make_copy() -> Path:
 
 
 def run_tests(folder: Path, tests: list[str], timeout: float) -> str:
-    command = [sys.executable, "-m", "pytest", *tests, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *EXTRA]
+    # One process per mutant run (no pytest-xdist workers): mutants are the parallel unit here.
+    command = [sys.executable, "-m", "pytest", *tests, "-x", "-q", "-p", "no:cacheprovider", "-n", "0"]
+    command += ["-m", "not slow", *EXTRA]
     try:
         done = subprocess.run(command, cwd=folder, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -180,9 +182,10 @@ def run_in_process(folder: Path, tests: list[str], timeout: float) -> str:
     here = Path.cwd()
     os.chdir(folder)
     try:
+        limit = ["-o", f"timeout={timeout:.0f}"]
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             code = pytest.main(
-                [*tests, "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-o", f"timeout={timeout:.0f}", *EXTRA]
+                [*tests, "-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-m", "not slow", *limit, *EXTRA]
             )
     finally:
         os.chdir(here)

@@ -249,9 +249,14 @@ def find_header(
     a field of its own.
     """
     top = rows[:HEADER_SCAN_ROWS]
+    index = header_index()
+    # A band none of whose rows holds a known label names no field: most bands are data rows.
+    labelled = [any(t is not None and normalise_label(t) in index for t in row) for row in top]
     best: tuple[int, int, int] | None = None  # (known fields, -last row, -rows in band)
     for last in range(len(top)):
         for first in range(last, max(-1, last - HEADER_BAND_ROWS), -1):
+            if not any(labelled[first : last + 1]):
+                continue
             known = len(map_header(header_labels(top[first : last + 1]))[0])
             rank = (known, -last, first - last)
             if known >= MIN_KNOWN_HEADERS and (best is None or rank > best):

@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The embedded API needs ~17 s to start here; on a busy 2-core machine 20 s is too tight.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# The commands' output is captured as from a pipe: the width of the terminal pytest runs in must
+# not decide how a table wraps (a test that wants a width sets COLUMNS itself).
+os.environ.pop("COLUMNS", None)
 # Test warehouses hold synthetic people: unencrypted unless a test sets a key (test_encryption.py).
 os.environ.setdefault("TIERHUB_ENCRYPT", "false")
 # Flows run inside the test process: keep its CPU priority (tests/test_priority.py tests lowering it).
@@ -26,6 +29,17 @@ from warehouse.readers import open_reader
 from warehouse.schema import open_warehouse
 
 TODAY = dt.date.today()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One day for the whole run: pytest-xdist's workers (spawned after this, inheriting it) must
+    collect the same tests, and a test named after a date collected on each side of midnight would not be."""
+    os.environ.setdefault("TIERHUB_TEST_RUN_DAY", dt.date.today().isoformat())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, so the workers start on the long ones and finish on short ones together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

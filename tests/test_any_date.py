@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import multiprocessing
 import os
 import re
 import shutil
 import tempfile
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -34,7 +32,8 @@ from tests import test_pipeline as pipeline_tests
 from tierhub.synth.city import GeneratedCity, generate_city, select_sources
 from warehouse.schema import open_warehouse
 
-TODAY = dt.date.today()
+# The run's day (tests/conftest.py), so every pytest-xdist worker collects the same seven tests.
+TODAY = dt.date.fromisoformat(os.environ.get("TIERHUB_TEST_RUN_DAY") or dt.date.today().isoformat())
 pytestmark = pytest.mark.slow
 # Seven days 52 days apart from tomorrow: every weekday once (52 ≡ 3 mod 7, so the weekdays all
 # differ), spread over the next ten months and crossing a new year and its holidays. The session's
@@ -77,7 +76,7 @@ def masking_holds(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def described(exc: AssertionError) -> str:
-    """The assertion's message, or — in a worker, where pytest does not rewrite asserts — its source line."""
+    """The assertion's message and the line that failed."""
     frame = traceback.extract_tb(exc.__traceback__)[-1]
     return f"{str(exc)[:300]} [{Path(frame.filename).name}:{frame.lineno}: {frame.line}]"
 
@@ -95,8 +94,7 @@ def check_day(day: dt.date, root: Path) -> list[str]:
     con = open_warehouse(path)
     try:
         codes = [s.code for s in select_sources("demo")]
-        for i in range(0, len(codes), 400):
-            sync_sources(con, city.drops, codes[i : i + 400], today=day)
+        sync_sources(con, city.drops, codes, today=day)  # one batch: a batch costs a fixed time per item
         checks: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
             *((p.__name__, functools.partial(p, city)) for p in WAREHOUSE_PROPERTIES),
             (masking_holds.__name__, masking_holds),
@@ -112,7 +110,7 @@ def check_day(day: dt.date, root: Path) -> list[str]:
 
 
 def check_day_in_scratch(day: dt.date) -> list[str]:
-    """``check_day`` in a scratch folder of its own, removed afterwards (runs in a worker process)."""
+    """``check_day`` in a scratch folder of its own, removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix=f"tierhub-any-date-{day.isoformat()}-"))
     try:
         return check_day(day, root)
@@ -120,11 +118,8 @@ def check_day_in_scratch(day: dt.date) -> list[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.timeout(1800)
-def test_generator_dependent_checks_hold_on_every_date() -> None:
-    # Each day is independent (its own city, its own warehouse), so the days run side by side in
-    # fresh processes, one per core: generating and judging are CPU-bound Python.
-    workers = max(1, min(len(SWEEP), os.cpu_count() or 1))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        failures = [failure for day_failures in pool.map(check_day_in_scratch, SWEEP) for failure in day_failures]
-    assert failures == []
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("day", SWEEP, ids=lambda day: f"{day:%Y-%m-%d-%a}")
+def test_generator_dependent_checks_hold_on_every_date(day: dt.date) -> None:
+    # One test per day (its own city, its own warehouse): pytest-xdist spreads them over the cores.
+    assert check_day_in_scratch(day) == []

@@ -96,7 +96,8 @@ def unicode_text_export(folder: Path, day: int, rows: list[dict[str, str]], head
 
 
 def run(home: Path, *args: str) -> str:
-    result = CliRunner().invoke(app, list(args), env={"TIERHUB_HOME": str(home), "COLUMNS": "200"})
+    # No COLUMNS: the output is captured, so it prints as into a pipe (every value whole).
+    result = CliRunner().invoke(app, list(args), env={"TIERHUB_HOME": str(home), "COLUMNS": None})
     assert result.exit_code == 0, result.output
     return result.output
 

@@ -9,10 +9,10 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, TextIO
+from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tierhub.errors import ConfigError
@@ -21,14 +21,32 @@ from tierhub.errors import ConfigError
 PIPE_WIDTH = 1_000
 
 
-def make_console(stream: TextIO, *, stderr: bool = False) -> Console:
-    """A console for a terminal (its own width) or for a pipe (wide, so numbers are never cut)."""
-    piped = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(stderr=stderr, width=PIPE_WIDTH if piped else None)
+class _Console(Console):
+    """A console for a terminal (its own width, or COLUMNS) or for a pipe (wide, so values are never cut).
+
+    Decided at each print, not when the module is imported: the same process may print to a
+    terminal, then into a pipe or a captured stream (a test runner, ``tierhub … | grep``).
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr)
+        self._width = None  # Console took COLUMNS as it was at import; read it at each print instead
+
+    def _size(self) -> ConsoleDimensions:
+        if self._width is None and "COLUMNS" not in os.environ and not self.file.isatty():
+            return ConsoleDimensions(PIPE_WIDTH, Console.size.fget(self).height)  # type: ignore[attr-defined]
+        return Console.size.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    size = property(_size, Console.size.fset)  # type: ignore[attr-defined]
 
 
-console = make_console(sys.stdout)
-err_console = make_console(sys.stderr, stderr=True)
+def make_console(*, stderr: bool = False) -> Console:
+    """The console for standard output (or standard error)."""
+    return _Console(stderr=stderr)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 class Language(StrEnum):
