@@ -313,7 +313,8 @@ def volume_outliers(
         row = series.setdefault(w.division_code, [0.0] * len(weeks))
         row[weeks.index(w.period)] += w.records
     # Each point's ratio to its usual week, for every week (the usual week: its history's median).
-    weekly = {code: [usual_ratio(s[:-1], v) for v in s] for code, s in series.items() if code in points}
+    usual = {code: statistics.median(s[:-1]) + 1 for code, s in series.items() if code in points}
+    weekly = {code: [(v + 1) / usual[code] for v in series[code]] for code in usual}  # usual_ratio, each week
     peers_by_week = [_peer_medians({c: r[k] for c, r in weekly.items()}, points) for k in range(len(weeks))]
     found: list[Outlier] = []
     for code, values in sorted(series.items()):

@@ -40,13 +40,8 @@ class _Console(Console):
     size = property(_size, Console.size.fset)  # type: ignore[attr-defined]
 
 
-def make_console(*, stderr: bool = False) -> Console:
-    """The console for standard output (or standard error)."""
-    return _Console(stderr=stderr)
-
-
-console = make_console()
-err_console = make_console(stderr=True)
+console: Console = _Console()
+err_console: Console = _Console(stderr=True)
 
 
 class Language(StrEnum):
