@@ -237,13 +237,14 @@ def build_data_docs(
     if not load_ids:
         return None
     written: list[tuple[Scope, int]] = []
+    suites: dict[tuple[str, str], Any] = {}  # one suite per item version, for every district and both copies
     for verdicts in run_verdicts(con, load_ids, standards).values():
         if not verdicts.checks:
             continue
         district = verdicts.district
         for masked, folder in ((True, out_dir / district[:6]), (False, out_dir / ENGINEERS / district[:6])):
             pages = _write_district(
-                folder, verdicts, masked=masked, run_label=run_label, today=today, standards=standards
+                folder, verdicts, masked=masked, run_label=run_label, today=today, standards=standards, suites=suites
             )
         written.append((district, len(pages)))
     if not written:
@@ -261,6 +262,7 @@ def _write_district(
     run_label: str,
     today: dt.date,
     standards: Catalogue,
+    suites: dict[tuple[str, str], Any],
 ) -> list[SuitePage]:
     folder.mkdir(parents=True, exist_ok=True)
     pages: list[SuitePage] = []
@@ -269,7 +271,9 @@ def _write_district(
         version = next((v for v in item.versions if v.version == version_name), None) if item else None
         if item is None or version is None:
             continue  # the catalogue no longer has it; its history stays in the warehouse
-        suite = SuiteBuilder(item, version, today).build()
+        suite = suites.get((item_code, version_name))
+        if suite is None:
+            suite = suites[item_code, version_name] = SuiteBuilder(item, version, today).build()
         rows = max(r for r, _ in fields.values())
         failures = verdicts.failures.get((item_code, version_name), {})
         results = []

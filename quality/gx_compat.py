@@ -139,7 +139,15 @@ def suite_result(
 def render_page(result: ExpectationSuiteValidationResult) -> str:
     """GX's Data Docs HTML page of one validation result."""
     from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view.view import DefaultJinjaPageView
 
     document = ValidationResultsPageRenderer().render(result)
-    return str(DefaultJinjaPageView().render(document))  # type: ignore[no-untyped-call]
+    return str(_page_view().render(document))  # type: ignore[no-untyped-call]
+
+
+@cache
+def _page_view() -> Any:
+    """One GX page view for the process: each new view builds a Jinja environment and compiles every
+    template again (~0.15 s a page; a district's Data Docs are ~70 pages). Jinja renders thread-safely."""
+    from great_expectations.render.view.view import DefaultJinjaPageView
+
+    return DefaultJinjaPageView()

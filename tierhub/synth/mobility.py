@@ -76,14 +76,23 @@ class _Points:
         for source in sources:
             self.by_street.setdefault(source.code[:9], []).append(source)
             self.by_district.setdefault(source.code[:6], []).append(source)
+        # The candidates of each kind, per point (the same lists, in the same order, made once).
+        self._same_street: dict[str, list[Division]] = {}
+        self._other_streets: dict[str, list[Division]] = {}
 
     def next(self, rng: random.Random, here: Division) -> Division:
         """Another source: in the same street, the same district, or elsewhere in the city."""
         kind = rng.choices([k for k, _ in NEXT_POINT], [w for _, w in NEXT_POINT])[0]
         if kind == "street":
-            near = [s for s in self.by_street[here.code[:9]] if s.code != here.code]
+            near = self._same_street.get(here.code)
+            if near is None:
+                near = [s for s in self.by_street[here.code[:9]] if s.code != here.code]
+                self._same_street[here.code] = near
         elif kind == "district":
-            near = [s for s in self.by_district[here.code[:6]] if s.code[:9] != here.code[:9]]
+            near = self._other_streets.get(here.code[:9])
+            if near is None:
+                near = [s for s in self.by_district[here.code[:6]] if s.code[:9] != here.code[:9]]
+                self._other_streets[here.code[:9]] = near
         else:
             near = []
             while not near:
