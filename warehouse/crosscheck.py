@@ -22,7 +22,33 @@ from warehouse.crosscases import close_resolved, open_cases
 from warehouse.schema import fact_columns, fact_table
 
 PEOPLE = "_th_cross_people"  # the ID numbers a run is limited to (a temp table of the connection)
+CASES = "_th_cross_cases"  # their current records of the rules' items, read once for every rule
 HITS = "_th_cross_hits"
+
+
+def _rule_items(rules: tuple[CrossRule, ...]) -> list[str]:
+    """Every item a rule reads: both sides and the ``unless`` items."""
+    return sorted({code for r in rules for code in (*r.first.items, *r.second.items, *r.unless)})
+
+
+def _cases_relation(people: bool) -> str:
+    """Where a run reads current records: the people's, gathered once (``gather_people_cases``), or all."""
+    return CASES if people else "core.cases"
+
+
+def gather_people_cases(con: duckdb.DuckDBPyConnection, rules: tuple[CrossRule, ...]) -> None:
+    """The current records of the run's people, of the items the rules read, as one temp table.
+
+    Every side and every ``unless`` of every rule then reads these few rows instead of scanning
+    the whole case index again (eighteen sides and three ``unless`` lists: 48 s after a
+    100,000-row load on a million people, issue #19).
+    """
+    items = ", ".join(lit(code) for code in _rule_items(rules))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CASES} AS SELECT c.id_number, c.item_code, c.source_id, c.business_date, "
+        f"c.file_id, c.row_number, c.superseded_by_load FROM core.cases c SEMI JOIN {PEOPLE} p "
+        f"ON c.id_number = p.id_number WHERE c.superseded_by_load IS NULL AND c.item_code IN ({items})"
+    )
 
 
 def _side_sql(side: Side, people: bool) -> str:
@@ -39,8 +65,6 @@ def _side_sql(side: Side, people: bool) -> str:
                 conditions.append(f"{column} IS NOT NULL")
             else:
                 conditions.append(f"{column} IN ({', '.join(lit(v) for v in rule.any_of)})")
-        if people:
-            conditions.append(f"c.id_number IN (SELECT id_number FROM {PEOPLE})")
         join = (
             f" JOIN {fact_table(item)} f ON f.file_id = c.file_id AND f.row_number = c.row_number"
             if dates or side.filters
@@ -49,7 +73,7 @@ def _side_sql(side: Side, people: bool) -> str:
         day = f"coalesce({', '.join([*dates, 'c.business_date'])})"
         parts.append(
             f"SELECT c.id_number, c.item_code, c.source_id, {day} AS day, c.file_id, c.row_number "
-            f"FROM core.cases c{join} WHERE {' AND '.join(conditions)}"
+            f"FROM {_cases_relation(people)} c{join} WHERE {' AND '.join(conditions)}"
         )
     return " UNION ALL ".join(parts)
 
@@ -57,7 +81,7 @@ def _side_sql(side: Side, people: bool) -> str:
 def rule_sql(rule: CrossRule, *, people: bool = False) -> str:
     """The SELECT of a rule's hits: the rule, the ID and both records (first_*, second_*).
 
-    ``people``: only the ID numbers in the temp table ``_th_cross_people``.
+    ``people``: only the records gathered by ``gather_people_cases`` (the ID numbers in ``_th_cross_people``).
     """
     where = {
         "other_source": "a.source_id <> b.source_id",
@@ -80,7 +104,7 @@ def rule_sql(rule: CrossRule, *, people: bool = False) -> str:
         conditions.append("(a.day, a.file_id, a.row_number) < (b.day, b.file_id, b.row_number)")
     if rule.unless:
         conditions.append(
-            "NOT EXISTS (SELECT 1 FROM core.cases u WHERE u.id_number = a.id_number "
+            f"NOT EXISTS (SELECT 1 FROM {_cases_relation(people)} u WHERE u.id_number = a.id_number "
             f"AND u.superseded_by_load IS NULL AND u.item_code IN ({', '.join(lit(c) for c in rule.unless)}) "
             "AND u.business_date BETWEEN least(a.day, b.day) AND greatest(a.day, b.day))"
         )
@@ -108,6 +132,8 @@ class CrossCheckRun:
 
 def _run(con: duckdb.DuckDBPyConnection, load_id: str | None, people: bool, actor: str) -> CrossCheckRun:
     rules = cross_rules()
+    if people:
+        gather_people_cases(con, rules)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {HITS} AS " + " UNION ALL ".join(rule_sql(r, people=people) for r in rules)
     )
@@ -118,6 +144,7 @@ def _run(con: duckdb.DuckDBPyConnection, load_id: str | None, people: bool, acto
     resolved = close_resolved(con, HITS, PEOPLE if people else None, load_id=load_id, actor=actor)
     count = int(con.execute(f"SELECT count(*) FROM {PEOPLE}").fetchall()[0][0]) if people else None
     con.execute(f"DROP TABLE {HITS}")
+    con.execute(f"DROP TABLE IF EXISTS {CASES}")
     return CrossCheckRun(count, hits, opened, resolved)
 
 
