@@ -124,11 +124,14 @@ def detect_delimiter(lines: Sequence[str]) -> str:
     """
     best: tuple[int, int, int] | None = None
     chosen = ","
+    index = header_index()
     for rank, delimiter in enumerate(DELIMITERS):
         rows = [[c or None for c in row] for row in csv.reader(lines, delimiter=delimiter)]
         known = 0
         for row in rows[:HEADER_SCAN_ROWS]:
-            known = max(known, len(map_header(row)[0]))
+            # Most rows hold no known label at all (data, titles): only the others are mapped.
+            if any(c is not None and normalise_label(c) in index for c in row):
+                known = max(known, len(map_header(row)[0]))
         widths = [len(r) for r in rows if len(r) > 1]
         modal = max(set(widths), key=widths.count) if widths else 1
         shape = widths.count(modal) * (modal - 1)

@@ -141,7 +141,7 @@ def render_page(result: ExpectationSuiteValidationResult) -> str:
     from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer
 
     document = ValidationResultsPageRenderer().render(result)
-    return str(_page_view().render(document))  # type: ignore[no-untyped-call]
+    return str(_page_view().render(document))
 
 
 @cache

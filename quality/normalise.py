@@ -23,9 +23,24 @@ def normalise_text(values: pa.Array) -> pa.Array:
 
 def normalise_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Return a batch with ``raw__f`` and normalised ``f`` for every field column."""
+    arrays, names = _normalised_columns(batch.schema.names, batch.columns)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def normalise_table(table: pa.Table) -> pa.Table:
+    """``normalise_batch`` for a whole table: one compute call per column, however many files it holds.
+
+    Normalising file by file cost ~3 Arrow calls per column of every file: with exports of a
+    dozen rows, the calls' fixed cost, not the text, was the time (issue #20).
+    """
+    arrays, names = _normalised_columns(table.schema.names, [c.combine_chunks() for c in table.columns])
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _normalised_columns(names_in: list[str], columns: list[pa.Array]) -> tuple[list[pa.Array], list[str]]:
     arrays: list[pa.Array] = []
     names: list[str] = []
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+    for name, column in zip(names_in, columns, strict=True):
         if name.startswith("_"):
             arrays.append(column)
             names.append(name)
@@ -36,4 +51,4 @@ def normalise_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
             normal = pc.replace_substring_regex(normal, _DOT_LOOKALIKES, "\u00b7")
         arrays.extend([text, normal])
         names.extend([RAW_PREFIX + name, name])
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+    return arrays, names

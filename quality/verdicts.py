@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from quality.lookups import install_lookups
-from quality.normalise import RAW_PREFIX, normalise_batch
+from quality.normalise import RAW_PREFIX, normalise_table
 from quality.rules import JudgeContext, compile_item
 from tierhub.sql import ident
 from tierhub.standards import ItemStandard
@@ -72,8 +73,14 @@ def conformed_schema(fields: list[str]) -> pa.Schema:
     return pa.schema(columns)
 
 
+def read_schema(fields: list[str]) -> pa.Schema:
+    """The schema ``conform`` yields: provenance, then the text of each field as read."""
+    return pa.schema([*conformed_schema([]), *(pa.field(f, pa.string()) for f in fields)])
+
+
 def conform(files: Iterable[FileToJudge], fields: list[str]) -> Iterator[pa.RecordBatch]:
-    """Normalise each batch and give it the provenance columns plus exactly ``fields``.
+    """Give each batch the provenance columns plus exactly ``fields``, as read (``normalise_table``
+    makes ``conformed_schema`` of them when they are staged).
 
     A field a file lacks becomes an all-null column, named in ``_absent`` (so the judge can
     tell a column the export lacks from an empty cell); columns the standard does not name are
@@ -95,9 +102,10 @@ def conform(files: Iterable[FileToJudge], fields: list[str]) -> Iterator[pa.Reco
             ]
             names = ["_file_id", "_source_code", "_source_prefix", "_file_date", "_row_number", "_sheet", "_absent"]
             for field in fields:
-                arrays.append(batch.column(field) if field in present else pa.nulls(n, pa.string()))
+                column = batch.column(field) if field in present else pa.nulls(n, pa.string())
+                arrays.append(column if column.type == pa.string() else pc.cast(column, pa.string()))
                 names.append(field)
-            yield normalise_batch(pa.RecordBatch.from_arrays(arrays, names=names))
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 def input_table(item: ItemStandard) -> str:
@@ -122,7 +130,7 @@ class Stager:
         self.con = con
         self.item = item
         self.fields = standard_fields(item)
-        self.schema = conformed_schema(self.fields)
+        self.schema = read_schema(self.fields)
         self.table = input_table(item)
         self.flush_rows = flush_rows
         self.pending: list[pa.RecordBatch] = []
@@ -131,7 +139,7 @@ class Stager:
         self._insert("CREATE OR REPLACE TEMP TABLE {table} AS", [])
 
     def _insert(self, verb: str, batches: list[pa.RecordBatch]) -> None:
-        self.con.register("_th_stage", pa.Table.from_batches(batches, schema=self.schema))
+        self.con.register("_th_stage", normalise_table(pa.Table.from_batches(batches, schema=self.schema)))
         try:
             self.con.execute(f"{verb.format(table=self.table)} SELECT * FROM _th_stage")
         finally:
