@@ -70,7 +70,6 @@ def missing_columns(item: ItemStandard, export_date: dt.date | None, carried: fr
     return [r.field for r in version.fields if r.required and r.field not in carried]
 
 
-
 def stage_exports(
     con: duckdb.DuckDBPyConnection,
     exports: Iterable[Export],
