@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from tierhub.disk import fsync
+from warehouse.schema import open_warehouse
 
 CURRENT = "current.duckdb"
 _GENERATION = re.compile(r"gen-(\d{6})\.duckdb")
@@ -78,6 +79,15 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, folder: Path | None
     fsync(folder)
     stat = final.stat()
     return Snapshot(generation, final, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC), stat.st_size)
+
+
+def publish_file(warehouse: Path) -> Snapshot:
+    """Open the warehouse file (no other writer may hold it), publish it, close it."""
+    con = open_warehouse(warehouse)
+    try:
+        return publish(con, warehouse)
+    finally:
+        con.close()
 
 
 def prune(folder: Path, *, keep: int = 24, days: int = 90, now: dt.datetime | None = None) -> list[Path]:
