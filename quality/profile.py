@@ -96,7 +96,6 @@ def export_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
-
 def profile_file(
     path: Path,
     *,
