@@ -244,16 +244,25 @@ CREATE TABLE IF NOT EXISTS ops.deliveries (
 )
 """
 
-# Reason texts rendered for people: {field} → the Chinese label, {value}, {detail}.
-REASONS_VIEW = """
+
+def _message_columns(reason: str) -> str:
+    """SQL: a reason's messages for people ({field} → the Chinese label, {value}, {detail}) and its fixes."""
+    filled = f"'{{value}}', coalesce({reason}.value, '')), '{{detail}}', coalesce({reason}.detail, ''))"
+    return (
+        f"replace(replace(replace(m.message_zh, '{{field}}', coalesce(fl.label_zh, {reason}.field)),\n"
+        f"               {filled} AS message_zh,\n"
+        f"       replace(replace(replace(m.message_en, '{{field_en}}', {reason}.field),\n"
+        f"               {filled} AS message_en,\n"
+        "       m.fix_zh, m.fix_en"
+    )
+
+
+# The reasons of quarantined rows and the warnings of loaded rows, with their messages.
+REASONS_VIEW = f"""
 CREATE OR REPLACE VIEW quarantine.reasons AS
 SELECT q.file_id, q.row_number, q.source_id, q.item_code, q.standard_version, q.load_id,
        f.path, r.rule, r.field, r.value, r.detail,
-       replace(replace(replace(m.message_zh, '{field}', coalesce(fl.label_zh, r.field)),
-               '{value}', coalesce(r.value, '')), '{detail}', coalesce(r.detail, '')) AS message_zh,
-       replace(replace(replace(m.message_en, '{field_en}', r.field),
-               '{value}', coalesce(r.value, '')), '{detail}', coalesce(r.detail, '')) AS message_en,
-       m.fix_zh, m.fix_en
+       {_message_columns("r")}
 FROM quarantine.rows q
 JOIN ops.files f USING (file_id)
 CROSS JOIN UNNEST(q.reasons) AS u(r)
@@ -262,11 +271,7 @@ LEFT JOIN ref.fields fl ON fl.field = r.field;
 -- The warnings of loaded rows (decision 0017) with their messages, as quarantine.reasons has them.
 CREATE OR REPLACE VIEW core.warning_messages AS
 SELECT w.file_id, w.row_number, w.source_id, w.item_code, w.load_id, w.rule, w.field, w.value, w.detail,
-       replace(replace(replace(m.message_zh, '{field}', coalesce(fl.label_zh, w.field)),
-               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_zh,
-       replace(replace(replace(m.message_en, '{field_en}', w.field),
-               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_en,
-       m.fix_zh, m.fix_en
+       {_message_columns("w")}
 FROM core.warnings w
 JOIN ref.rules m ON m.rule = w.rule
 LEFT JOIN ref.fields fl ON fl.field = w.field
