@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from bench.common import git_revision, machine, write_section
+from bench.common import git_revision, machine, scratch_warehouse, write_section
 from bench.lookup import build_indexed
 from tierhub.standards import catalogue
 from warehouse.crosscheck import run_after_load
@@ -96,9 +94,7 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=200)
     parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
     args = parser.parse_args()
-    os.environ["TIERHUB_ENCRYPT"] = "false"
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(tmp) / "warehouse.duckdb"
+    with scratch_warehouse(args.dir) as path:
         built = build_indexed(path, args.persons, args.cases)
         size = path.stat().st_size / 2**20
         print(f"built {args.persons:,} persons in {built:.0f} s ({size:.0f} MiB)", flush=True)

@@ -25,13 +25,12 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from bench.common import git_revision, machine, write_section
+from bench.common import git_revision, machine, scratch_warehouse, write_section
 from tierhub.settings import TierhubSettings
 from tierhub.standards import catalogue
 from warehouse.publish import publish
@@ -192,9 +191,7 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=400)
     parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
     args = parser.parse_args()
-    os.environ["TIERHUB_ENCRYPT"] = "false"
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(tmp) / "warehouse.duckdb"
+    with scratch_warehouse(args.dir) as path:
         timings = build(path, args.persons, args.cases)
         rng = random.Random(5)
         ids = [f"1201{rng.randrange(args.persons):014d}" for _ in range(args.lookups)]
