@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from bench.common import git_revision, machine, scratch_warehouse, write_section
-from bench.lookup import build_indexed
+from bench.lookup import build_indexed, city_arguments
 from tierhub.standards import catalogue
 from warehouse.crosscheck import run_after_load
 from warehouse.regional import regional_check
@@ -88,11 +88,9 @@ def checks(path: Path, persons: int, count: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--persons", type=int, default=2_000_000)
-    parser.add_argument("--cases", type=int, default=3)
+    city_arguments(parser, persons=2_000_000)
     parser.add_argument("--load-rows", type=int, default=100_000)
     parser.add_argument("--checks", type=int, default=200)
-    parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
     args = parser.parse_args()
     with scratch_warehouse(args.dir) as path:
         built = build_indexed(path, args.persons, args.cases)

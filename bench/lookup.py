@@ -77,6 +77,13 @@ print("TIMINGS", json.dumps([warm_s, *lookups(reader.cursor(), ids)]), flush=Tru
 Timings = tuple[list[float], list[float]]  # person lookup ms, person 360 ms
 
 
+def city_arguments(parser: argparse.ArgumentParser, persons: int) -> None:
+    """The size of the built city (``--persons``, ``--cases`` each) and ``--dir``, where it is built."""
+    parser.add_argument("--persons", type=int, default=persons)
+    parser.add_argument("--cases", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
+
+
 def build(path: Path, persons: int, cases: int) -> dict[str, float]:
     """Fill a warehouse with ``persons`` people and ``persons * cases`` records; timings."""
     timings: dict[str, float] = {}
@@ -186,10 +193,8 @@ def p95(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--persons", type=int, default=10_000_000)
-    parser.add_argument("--cases", type=int, default=3)
+    city_arguments(parser, persons=10_000_000)
     parser.add_argument("--lookups", type=int, default=400)
-    parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
     args = parser.parse_args()
     with scratch_warehouse(args.dir) as path:
         timings = build(path, args.persons, args.cases)
