@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
 import re
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
@@ -43,11 +47,39 @@ def write_section(title: str, body: str) -> None:
     RESULTS.write_text(text, encoding="utf-8")
 
 
-def drops_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--drops`` (an existing drops folder) or ``--scale`` (generate one), and ``--no-results``."""
+@contextlib.contextmanager
+def scratch_warehouse(folder: Path | None) -> Iterator[Path]:
+    """An unencrypted warehouse path in a temporary folder (under ``folder``), removed afterwards."""
+    os.environ["TIERHUB_ENCRYPT"] = "false"
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        yield Path(tmp) / "warehouse.duckdb"
+
+
+def drops_arguments() -> argparse.Namespace:
+    """The command line: ``--drops`` (an existing drops folder) or ``--scale`` (generate one), and ``--no-results``.
+
+    With ``--drops``, ``--scale`` says which city the folder holds (it names the results' section).
+    """
+    parser = argparse.ArgumentParser()
     parser.add_argument("--drops", type=Path)
-    parser.add_argument("--scale", default="demo", choices=["demo", "district", "full"])
+    parser.add_argument(
+        "--scale",
+        default="demo",
+        choices=["demo", "district", "full"],
+        help="the city to generate, or the city --drops holds",
+    )
     parser.add_argument("--no-results", action="store_true")
+    return parser.parse_args()
+
+
+@contextlib.contextmanager
+def scratch_drops(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Path, Path]]:
+    """A scratch folder (removed afterwards) and the drops folder to measure: ``--drops``, or a city generated there."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield home, drops_folder(args, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def drops_folder(args: argparse.Namespace, home: Path) -> Path:

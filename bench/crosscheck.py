@@ -21,14 +21,13 @@ import datetime as dt
 import os
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from bench.common import git_revision, machine, write_section
-from bench.lookup import build
+from bench.common import git_revision, machine, scratch_warehouse, write_section
+from bench.lookup import build_indexed, city_arguments
 from tierhub.standards import catalogue
 from warehouse.crosscheck import run_after_load, run_crosschecks
 from warehouse.regional import regional_check
@@ -101,22 +100,13 @@ def checks(path: Path, persons: int, count: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--persons", type=int, default=2_000_000)
-    parser.add_argument("--cases", type=int, default=3)
+    city_arguments(parser, persons=2_000_000)
     parser.add_argument("--load-rows", type=int, default=100_000)
     parser.add_argument("--checks", type=int, default=200)
-    parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
     args = parser.parse_args()
-    os.environ["TIERHUB_ENCRYPT"] = "false"
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(tmp) / "warehouse.duckdb"
-        started = time.perf_counter()
-        build(path, args.persons, args.cases)
-        con = duckdb.connect(str(path))
-        con.execute("CREATE INDEX IF NOT EXISTS cases_by_person ON core.cases (id_number)")
-        con.close()
-        built = time.perf_counter() - started
+    with scratch_warehouse(args.dir) as path:
+        built = build_indexed(path, args.persons, args.cases)
         size = path.stat().st_size / 2**20
         print(f"built {args.persons:,} persons in {built:.0f} s ({size:.0f} MiB)", flush=True)
         seconds, opened = incremental(path, args.persons, args.load_rows)

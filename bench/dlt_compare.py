@@ -15,19 +15,16 @@ dlt is a dev dependency (``uv add --dev dlt``).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from bench.common import drops_arguments, drops_folder, git_revision, machine, write_section
+from bench.common import drops_arguments, git_revision, machine, scratch_drops, write_section
 
 DLT = """
 import sys, dlt
@@ -67,12 +64,8 @@ def run(args: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    drops_arguments(parser)
-    args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tierhub-bench-dlt-"))
-    try:
-        drops = drops_folder(args, home)
+    args = drops_arguments()
+    with scratch_drops(args, "tierhub-bench-dlt-") as (home, drops):
         files, size = plain_csvs(drops, home / "plain")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
         env |= {"TIERHUB_HOME": str(home / "th"), "TIERHUB_ENCRYPT": "false", "TIERHUB_DATA_DOCS": "false"}
@@ -83,8 +76,6 @@ def main() -> None:
             [sys.executable, "-m", "tierhub", "sync", "--drops", str(home / "plain"), "--warehouse", str(home / "t")],
             env,
         )
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
     body = (
         f"Script: `bench/dlt_compare.py` · machine: {machine()} · commit {git_revision()} · {dt.date.today()} · "
         f"load average {load:.1f} at the start (shared machine: compare within the run)\n\n"

@@ -25,13 +25,12 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from bench.common import git_revision, machine, write_section
+from bench.common import git_revision, machine, scratch_warehouse, write_section
 from tierhub.settings import TierhubSettings
 from tierhub.standards import catalogue
 from warehouse.publish import publish
@@ -76,6 +75,13 @@ print("TIMINGS", json.dumps([warm_s, *lookups(reader.cursor(), ids)]), flush=Tru
 """
 
 Timings = tuple[list[float], list[float]]  # person lookup ms, person 360 ms
+
+
+def city_arguments(parser: argparse.ArgumentParser, persons: int) -> None:
+    """The size of the built city (``--persons``, ``--cases`` each) and ``--dir``, where it is built."""
+    parser.add_argument("--persons", type=int, default=persons)
+    parser.add_argument("--cases", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
 
 
 def build(path: Path, persons: int, cases: int) -> dict[str, float]:
@@ -128,6 +134,16 @@ def build(path: Path, persons: int, cases: int) -> dict[str, float]:
     return timings
 
 
+def build_indexed(path: Path, persons: int, cases: int) -> float:
+    """``build`` and then the person index (``cases_by_person``); seconds taken for both."""
+    started = time.perf_counter()
+    build(path, persons, cases)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE INDEX IF NOT EXISTS cases_by_person ON core.cases (id_number)")
+    con.close()
+    return time.perf_counter() - started
+
+
 def lookups(reader: duckdb.DuckDBPyConnection, ids: list[str]) -> Timings:
     """Milliseconds per person lookup (``find_person``) and per person 360 (the person and every
     record, ``person_360``) for each ID, interleaved so both see the same conditions."""
@@ -177,14 +193,10 @@ def p95(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--persons", type=int, default=10_000_000)
-    parser.add_argument("--cases", type=int, default=3)
+    city_arguments(parser, persons=10_000_000)
     parser.add_argument("--lookups", type=int, default=400)
-    parser.add_argument("--dir", type=Path, default=None, help="Work folder (default: a temp dir).")
     args = parser.parse_args()
-    os.environ["TIERHUB_ENCRYPT"] = "false"
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(tmp) / "warehouse.duckdb"
+    with scratch_warehouse(args.dir) as path:
         timings = build(path, args.persons, args.cases)
         rng = random.Random(5)
         ids = [f"1201{rng.randrange(args.persons):014d}" for _ in range(args.lookups)]

@@ -22,8 +22,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from bench.common import git_revision, machine, write_section
@@ -38,14 +36,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def analyst(base: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=120)
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"username": "bench-analyst", "password": PASSWORD, "csrf_token": token})
-    return client
 
 
 def person_pages(base: str, ids: list[str], seconds: float) -> list[float]:
@@ -97,7 +87,7 @@ def main() -> None:
         stop = threading.Event()
 
         def worst() -> None:
-            client = analyst(base)
+            client = signed_in(base, "bench-analyst", timeout=120)
             token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/sql").text).group(1)  # type: ignore[union-attr]
             while not stop.is_set():
                 for sql in WORST:

@@ -131,11 +131,11 @@ def start_portal(work: Path, warehouse: Path, port: int) -> subprocess.Popen[byt
     raise RuntimeError("the portal did not start")
 
 
-def signed_in(base: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=30)
+def signed_in(base: str, username: str = "bench-city", timeout: float = 30) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=timeout)
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"username": "bench-city", "password": PASSWORD, "csrf_token": token})
+    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
     return client
 
 

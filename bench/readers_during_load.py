@@ -47,6 +47,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from bench.common import git_revision, machine, write_section
+from tierhub.disk import fsync
 
 TITLE = "Readers during a load: file lock, published snapshots, DuckLake (bench/readers_during_load.py)"
 COLUMNS = {
@@ -141,14 +142,6 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ms(seconds: float) -> str:
@@ -338,6 +331,25 @@ def run_file_mode(mode: str, work: Path, meta: dict[str, Any], args: argparse.Na
         time.sleep(0.02)
     cli_target = str(db) if mode == "lock" else str(d / "snaps" / "current.duckdb")
     cli = cli_probe(args.duckdb_cli, "SELECT count(*) FROM fact", cli_target) if writer.poll() is None else {}
+    samples, result = finish(mode, d, writer, reader, meta, cli)
+    result["staleness"] = staleness(samples, [b["committed"] for b in result["writer"]["batches"]])
+    result["gen0"] = gen0
+    result["db_bytes"] = db.stat().st_size
+    if args.keep_files:
+        return result
+    shutil.rmtree(d, ignore_errors=True)
+    return result
+
+
+def finish(
+    mode: str,
+    d: Path,
+    writer: subprocess.Popen[bytes],
+    reader: subprocess.Popen[bytes],
+    meta: dict[str, Any],
+    cli: dict[str, Any],
+) -> tuple[list[Any], dict[str, Any]]:
+    """Wait for the writer, stop the reader; the reader's samples and the figures every mode reports."""
     if writer.wait() != 0:
         raise RuntimeError(f"{mode} writer failed")
     time.sleep(1.0)
@@ -353,14 +365,8 @@ def run_file_mode(mode: str, work: Path, meta: dict[str, Any], args: argparse.Na
         "rows_per_s": meta["load_rows"] / load_s,
         "reader": summarize(samples, w["start"], w["end"]),
         "cli": cli,
-        "staleness": staleness(samples, [b["committed"] for b in w["batches"]]),
-        "gen0": gen0,
-        "db_bytes": db.stat().st_size,
     }
-    if args.keep_files:
-        return result
-    shutil.rmtree(d, ignore_errors=True)
-    return result
+    return samples, result
 
 
 def raw_ctas(work: Path, meta: dict[str, Any], threads: int | None = None) -> float:
@@ -633,29 +639,14 @@ def run_lake_mode(mode: str, work: Path, meta: dict[str, Any], args: argparse.Na
         if writer.poll() is None
         else {}
     )
-    if writer.wait() != 0:
-        raise RuntimeError(f"{mode} writer failed")
-    time.sleep(1.0)
-    (d / "stop").touch()
-    reader.wait()
-    w = json.loads((d / "writer.json").read_text())
-    samples = json.loads((d / "reader.json").read_text())
+    samples, result = finish(mode, d, writer, reader, meta, cli)
     first: dict[int, float] = {}
     for _, _, tag, error, _, tag_at in samples:
         if tag is not None and error is None and tag not in first:
             first[tag] = tag_at
-    stale = [first[b["snapshot"]] - b["committed"] for b in w["batches"] if b["snapshot"] in first]
-    load_s = w["end"] - w["start"]
-    result = {
-        "mode": mode,
-        "writer": w,
-        "load_s": load_s,
-        "rows_per_s": meta["load_rows"] / load_s,
-        "reader": summarize(samples, w["start"], w["end"]),
-        "cli": cli,
-        "staleness": stale,
-        "bytes": sum(p.stat().st_size for p in d.rglob("*") if p.is_file()),
-    }
+    batches = result["writer"]["batches"]
+    result["staleness"] = [first[b["snapshot"]] - b["committed"] for b in batches if b["snapshot"] in first]
+    result["bytes"] = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
     # time travel and files, in this process now that the writer is gone
     con = lake_connect(opts["encrypted"])
     lake_attach(con, opts, read_only=True)

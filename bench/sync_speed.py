@@ -17,15 +17,12 @@ within one run are the figures to compare.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import io
 import os
 import resource
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +32,7 @@ os.environ.setdefault("TIERHUB_SYNC_NICENESS", "0")
 
 from python_calamine import CalamineWorkbook
 
-from bench.common import drops_arguments, drops_folder, git_revision, machine, write_section
+from bench.common import drops_arguments, git_revision, machine, scratch_drops, write_section
 from connectors.readers import detect_encoding
 from flows.runs import sync_direct
 
@@ -68,12 +65,8 @@ def timed(work):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    drops_arguments(parser)
-    args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tierhub-bench-speed-"))
-    try:
-        drops = drops_folder(args, home)
+    args = drops_arguments()
+    with scratch_drops(args, "tierhub-bench-speed-") as (home, drops):
         warehouse = str(home / "warehouse.duckdb")
         load = os.getloadavg()[0]
         (files, _, size), floor_wall, floor_cpu = timed(lambda: parse_floor(drops))
@@ -90,8 +83,6 @@ def main() -> None:
         )
         print(f"no-change resync: {again.total('skipped_files'):,} unchanged in {again_wall:.2f} s wall")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
     table = (
         "| step | files | rows | wall | CPU | vs floor (wall / CPU) |\n|---|---:|---:|---:|---:|---:|\n"
         f"| parse floor (decode + parse every file) | {files:,} | | {floor_wall:.2f} s | {floor_cpu:.2f} s | 1× |\n"

@@ -20,7 +20,7 @@ from tierhub.errors import WarehouseError
 from tierhub.priority import lower_priority
 from tierhub.settings import TierhubSettings
 from warehouse.maintenance import backup, check, compact
-from warehouse.publish import generations, prune, publish, snapshots_folder
+from warehouse.publish import generations, prune, publish_file, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import prune_source_status
 
@@ -87,12 +87,7 @@ def compact_task(warehouse: str) -> tuple[int, int]:
 )
 def publish_task(warehouse: str) -> str:
     """Publish the compacted warehouse for readers."""
-    path = Path(warehouse)
-    con = open_warehouse(path)
-    try:
-        return str(publish(con, path).path)
-    finally:
-        con.close()
+    return str(publish_file(Path(warehouse)).path)
 
 
 @task(

@@ -55,7 +55,7 @@ from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from tierhub.standards import catalogue
-from warehouse.publish import CURRENT, prune, publish, snapshots_folder
+from warehouse.publish import CURRENT, prune, publish_file, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
 
@@ -120,11 +120,7 @@ def commit_plan(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> lis
 def publish_current(warehouse: str, keep: int, days: int, logger: Logger) -> str:
     """Publish the committed warehouse as the next read-only generation; prune old ones."""
     path = Path(warehouse)
-    con = open_warehouse(path)
-    try:
-        snapshot = publish(con, path)
-    finally:
-        con.close()
+    snapshot = publish_file(path)
     prune(snapshots_folder(path), keep=keep, days=days)
     logger.info("published %s (%.1f MiB)", snapshot.path, snapshot.bytes / 2**20)
     return str(snapshot.path)

@@ -24,7 +24,7 @@ from connectors.readers import DELIMITER_NAMES, DUPLICATE_MARK
 from connectors.records import Refusal
 from quality.aliases import Suggestion, code_parts, is_known_code, suggest_codes
 from tierhub.errors import DuplicateHeaders, TierhubError
-from tierhub.standards import Catalogue, ItemStandard, StandardVersion, catalogue
+from tierhub.standards import Catalogue, catalogue
 
 BATCH_ROWS = 50_000
 
@@ -96,14 +96,6 @@ def export_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
-def _version(item: ItemStandard, day: dt.date | None) -> StandardVersion:
-    if day is not None:
-        for version in item.versions:
-            if version.in_force(day):
-                return version
-    return max(item.versions, key=lambda v: v.effective_from)
-
-
 def profile_file(
     path: Path,
     *,
@@ -149,7 +141,7 @@ def profile_file(
     headers: list[str | None] = getattr(read, "headers", [])
     profile.mapped = [(str(headers[p]).strip() if p < len(headers) else f, f) for p, f in columns.items()]
     profile.unmapped = [h for h in read.unknown_headers if f" {DUPLICATE_MARK} " not in h]
-    version = _version(standard, export_date) if standard else None
+    version = standard.version_on(export_date) if standard else None
     rules = {r.field: r for r in version.fields if r.code_table} if version else {}
     counts: dict[str, Counter[str]] = {f: Counter() for f in rules}
     try:

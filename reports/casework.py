@@ -29,7 +29,7 @@ from warehouse.crosscases import CrossCase, Evidence, cases_in_scope
 from warehouse.funding import Funding, PriceList, centre_funding, load_prices
 from warehouse.marts import Period
 from warehouse.roster import AGE_BANDS, EDUCATION_GROUPS, TableOneRow, table_one
-from warehouse.worklists import EVIDENCE_DAYS, PensionCheck, Worklists, month_of, worklists
+from warehouse.worklists import EVIDENCE_DAYS, HardshipFollowUp, PensionCheck, Worklists, month_of, worklists
 
 REPORTED_STATUSES = ("open", "confirmed", "cleared")
 
@@ -183,6 +183,11 @@ def cases_sheet(book: xlsxwriter.Workbook, cases: list[CrossCase], language: str
     sheet.fit()
 
 
+def _person_cells(line: PensionCheck | HardshipFollowUp) -> list[str]:
+    """A worklist line's first cells: community, name, ID number."""
+    return [f"{line.community_name} {line.community_code}", line.name, line.id_number]
+
+
 def worklist_sheet(book: xlsxwriter.Workbook, lists: Worklists, language: str, name: str) -> None:
     """Per community: the entitlement checks with their evidence, then the hardship follow-ups."""
     w, fmt = words(language), formats(book)
@@ -195,9 +200,7 @@ def worklist_sheet(book: xlsxwriter.Workbook, lists: Worklists, language: str, n
     for check in lists.pensions:
         row += 1
         values = [
-            f"{check.community_name} {check.community_code}",
-            check.name,
-            check.id_number,
+            *_person_cells(check),
             check.pension_item,
             check.last_certified.isoformat() if check.last_certified else "",
             check.due_on.isoformat() if check.due_on else w["due_none"],
@@ -217,9 +220,7 @@ def worklist_sheet(book: xlsxwriter.Workbook, lists: Worklists, language: str, n
     for f in lists.follow_ups:
         row += 1
         values = [
-            f"{f.community_name} {f.community_code}",
-            f.name,
-            f.id_number,
+            *_person_cells(f),
             f.recognised_on.isoformat(),
             f.last_contact.isoformat(),
             f.due_on.isoformat(),

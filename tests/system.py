@@ -31,6 +31,17 @@ def find_program(name: str) -> str | None:
     return shutil.which(name) or (fallback if Path(fallback).exists() else None)
 
 
+# headless Chromium in a container: no sandbox, GPU or background traffic
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 def require_program(name: str) -> str:
     """The program's path; skip the test naming the package to install (fail under ``REQUIRE_ENV``)."""
     found = find_program(name)

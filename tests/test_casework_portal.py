@@ -26,9 +26,8 @@ from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from warehouse.marts import Period
 from warehouse.obligations import source_obligations
-from warehouse.publish import publish
+from warehouse.publish import publish_file
 from warehouse.readers import open_reader
-from warehouse.schema import open_warehouse
 
 HEPING, NINGHE = "120101000000", "120117000000"
 
@@ -38,11 +37,7 @@ def warehouse(synced: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the demo warehouse (decisions change it) with its first snapshot published."""
     path = tmp_path_factory.mktemp("casework") / "warehouse.duckdb"
     shutil.copy(synced, path)
-    con = open_warehouse(path)
-    try:
-        publish(con, path)
-    finally:
-        con.close()
+    publish_file(path)
     return path
 
 

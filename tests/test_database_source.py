@@ -86,19 +86,23 @@ def position(con: object, item: str = "JY02") -> str | None:
 
 
 @pytest.fixture
+def street_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The SQLite file the source's URL variable names (``fill_sqlite`` writes it)."""
+    db = tmp_path / "street.db"
+    monkeypatch.setenv(URL_ENV, f"sqlite:///{db}")
+    return db
+
+
+@pytest.fixture
 def rows(city: GeneratedCity) -> pa.Table:
     table = unemployment_rows(city)
     assert table.num_rows >= 8
     return table
 
 
-def test_sqlite_rows_load_incrementally_by_cursor(
-    rows: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db = tmp_path / "street.db"
+def test_sqlite_rows_load_incrementally_by_cursor(rows: pa.Table, street_db: Path, tmp_path: Path) -> None:
     first, more = rows.num_rows // 2, rows.num_rows
-    fill_sqlite(db, rows, 0, first)
-    monkeypatch.setenv(URL_ENV, f"sqlite:///{db}")
+    fill_sqlite(street_db, rows, 0, first)
     config = load_sources(sources_file(tmp_path), default_root=tmp_path / "drops")
     con = open_warehouse(tmp_path / "w.duckdb")
 
@@ -123,7 +127,7 @@ def test_sqlite_rows_load_incrementally_by_cursor(
     again = sync()
     assert (again.load.files, again.load.rows_in) == (0, 0)  # type: ignore[attr-defined]
 
-    fill_sqlite(db, rows, first, more)
+    fill_sqlite(street_db, rows, first, more)
     two = sync()
     assert (two.load.files, two.load.rows_in) == (1, more - first)  # type: ignore[attr-defined]
     assert position(con) == str(more)
@@ -133,16 +137,14 @@ def test_sqlite_rows_load_incrementally_by_cursor(
 
 
 def test_a_rolled_back_batch_does_not_move_the_cursor(
-    rows: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rows: pa.Table, street_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "street.db"
-    fill_sqlite(db, rows, 0, 3)
-    monkeypatch.setenv(URL_ENV, f"sqlite:///{db}")
+    fill_sqlite(street_db, rows, 0, 3)
     config = load_sources(sources_file(tmp_path), default_root=tmp_path / "drops")
     con = open_warehouse(tmp_path / "w.duckdb")
     boxes = Outboxes(config, tmp_path / "landing")
     sync_sources(con, boxes, [SOURCE])
-    fill_sqlite(db, rows, 3, 6)
+    fill_sqlite(street_db, rows, 3, 6)
 
     def fail(*args: object, **kwargs: object) -> None:
         import duckdb
@@ -160,12 +162,8 @@ def test_a_rolled_back_batch_does_not_move_the_cursor(
     con.close()
 
 
-def test_a_query_with_chinese_headers_and_a_timestamp_cursor(
-    rows: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db = tmp_path / "street.db"
-    fill_sqlite(db, rows, 0, 5)
-    monkeypatch.setenv(URL_ENV, f"sqlite:///{db}")
+def test_a_query_with_chinese_headers_and_a_timestamp_cursor(rows: pa.Table, street_db: Path, tmp_path: Path) -> None:
+    fill_sqlite(street_db, rows, 0, 5)
     query = (
         "SELECT id, updated_at AS 更新时间, source_code, name AS 姓名, id_number AS 公民身份号码, * EXCLUDE (id, "
         "updated_at, source_code, name, id_number) FROM unemployment_reg"

@@ -13,10 +13,10 @@ import pytest
 
 from flows.batches import BatchPlan, progress_listener
 from flows.runs import DirectSteps, sync_direct
+from tests.test_flows import BATCHES_OF_150, HEPING, NINGHE, SPAN
 from tierhub.errors import ConfigError, WarehouseError
 from tierhub.synth.city import GeneratedCity
 
-HEPING, NINGHE = "120101", "120117"
 SAMPLE = Path(__file__).parent / "samples" / "失业登记_120101001000_20261127_utf8.csv"
 
 
@@ -45,14 +45,8 @@ def test_direct_run_loads_what_the_plain_pipeline_loads(city: GeneratedCity, syn
             sources_per_batch=150,
             data_docs=False,
         )
-    span = f"{HEPING}~{NINGHE}-1of3"
-    assert [(b.label, b.district_code[:6], b.sources) for b in summary.batches] == [
-        (span, HEPING, 70),
-        (span, NINGHE, 66),
-        (f"{NINGHE}-宁河区-2of3", NINGHE, 136),
-        (f"{NINGHE}-宁河区-3of3", NINGHE, 137),
-    ]
-    first = [v for e, v in events if e == "stage" and v[0] == span]  # type: ignore[index]
+    assert [(b.label, b.district_code[:6], b.sources) for b in summary.batches] == BATCHES_OF_150
+    first = [v for e, v in events if e == "stage" and v[0] == SPAN]  # type: ignore[index]
     assert list(dict.fromkeys(stage for _, stage, _, _ in first)) == ["fetch", "read", "judge", "commit"]
     assert counts(warehouse) == counts(synced)
     assert summary.total("files") == counts(synced)[0] and summary.snapshot and Path(summary.snapshot).exists()

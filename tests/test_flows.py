@@ -26,6 +26,14 @@ pytestmark = pytest.mark.slow  # every test runs Prefect (one temporary API for 
 
 ROOT = Path(__file__).parents[1]
 HEPING, NINGHE = "120101", "120117"
+# 和平区 and 宁河区 synced 150 sources a batch: (label, district, sources) of each batch's parts
+SPAN = f"{HEPING}~{NINGHE}-1of3"
+BATCHES_OF_150 = [
+    (SPAN, HEPING, 70),
+    (SPAN, NINGHE, 66),
+    (f"{NINGHE}-宁河区-2of3", NINGHE, 136),
+    (f"{NINGHE}-宁河区-3of3", NINGHE, 137),
+]
 
 
 def counts(path: Path, district: str) -> tuple[int, ...]:
@@ -83,16 +91,10 @@ def test_sync_flow_matches_the_plain_pipeline(city: GeneratedCity, synced: Path,
         )
     # 70 + 339 sources on one host (folders): three even batches, the first spanning both districts;
     # the summary has one part per district of each batch
-    span = f"{HEPING}~{NINGHE}-1of3"
-    assert [(b.label, b.district_code[:6], b.sources) for b in summary.batches] == [
-        (span, HEPING, 70),
-        (span, NINGHE, 66),
-        (f"{NINGHE}-宁河区-2of3", NINGHE, 136),
-        (f"{NINGHE}-宁河区-3of3", NINGHE, 137),
-    ]
+    assert [(b.label, b.district_code[:6], b.sources) for b in summary.batches] == BATCHES_OF_150
     assert summary.batches[0].load_id == summary.batches[1].load_id  # one batch, one load
     # a long batch is never silent: each stage reports progress before the batch's summaries arrive
-    first = [v for e, v in events if e == "stage" and v[0] == span]  # type: ignore[index]
+    first = [v for e, v in events if e == "stage" and v[0] == SPAN]  # type: ignore[index]
     assert list(dict.fromkeys(stage for _, stage, _, _ in first)) == ["fetch", "read", "judge", "commit"]
     assert len(first) > 20  # read every 50 files, judge every item
     fetched = [(done, total) for _, stage, done, total in first if stage == "fetch"]

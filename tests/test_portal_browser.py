@@ -23,21 +23,12 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from portal.app import create_app
 from portal.auth import hash_password
 from portal.routes.guide import SCREENSHOTS, SHOTS
-from tests.system import require_program
+from tests.system import CHROMIUM_ARGS, require_program
 from tests.test_portal_http import HEPING, NINGHE, PASSWORD, people_only_in
 from tierhub.settings import TierhubSettings
 from warehouse.queries import widely_served
 
 pytestmark = pytest.mark.slow  # drives a real headless Chromium
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def free_port() -> int:
@@ -72,7 +63,7 @@ def server(synced: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 def browser() -> Iterator[Browser]:
     chromium = require_program("chromium")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
 
@@ -106,6 +97,13 @@ def log_in(page: Page, base: str, username: str, *, shot: str | None = None) -> 
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+def search(page: Page, text: str, shows: str = "#records") -> None:
+    """Search the portal for ``text`` from the page shown and wait for ``shows``."""
+    page.fill("input[name=q]", text)
+    page.click("form.search button[type=submit]")
+    page.wait_for_selector(shows)
 
 
 def test_login_find_drill_down_export(browser: Browser, server: str, subjects: dict[str, str], tmp_path: Path) -> None:
@@ -176,9 +174,7 @@ def test_district_user_cannot_reach_another_district(browser: Browser, server: s
     page.on("console", lambda m: errors.append(m) if m.type == "error" else None)
     log_in(page, server, "heping")
     # By ID number in the search box.
-    page.fill("input[name=q]", subjects["ninghe"])
-    page.click("form.search button[type=submit]")
-    page.wait_for_selector("#no-person")
+    search(page, subjects["ninghe"], "#no-person")
     assert page.query_selector("#records") is None
     # By URL.
     response = page.goto(f"{server}/person/{subjects['ninghe']}")
@@ -189,9 +185,7 @@ def test_district_user_cannot_reach_another_district(browser: Browser, server: s
     assert response is not None and response.status == 404
     # Their own people open fine.
     page.goto(f"{server}/")
-    page.fill("input[name=q]", subjects["heping"])
-    page.click("form.search button[type=submit]")
-    page.wait_for_selector("#records")
+    search(page, subjects["heping"])
     # The only console errors are the two 404 documents themselves.
     assert all("404" in m.text for m in errors), [m.text for m in errors]
     context.close()
@@ -205,9 +199,7 @@ def test_a_person_served_in_two_districts(
     context = browser.new_context(accept_downloads=True, locale="zh-CN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     log_in(page, server, "city")
-    page.fill("input[name=q]", mobile)
-    page.click("form.search button[type=submit]")
-    page.wait_for_selector("#records")
+    search(page, mobile)
     points = {el.get_attribute("data-code") or "" for el in page.query_selector_all("#points tr.point")}
     assert len(points) >= 3 and len({p[:6] for p in points}) >= 2
     sources = {el.get_attribute("data-source") or "" for el in page.query_selector_all("tr.record")}
@@ -229,9 +221,7 @@ def test_a_person_served_in_two_districts(
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
     log_in(page, server, "heping")
-    page.fill("input[name=q]", mobile)
-    page.click("form.search button[type=submit]")
-    page.wait_for_selector("#records")
+    search(page, mobile)
     seen = {el.get_attribute("data-source") or "" for el in page.query_selector_all("tr.record")}
     assert seen and all(s.startswith(HEPING[:6]) for s in seen)
     assert seen == {p for p in points if p.startswith(HEPING[:6])}

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -102,6 +103,12 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def post_login(client: TestClient, page: str, **next_url: str) -> httpx.Response:
+    """Submit ``page``'s login form as heping (``next=…`` optional), not following the redirect."""
+    data = {"username": "heping", "password": PASSWORD, "csrf_token": csrf_of(page), **next_url}
+    return client.post("/login", data=data, follow_redirects=False)
+
+
 def login(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
     page = client.get("/login")
     response = client.post(
@@ -139,11 +146,7 @@ def test_login_logout_and_cookie_flags(client: TestClient) -> None:
     page = client.get("/login")
     cookie = page.headers["set-cookie"]
     assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
-    response = client.post(
-        "/login",
-        data={"username": "heping", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False,
-    )
+    response = post_login(client, page.text)
     assert response.status_code == 303
     after = client.get("/")
     assert after.status_code == 200 and "heping user" in after.text
@@ -249,16 +252,7 @@ def test_per_address_rate_limit(synced: Path, tmp_path: Path) -> None:
 def test_open_redirect_refused(client: TestClient) -> None:
     page = client.get("/login?next=//evil.example/x")
     assert 'value="/"' in page.text
-    response = client.post(
-        "/login",
-        data={
-            "username": "heping",
-            "password": PASSWORD,
-            "csrf_token": csrf_of(page.text),
-            "next": "https://evil.example",
-        },
-        follow_redirects=False,
-    )
+    response = post_login(client, page.text, next="https://evil.example")
     assert response.headers["location"] == "/"
 
 
@@ -352,22 +346,13 @@ def test_no_full_phone_reaches_a_street_user_through_any_field(app: FastAPI, syn
         phones = {
             r[0] for r in con.execute("SELECT mobile_phone FROM core.persons WHERE mobile_phone IS NOT NULL").fetchall()
         }
-        subjects = [
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT id_number FROM core.cases WHERE starts_with(source_id, ?) "
-                "AND superseded_by_load IS NULL ORDER BY id_number LIMIT 40",
-                [HEPING[:6]],
-            ).fetchall()
-        ]
-        changes = [
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT c.id_number FROM core.cases c WHERE c.item_code IN ('SB02', 'SK05') "
-                "AND starts_with(c.source_id, ?) AND c.superseded_by_load IS NULL ORDER BY 1 LIMIT 40",
-                [HEPING[:6]],
-            ).fetchall()
-        ]
+        in_heping = (
+            "SELECT DISTINCT id_number FROM core.cases WHERE starts_with(source_id, ?) "
+            "AND superseded_by_load IS NULL {} ORDER BY id_number LIMIT 40"
+        )
+        subjects = [r[0] for r in con.execute(in_heping.format(""), [HEPING[:6]]).fetchall()]
+        change_items = "AND item_code IN ('SB02', 'SK05')"
+        changes = [r[0] for r in con.execute(in_heping.format(change_items), [HEPING[:6]]).fetchall()]
     assert phones and subjects and changes
     state = app.state.portal.state
     state.add_user("heping_street_all", "masked district-wide", "street", HEPING, hash_password(PASSWORD))

@@ -20,24 +20,16 @@ from reports.html import write_html
 from reports.model import build_report, labels
 from reports.run import write_report
 from tests.cases import SOURCE
-from tests.system import require_program
+from tests.system import CHROMIUM_ARGS, require_program
 from tests.test_marts import WEEK_A, WEEK_C, correction_history
 from tierhub.clock import shown
 from tierhub.reference import divisions, field_dictionary
 from tierhub.synth.city import GeneratedCity, read_manifest
 from warehouse.marts import Expectations, default_expectations, week_of
-from warehouse.publish import publish
+from warehouse.publish import publish_file
 from warehouse.schema import open_warehouse
 
 WORDS = labels("zh")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +129,7 @@ def test_the_page_renders_in_chromium_without_errors(ninghe: tuple[Path, Path, P
     _, html, _ = ninghe
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
@@ -233,11 +225,7 @@ def test_reports_read_the_snapshot_while_a_sync_holds_the_warehouse(
     _, _, synced_copy = ninghe
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(synced_copy, warehouse)
-    con = open_warehouse(warehouse)
-    try:
-        publish(con, warehouse)
-    finally:
-        con.close()
+    publish_file(warehouse)
     # Another process writes the warehouse (as a sync does): DuckDB refuses every other process.
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(warehouse)], stdout=subprocess.PIPE, text=True, env=os.environ.copy()

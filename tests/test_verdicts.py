@@ -9,16 +9,17 @@ import pyarrow as pa
 import pytest
 
 from quality.rules import JudgeContext
-from quality.verdicts import FileToJudge, judge_files, judged_table
+from quality.verdicts import FileToJudge, JudgeSummary, judge_files, judged_table
 from tests.cases import BASE, CASES, ITEM_BASES, ITEM_CASES, SOURCE, TODAY, with_check
 from tierhub.reference import divisions
 from tierhub.standards import ItemStandard, StandardVersion, catalogue
 from warehouse.load import is_blank
 
 
-def judge(
-    rows: list[dict[str, str | None]], item_code: str = "JY02", source: str = SOURCE
-) -> list[tuple[int, set[str]]]:
+def judge_rows(
+    rows: list[dict[str, str | None]], item_code: str, source: str = SOURCE
+) -> tuple[duckdb.DuckDBPyConnection, ItemStandard, JudgeSummary]:
+    """Judge ``rows`` as one file of ``source``; the connection holding the judged table, the item, the summary."""
     fields = sorted({k for r in rows for k in r})
     batch = pa.RecordBatch.from_pydict(
         {
@@ -31,7 +32,14 @@ def judge(
     item = catalogue().find(item_code)
     node = divisions().get(source)
     summary = judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [batch])], JudgeContext(TODAY))
-    assert summary[1].rows == len(rows) == summary[1].valid + summary[1].quarantined
+    return con, item, summary[1]
+
+
+def judge(
+    rows: list[dict[str, str | None]], item_code: str = "JY02", source: str = SOURCE
+) -> list[tuple[int, set[str]]]:
+    con, item, summary = judge_rows(rows, item_code, source)
+    assert summary.rows == len(rows) == summary.valid + summary.quarantined
     found = con.execute(
         f"SELECT _row_number, list_concat(_reasons, _warnings) FROM {judged_table(item)} ORDER BY 1"
     ).fetchall()
@@ -40,21 +48,10 @@ def judge(
 
 def judge_split(rows: list[dict[str, str | None]], item_code: str = "JY02") -> list[tuple[set[str], set[str]]]:
     """Per row: the rules that quarantine it and the rules it loads with as warnings."""
-    fields = sorted({k for r in rows for k in r})
-    batch = pa.RecordBatch.from_pydict(
-        {
-            "_row_number": pa.array(range(2, len(rows) + 2), pa.int64()),
-            "_sheet": pa.array([""] * len(rows), pa.string()),
-            **{f: pa.array([r.get(f) for r in rows], pa.string()) for f in fields},
-        }
-    )
-    con = duckdb.connect()
-    item = catalogue().find(item_code)
-    node = divisions().get(SOURCE)
-    summary = judge_files(con, item, [FileToJudge(1, node.code, node.prefix, TODAY, [batch])], JudgeContext(TODAY))
+    con, item, summary = judge_rows(rows, item_code)
     found = con.execute(f"SELECT _reasons, _warnings FROM {judged_table(item)} ORDER BY _row_number").fetchall()
     verdicts = [({r["rule"] for r in e}, {r["rule"] for r in w}) for e, w in found]
-    assert summary[1].warned == sum(1 for e, w in verdicts if w and not e)
+    assert summary.warned == sum(1 for e, w in verdicts if w and not e)
     return verdicts
 
 

@@ -261,6 +261,14 @@ class ItemStandard(_Model):
             fix="add a version covering that date to the catalogue",
         )
 
+    def version_on(self, day: dt.date | None) -> StandardVersion:
+        """The version in force on ``day``; the newest one when the day is unknown or no version covers it."""
+        if day is not None:
+            for version in self.versions:
+                if version.in_force(day):
+                    return version
+        return max(self.versions, key=lambda v: v.effective_from)
+
 
 class Catalogue:
     """Every item standard, found by code, Chinese name or alias."""

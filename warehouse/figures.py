@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import duckdb
 
-from tierhub.reference import divisions
-from warehouse.marts import Level, Period, SourceCompleteness, counts, workload
+from tierhub.reference import ByDivision
+from warehouse.marts import Level, Period, RowsPassRate, SourceCompleteness, counts, workload
 
 COUNTERS = ("files", "rows_in", "rows_loaded", "rows_quarantined", "expected", "received", "workload")
 
 
 @dataclass
-class Figures:
+class Figures(RowsPassRate):
     """The counters of one division (or item) in one period."""
 
     code: str
@@ -34,11 +34,6 @@ class Figures:
     expected: int = 0
     received: int = 0
     workload: int = 0
-
-    @property
-    def pass_rate(self) -> float | None:
-        """Rows that passed every check ÷ rows received (None: nothing received)."""
-        return self.rows_loaded / self.rows_in if self.rows_in else None
 
     @property
     def completeness(self) -> float | None:
@@ -83,28 +78,20 @@ def division_figures(
     it too); completeness counts every item a source owes, whatever ``item`` is. ``item``
     narrows files, rows and workload to one service item.
     """
-    tree = divisions()
-    found: dict[str, Figures] = {}
-
-    def row(code: str) -> Figures:
-        if code not in found:
-            node = tree.by_code.get(code)
-            found[code] = Figures(code, node.name if node else code)
-        return found[code]
-
+    found = ByDivision(Figures)
     for c in counts(con, scope, [period], by=by):
         if item and c.item_code != item:
             continue
-        f = row(c.division_code)
+        f = found[c.division_code]
         f.files += c.files
         f.rows_in += c.rows_in
         f.rows_loaded += c.rows_loaded
         f.rows_quarantined += c.rows_quarantined
     for w in workload(con, scope, [period], by=by):
         if not item or w.item_code == item:
-            row(w.division_code).workload += w.records
+            found[w.division_code].workload += w.records
     for s in sources:
-        f = row(group_code(s.source_id, by))
+        f = found[group_code(s.source_id, by)]
         f.expected += s.expected
         f.received += s.received
     return dict(sorted(found.items()))

@@ -22,7 +22,7 @@ import duckdb
 
 import tierhub.reference
 from tierhub.errors import ConfigError
-from tierhub.reference import divisions
+from tierhub.reference import ByDivision
 from tierhub.standards import catalogue
 from warehouse.marts import Period, workload
 from warehouse.roster import staff_counts
@@ -132,17 +132,9 @@ class Funding:
 
 def centre_funding(con: duckdb.DuckDBPyConnection, scope: str, period: Period, prices: PriceList) -> Funding:
     """Each street centre inside ``scope``: records per item in ``period`` × price, and its roster."""
-    tree = divisions()
-    centres: dict[str, CentreFunding] = {}
-
-    def centre(code: str) -> CentreFunding:
-        if code not in centres:
-            node = tree.by_code.get(code)
-            centres[code] = CentreFunding(code, node.name if node else code)
-        return centres[code]
-
+    centres = ByDivision(CentreFunding)
     for work in workload(con, scope, [period], by="street"):
-        found = centre(work.division_code)
+        found = centres[work.division_code]
         found.records[work.item_code] += work.records
         price = prices.prices.get(work.item_code)
         if price is None:
@@ -150,5 +142,5 @@ def centre_funding(con: duckdb.DuckDBPyConnection, scope: str, period: Period, p
         else:
             found.amount += price * work.records
     for code, posts in staff_counts(con, scope).items():
-        centre(code).staff.update(posts)
+        centres[code].staff.update(posts)
     return Funding(str(scope), period, prices, [centres[k] for k in sorted(centres)])

@@ -112,8 +112,21 @@ _PERIODS = "(SELECT unnest(?::DATE[]) AS p_start, unnest(?::DATE[]) AS p_end)"
 # ---------------------------------------------------------------- counts and pass rates
 
 
+class RowsPassRate:
+    """The pass rate of a record that counts rows received (``rows_in``) and loaded (``rows_loaded``)."""
+
+    __slots__ = ()
+    rows_in: int
+    rows_loaded: int
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of received rows that passed every check (None: nothing received)."""
+        return self.rows_loaded / self.rows_in if self.rows_in else None
+
+
 @dataclass(frozen=True, slots=True)
-class Counts:
+class Counts(RowsPassRate):
     """Files and rows received for one division, item and period."""
 
     period: Period
@@ -125,11 +138,6 @@ class Counts:
     rows_in: int
     rows_loaded: int
     rows_quarantined: int
-
-    @property
-    def pass_rate(self) -> float | None:
-        """Share of received rows that passed every check."""
-        return self.rows_loaded / self.rows_in if self.rows_in else None
 
 
 def counts(
@@ -159,7 +167,7 @@ def counts(
 
 
 @dataclass(frozen=True, slots=True)
-class PassRate:
+class PassRate(RowsPassRate):
     """Rows received and passed for one division and period, all items together."""
 
     period: Period
@@ -169,11 +177,6 @@ class PassRate:
     rows_in: int
     rows_loaded: int
     rows_quarantined: int
-
-    @property
-    def pass_rate(self) -> float | None:
-        """Share of received rows that passed every check (None: nothing received)."""
-        return self.rows_loaded / self.rows_in if self.rows_in else None
 
 
 def pass_rates(

@@ -267,6 +267,14 @@ def _analysis_scope(scope: str) -> Scope:
     return Scope(narrow.prefix[:6] + "000000") if len(narrow.prefix) > 6 else narrow
 
 
+def _analysis_window(
+    con: duckdb.DuckDBPyConnection, scope: str, period: Period, history_weeks: int
+) -> tuple[Scope, list[Period], dict[str, _Point]]:
+    """What every measure analyses: the district scope, its weeks (history and ``period``'s) and its points."""
+    area = _analysis_scope(scope)
+    return area, trailing(period, history_weeks + 1), _points(con, area.prefix)
+
+
 def _outlier(
     point: _Point,
     measure: str,
@@ -305,9 +313,7 @@ def volume_outliers(
     con: duckdb.DuckDBPyConnection, scope: str, period: Period, *, history_weeks: int = HISTORY_WEEKS
 ) -> list[Outlier]:
     """Surges and silences of weekly accepted records per service point inside ``scope``."""
-    area = _analysis_scope(scope)
-    weeks = trailing(period, history_weeks + 1)
-    points = _points(con, area.prefix)
+    area, weeks, points = _analysis_window(con, scope, period, history_weeks)
     series: dict[str, list[float]] = {}
     for w in workload(con, area, weeks, by="source"):
         row = series.setdefault(w.division_code, [0.0] * len(weeks))
@@ -331,9 +337,7 @@ def pass_rate_outliers(
     con: duckdb.DuckDBPyConnection, scope: str, period: Period, *, history_weeks: int = HISTORY_WEEKS
 ) -> list[Outlier]:
     """Drops of the weekly pass rate (rows passing every check, by export date) per service point."""
-    area = _analysis_scope(scope)
-    weeks = trailing(period, history_weeks + 1)
-    points = _points(con, area.prefix)
+    area, weeks, points = _analysis_window(con, scope, period, history_weeks)
     tallies: dict[str, list[list[int]]] = {}
     for c in counts(con, area, weeks, by="source"):
         row = tallies.setdefault(c.division_code, [[0, 0] for _ in weeks])
@@ -370,10 +374,8 @@ def amount_outliers(
     con: duckdb.DuckDBPyConnection, scope: str, period: Period, *, history_weeks: int = HISTORY_WEEKS
 ) -> list[Outlier]:
     """Drifts of an item's amounts (benefit, subsidy, contribution, loan…) per service point."""
-    area = _analysis_scope(scope)
-    weeks = trailing(period, history_weeks + 1)
+    area, weeks, points = _analysis_window(con, scope, period, history_weeks)
     recent_from = weeks[-min(DRIFT_WEEKS, len(weeks))].start
-    points = _points(con, area.prefix)
     existing = {str(t) for (t,) in con.execute("SELECT fact_table FROM ref.items").fetchall()}
     tables = dict(con.execute("SELECT code, fact_table FROM ref.items").fetchall())
     columns = {

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import duckdb
 
+from tierhub.disk import fsync
+from warehouse.schema import open_warehouse
+
 CURRENT = "current.duckdb"
 _GENERATION = re.compile(r"gen-(\d{6})\.duckdb")
 
@@ -57,14 +60,6 @@ def generations(folder: Path) -> list[Snapshot]:
     return sorted(found, key=lambda s: s.generation)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, folder: Path | None = None) -> Snapshot:
     """Checkpoint the warehouse (``con`` is its writer) and publish it as the next generation."""
     folder = folder or snapshots_folder(warehouse)
@@ -75,15 +70,24 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, folder: Path | None
     final = folder / f"gen-{generation:06d}.duckdb"
     partial = final.with_name(final.name + ".tmp")
     shutil.copyfile(warehouse, partial)
-    _fsync(partial)
+    fsync(partial)
     os.replace(partial, final)
     link = folder / f".{CURRENT}.{generation}"
     link.unlink(missing_ok=True)
     link.symlink_to(final.name)
     os.replace(link, folder / CURRENT)
-    _fsync(folder)
+    fsync(folder)
     stat = final.stat()
     return Snapshot(generation, final, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC), stat.st_size)
+
+
+def publish_file(warehouse: Path) -> Snapshot:
+    """Open the warehouse file (no other writer may hold it), publish it, close it."""
+    con = open_warehouse(warehouse)
+    try:
+        return publish(con, warehouse)
+    finally:
+        con.close()
 
 
 def prune(folder: Path, *, keep: int = 24, days: int = 90, now: dt.datetime | None = None) -> list[Path]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import duckdb
 
@@ -19,6 +21,12 @@ from tierhub.standards import catalogue
 from warehouse.schema import fact_table
 
 CITY = CITY_CODE
+R = TypeVar("R")
+
+
+def _in_scope(con: duckdb.DuckDBPyConnection, sql: str, scope: str, record: Callable[..., R]) -> list[R]:
+    """Run ``sql``, whose one parameter is the scope's code prefix; one ``record`` per row."""
+    return [record(*r) for r in con.execute(sql, [Scope(scope).prefix]).fetchall()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,8 @@ class DistrictCounts:
 
 def district_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[DistrictCounts]:
     """Per district inside ``scope``: files and rows received, loaded and quarantined."""
-    rows = con.execute(
+    return _in_scope(
+        con,
         """
         SELECT d.code, d.name, count(f.file_id), count(f.file_id) FILTER (WHERE f.status = 'rejected'),
                coalesce(sum(f.rows_in), 0), coalesce(sum(f.rows_loaded), 0), coalesce(sum(f.rows_quarantined), 0)
@@ -47,9 +56,9 @@ def district_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[D
         HAVING count(f.file_id) > 0
         ORDER BY d.code
         """,
-        [Scope(scope).prefix],
-    ).fetchall()
-    return [DistrictCounts(*r) for r in rows]
+        scope,
+        DistrictCounts,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +73,8 @@ class ReasonCount:
 
 def reason_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[ReasonCount]:
     """Quarantine reasons inside ``scope``, most frequent first (a row may have several)."""
-    rows = con.execute(
+    return _in_scope(
+        con,
         """
         SELECT q.rule, any_value(m.title_zh), any_value(m.title_en), count(*)
         FROM (SELECT source_id, unnest(reasons).rule AS rule FROM quarantine.rows) q
@@ -72,9 +82,9 @@ def reason_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[Rea
         WHERE starts_with(q.source_id, ?)
         GROUP BY q.rule ORDER BY 4 DESC, 1
         """,
-        [Scope(scope).prefix],
-    ).fetchall()
-    return [ReasonCount(*r) for r in rows]
+        scope,
+        ReasonCount,
+    )
 
 
 def last_commit(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
@@ -451,16 +461,17 @@ class UnknownCodeCount:
 
 def open_unknown_codes(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[UnknownCodeCount]:
     """CODE_UNKNOWN values of the open quarantine inside ``scope`` (what ``tierhub codes unknown`` lists)."""
-    rows = con.execute(
+    return _in_scope(
+        con,
         """
         SELECT item_code, standard_version, r.field, r.value, count(*)
         FROM (SELECT item_code, standard_version, source_id, unnest(reasons) AS r FROM quarantine.open_rows)
         WHERE r.rule = 'CODE_UNKNOWN' AND r.value IS NOT NULL AND starts_with(source_id, ?)
         GROUP BY ALL ORDER BY 5 DESC, 1, 3, 4
         """,
-        [Scope(scope).prefix],
-    ).fetchall()
-    return [UnknownCodeCount(*r) for r in rows]
+        scope,
+        UnknownCodeCount,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,13 +484,14 @@ class UnknownHeaderCount:
 
 def unknown_header_counts(con: duckdb.DuckDBPyConnection, scope: str = CITY) -> list[UnknownHeaderCount]:
     """Header texts of registered files that named no field, by how many files carried them."""
-    rows = con.execute(
+    return _in_scope(
+        con,
         """
         SELECT h, count(DISTINCT file_id)
         FROM (SELECT file_id, source_id, unnest(unknown_headers) AS h FROM ops.files)
         WHERE starts_with(source_id, ?)
         GROUP BY h ORDER BY 2 DESC, 1
         """,
-        [Scope(scope).prefix],
-    ).fetchall()
-    return [UnknownHeaderCount(*r) for r in rows]
+        scope,
+        UnknownHeaderCount,
+    )

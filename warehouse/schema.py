@@ -8,6 +8,7 @@ migration script: its fact table or column is added here.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,16 @@ from warehouse.source_status import DDL as SOURCE_STATUS_DDL
 from warehouse.source_status import ensure_source_status
 from warehouse.storage import FROM_SETTINGS, Key, connect
 
-DDL = """
+# Where a row came from: the first columns of quarantine.rows and of every fact table.
+ROW_ORIGIN = """file_id BIGINT NOT NULL,
+    row_number BIGINT NOT NULL,
+    load_id VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    item_code VARCHAR NOT NULL,
+    standard_version VARCHAR NOT NULL,
+    sheet VARCHAR"""
+
+DDL = f"""
 CREATE SCHEMA IF NOT EXISTS ref;
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE SCHEMA IF NOT EXISTS core;
@@ -175,13 +185,7 @@ CREATE TABLE IF NOT EXISTS ops.rule_failures (
     examples VARCHAR[] NOT NULL          -- up to 20 offending values as received
 );
 CREATE TABLE IF NOT EXISTS quarantine.rows (
-    file_id BIGINT NOT NULL,
-    row_number BIGINT NOT NULL,
-    load_id VARCHAR NOT NULL,
-    source_id VARCHAR NOT NULL,
-    item_code VARCHAR NOT NULL,
-    standard_version VARCHAR NOT NULL,
-    sheet VARCHAR,
+    {ROW_ORIGIN},
     raw JSON NOT NULL,
     reasons STRUCT(rule VARCHAR, field VARCHAR, value VARCHAR, detail VARCHAR)[] NOT NULL,
     PRIMARY KEY (file_id, row_number)
@@ -240,16 +244,25 @@ CREATE TABLE IF NOT EXISTS ops.deliveries (
 )
 """
 
-# Reason texts rendered for people: {field} → the Chinese label, {value}, {detail}.
-REASONS_VIEW = """
+
+def _message_columns(reason: str) -> str:
+    """SQL: a reason's messages for people ({field} → the Chinese label, {value}, {detail}) and its fixes."""
+    filled = f"'{{value}}', coalesce({reason}.value, '')), '{{detail}}', coalesce({reason}.detail, ''))"
+    return (
+        f"replace(replace(replace(m.message_zh, '{{field}}', coalesce(fl.label_zh, {reason}.field)),\n"
+        f"               {filled} AS message_zh,\n"
+        f"       replace(replace(replace(m.message_en, '{{field_en}}', {reason}.field),\n"
+        f"               {filled} AS message_en,\n"
+        "       m.fix_zh, m.fix_en"
+    )
+
+
+# The reasons of quarantined rows and the warnings of loaded rows, with their messages.
+REASONS_VIEW = f"""
 CREATE OR REPLACE VIEW quarantine.reasons AS
 SELECT q.file_id, q.row_number, q.source_id, q.item_code, q.standard_version, q.load_id,
        f.path, r.rule, r.field, r.value, r.detail,
-       replace(replace(replace(m.message_zh, '{field}', coalesce(fl.label_zh, r.field)),
-               '{value}', coalesce(r.value, '')), '{detail}', coalesce(r.detail, '')) AS message_zh,
-       replace(replace(replace(m.message_en, '{field_en}', r.field),
-               '{value}', coalesce(r.value, '')), '{detail}', coalesce(r.detail, '')) AS message_en,
-       m.fix_zh, m.fix_en
+       {_message_columns("r")}
 FROM quarantine.rows q
 JOIN ops.files f USING (file_id)
 CROSS JOIN UNNEST(q.reasons) AS u(r)
@@ -258,11 +271,7 @@ LEFT JOIN ref.fields fl ON fl.field = r.field;
 -- The warnings of loaded rows (decision 0017) with their messages, as quarantine.reasons has them.
 CREATE OR REPLACE VIEW core.warning_messages AS
 SELECT w.file_id, w.row_number, w.source_id, w.item_code, w.load_id, w.rule, w.field, w.value, w.detail,
-       replace(replace(replace(m.message_zh, '{field}', coalesce(fl.label_zh, w.field)),
-               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_zh,
-       replace(replace(replace(m.message_en, '{field_en}', w.field),
-               '{value}', coalesce(w.value, '')), '{detail}', coalesce(w.detail, '')) AS message_en,
-       m.fix_zh, m.fix_en
+       {_message_columns("w")}
 FROM core.warnings w
 JOIN ref.rules m ON m.rule = w.rule
 LEFT JOIN ref.fields fl ON fl.field = w.field
@@ -321,13 +330,7 @@ def ensure_fact_table(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> Non
     body = ",\n    ".join(f'"{name}" {kind}' for name, kind in columns.items())
     con.execute(
         f"""CREATE TABLE IF NOT EXISTS {table} (
-    file_id BIGINT NOT NULL,
-    row_number BIGINT NOT NULL,
-    load_id VARCHAR NOT NULL,
-    source_id VARCHAR NOT NULL,
-    item_code VARCHAR NOT NULL,
-    standard_version VARCHAR NOT NULL,
-    sheet VARCHAR,
+    {ROW_ORIGIN},
     {body}
 )"""
     )
@@ -346,6 +349,11 @@ def ensure_fact_table(con: duckdb.DuckDBPyConnection, item: ItemStandard) -> Non
             con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
 
 
+def _attribute_table(objects: Sequence[object], names: tuple[str, ...]) -> pa.Table:
+    """A table with one column per attribute name, one row per object."""
+    return pa.table({name: [getattr(o, name) for o in objects] for name in names})
+
+
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
     con.register("_ref_src", table)
     try:
@@ -360,33 +368,17 @@ def refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
     _replace_table(
         con,
         "ref.divisions",
-        pa.table(
-            {
-                "code": [d.code for d in nodes],
-                "name": [d.name for d in nodes],
-                "level": [d.level for d in nodes],
-                "parent_code": [d.parent_code for d in nodes],
-                "unit_type": [d.unit_type for d in nodes],
-                "district_code": [d.district_code for d in nodes],
-                "street_code": [d.street_code for d in nodes],
-                # A node's subtree is every code starting with its prefix.
-                "prefix": [d.prefix for d in nodes],
-            }
+        # A node's subtree is every code starting with its prefix.
+        _attribute_table(
+            nodes, ("code", "name", "level", "parent_code", "unit_type", "district_code", "street_code", "prefix")
         ),
     )
     items = list(catalogue())
     _replace_table(
         con,
         "ref.items",
-        pa.table(
-            {
-                "code": [i.code for i in items],
-                "name_zh": [i.name_zh for i in items],
-                "name_en": [i.name_en for i in items],
-                "category": [i.category for i in items],
-                "owner_system": [i.owner_system for i in items],
-                "fact_table": [fact_table(i) for i in items],
-            }
+        _attribute_table(items, ("code", "name_zh", "name_en", "category", "owner_system")).append_column(
+            "fact_table", pa.array([fact_table(i) for i in items])
         ),
     )
     messages = rule_messages()

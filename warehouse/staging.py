@@ -19,7 +19,7 @@ from connectors.files import unreadable
 from quality.verdicts import FileToJudge, Stager
 from tierhub.errors import TierhubError
 from tierhub.reference import divisions
-from tierhub.standards import Catalogue, ItemStandard, StandardVersion
+from tierhub.standards import Catalogue, ItemStandard
 from warehouse.load import CursorRow, RegistryEntry
 
 
@@ -66,16 +66,8 @@ def missing_columns(item: ItemStandard, export_date: dt.date | None, carried: fr
     Reported once per file (COLUMN_MISSING, a warning); the rows are not failed for them, except
     for identity columns (who, where, when), whose absence holds every row.
     """
-    version = _version_on(item, export_date)
+    version = item.version_on(export_date)
     return [r.field for r in version.fields if r.required and r.field not in carried]
-
-
-def _version_on(item: ItemStandard, day: dt.date | None) -> StandardVersion:
-    if day is not None:
-        for version in item.versions:
-            if version.in_force(day):
-                return version
-    return max(item.versions, key=lambda v: v.effective_from)
 
 
 def stage_exports(

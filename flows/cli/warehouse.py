@@ -79,13 +79,7 @@ def warehouse_compact(warehouse: WarehouseFile = None) -> None:
 @app.command("publish")
 def warehouse_publish(warehouse: WarehouseFile = None) -> None:
     """Publish the warehouse as a read-only snapshot for readers now (the sync does this after each run)."""
-    from warehouse.publish import publish
-    from warehouse.schema import open_warehouse
+    from warehouse.publish import publish_file
 
-    path = warehouse or TierhubSettings().warehouse_file
-    con = open_warehouse(path)
-    try:
-        snapshot = publish(con, path)
-    finally:
-        con.close()
+    snapshot = publish_file(warehouse or TierhubSettings().warehouse_file)
     console.print(f"Readers now see generation {snapshot.generation}: {snapshot.path}")

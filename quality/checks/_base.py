@@ -160,3 +160,46 @@ class FieldCheck(ABC):
 
     def __repr__(self) -> str:
         return f"<check {self.name}: {', '.join(self.rules)}>"
+
+
+def regex_literal(pattern: str) -> str:
+    """A regex as the body of a SQL string literal (quotes doubled)."""
+    return pattern.replace("'", "''")
+
+
+class PatternCheck(FieldCheck):
+    """A check with one rule: the normalised value must fully match ``pattern``, in SQL as in GX.
+
+    Subclasses set ``pattern`` (a regex both DuckDB and Python read alike) and ``meaning``,
+    what a matching value is ("a mainland mobile number").
+    """
+
+    pattern: ClassVar[str]
+    meaning: ClassVar[str]
+
+    def reasons_sql(self, field: FieldSql) -> list[str]:
+        [rule] = self.rules
+        matches = f"regexp_full_match({field.value}, '{regex_literal(self.pattern)}')"
+        return [field.when(f"{field.present} AND NOT {matches}", rule)]
+
+    def expectations(self, kit: GxKit) -> list[Expected]:
+        # A group only where alternatives need one (Data Docs print the regex).
+        regex = f"^(?:{self.pattern})$" if "|" in self.pattern else f"^{self.pattern}$"
+        return [
+            Expected(
+                kit.gxe.ExpectColumnValuesToMatchRegex(column=kit.value, regex=regex),
+                f"{kit.rule.field} is {self.meaning}",
+            )
+        ]
+
+
+def agrees_with_id(kit: GxKit, id_column: str, meaning: str) -> list[Expected]:
+    """The GX side of a check comparing the field with a value derived from the row's valid ID."""
+    return [
+        Expected(
+            kit.gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=kit.value, column_B=id_column, ignore_row_if="either_value_is_missing"
+            ),
+            f"{kit.rule.field} {meaning}",
+        )
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quality.checks._base import Expected, FieldCheck, FieldSql, GxKit, Requirement
+from quality.checks._base import Expected, FieldCheck, FieldSql, GxKit, Requirement, agrees_with_id
 
 
 class BirthDateMatchesId(FieldCheck):
@@ -21,14 +21,7 @@ class BirthDateMatchesId(FieldCheck):
         ]
 
     def expectations(self, kit: GxKit) -> list[Expected]:
-        return [
-            Expected(
-                kit.gxe.ExpectColumnPairValuesToBeEqual(
-                    column_A=kit.value, column_B="_id_birth_ok", ignore_row_if="either_value_is_missing"
-                ),
-                f"{kit.rule.field} agrees with the birth date in the ID",
-            )
-        ]
+        return agrees_with_id(kit, "_id_birth_ok", "agrees with the birth date in the ID")
 
 
 CHECK = BirthDateMatchesId()

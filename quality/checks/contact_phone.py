@@ -17,7 +17,7 @@ brackets removed) and fails ``PHONE_FORMAT``.
 
 from __future__ import annotations
 
-from quality.checks._base import Expected, FieldCheck, FieldSql, GxKit, Hint, Normalised
+from quality.checks._base import Hint, Normalised, PatternCheck, regex_literal
 from quality.checks.mobile import MOBILE, mobile_text
 from tierhub.standards import FieldRule
 
@@ -31,12 +31,7 @@ LANDLINE = (
 CANONICAL = rf"{MOBILE}|022[2-9]\d{{7}}(?:-\d{{1,6}})?"
 
 
-def _sql_text(pattern: str) -> str:
-    """A regex as the body of a SQL string literal (quotes doubled)."""
-    return pattern.replace("'", "''")
-
-
-class ContactPhone(FieldCheck):
+class ContactPhone(PatternCheck):
     name = "contact_phone"
     rules = ("PHONE_FORMAT",)
     hint = Hint(
@@ -44,34 +39,21 @@ class ContactPhone(FieldCheck):
         en="11-digit mobile number, or a Tianjin landline (022 and 8 digits, or the 8 digits alone; "
         "an extension after 转 or -)",
     )
+    pattern = CANONICAL
+    meaning = "a mobile number or a Tianjin landline"
 
     def value_sql(self, rule: FieldRule, column: str) -> Normalised:
         mobile = mobile_text(column)
         bare = f"regexp_replace({column}, '[\\s()]', '', 'g')"
         folded = f"lower({bare})"
-        landline = _sql_text(LANDLINE)
+        landline = regex_literal(LANDLINE)
         # No extension leaves '02223456789-': the trailing dash goes.
         canonical = f"rtrim(regexp_replace({folded}, '^{landline}$', '022\\1\\2-\\3'), '-')"
         return Normalised(
-            f"CASE WHEN regexp_full_match({mobile}, '{_sql_text(MOBILE)}') THEN {mobile} "
+            f"CASE WHEN regexp_full_match({mobile}, '{regex_literal(MOBILE)}') THEN {mobile} "
             f"WHEN regexp_full_match({folded}, '{landline}') THEN {canonical} "
             f"ELSE {bare} END"
         )
-
-    def reasons_sql(self, field: FieldSql) -> list[str]:
-        return [
-            field.when(
-                f"{field.present} AND NOT regexp_full_match({field.value}, '{_sql_text(CANONICAL)}')", "PHONE_FORMAT"
-            )
-        ]
-
-    def expectations(self, kit: GxKit) -> list[Expected]:
-        return [
-            Expected(
-                kit.gxe.ExpectColumnValuesToMatchRegex(column=kit.value, regex=f"^(?:{CANONICAL})$"),
-                f"{kit.rule.field} is a mobile number or a Tianjin landline",
-            )
-        ]
 
 
 CHECK = ContactPhone()

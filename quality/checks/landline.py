@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-from quality.checks._base import Expected, FieldCheck, FieldSql, GxKit, Hint, Normalised
+from quality.checks._base import Hint, Normalised, PatternCheck
 from tierhub.standards import FieldRule
 
 
-class Landline(FieldCheck):
+class Landline(PatternCheck):
     name = "landline"
     rules = ("LANDLINE_FORMAT",)
     hint = Hint(
         zh="天津固定电话，022加8位号码（只填8位的自动补022）",
         en="Tianjin landline, 022 and 8 digits (a bare 8-digit number gets 022)",
     )
+    pattern = r"022[2-9]\d{7}"
+    meaning = "a Tianjin landline"
 
     def value_sql(self, rule: FieldRule, column: str) -> Normalised:
         # 022-2345 6789, (022)23456789, +86 22 2345 6789 and a bare 23456789 all mean 02223456789.
         bare = f"regexp_replace({column}, '[\\s()\\-]', '', 'g')"
         bare = f"regexp_replace({bare}, '^(\\+?86|0086)(22\\d{{8}})$', '0\\2')"
         return Normalised(f"CASE WHEN regexp_full_match({bare}, '[2-9]\\d{{7}}') THEN '022' || {bare} ELSE {bare} END")
-
-    def reasons_sql(self, field: FieldSql) -> list[str]:
-        return [
-            field.when(
-                f"{field.present} AND NOT regexp_full_match({field.value}, '022[2-9]\\d{{7}}')", "LANDLINE_FORMAT"
-            )
-        ]
-
-    def expectations(self, kit: GxKit) -> list[Expected]:
-        return [
-            Expected(
-                kit.gxe.ExpectColumnValuesToMatchRegex(column=kit.value, regex=r"^022[2-9]\d{7}$"),
-                f"{kit.rule.field} is a Tianjin landline",
-            )
-        ]
 
 
 CHECK = Landline()

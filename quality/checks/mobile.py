@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quality.checks._base import Expected, FieldCheck, FieldSql, GxKit, Hint, Normalised
+from quality.checks._base import Hint, Normalised, PatternCheck
 from tierhub.standards import FieldRule
 
 MOBILE = r"1[3-9]\d{9}"
@@ -14,26 +14,15 @@ def mobile_text(column: str) -> str:
     return f"regexp_replace({bare}, '^(\\+?86|0086)(1\\d{{10}})$', '\\2')"
 
 
-class Mobile(FieldCheck):
+class Mobile(PatternCheck):
     name = "mobile"
     rules = ("MOBILE_FORMAT",)
     hint = Hint(zh="11位手机号码", en="11-digit mobile number")
+    pattern = MOBILE
+    meaning = "a mainland mobile number"
 
     def value_sql(self, rule: FieldRule, column: str) -> Normalised:
         return Normalised(mobile_text(column))
-
-    def reasons_sql(self, field: FieldSql) -> list[str]:
-        return [
-            field.when(f"{field.present} AND NOT regexp_full_match({field.value}, '1[3-9]\\d{{9}}')", "MOBILE_FORMAT")
-        ]
-
-    def expectations(self, kit: GxKit) -> list[Expected]:
-        return [
-            Expected(
-                kit.gxe.ExpectColumnValuesToMatchRegex(column=kit.value, regex=f"^{MOBILE}$"),
-                f"{kit.rule.field} is a mainland mobile number",
-            )
-        ]
 
 
 CHECK = Mobile()

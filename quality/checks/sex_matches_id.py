@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quality.checks._base import Expected, FieldCheck, FieldSql, GxKit, Requirement
+from quality.checks._base import Expected, FieldCheck, FieldSql, GxKit, Requirement, agrees_with_id
 
 
 class SexMatchesId(FieldCheck):
@@ -22,14 +22,7 @@ class SexMatchesId(FieldCheck):
         ]
 
     def expectations(self, kit: GxKit) -> list[Expected]:
-        return [
-            Expected(
-                kit.gxe.ExpectColumnPairValuesToBeEqual(
-                    column_A=kit.value, column_B="_id_sex", ignore_row_if="either_value_is_missing"
-                ),
-                f"{kit.rule.field} agrees with digit 17 of the ID",
-            )
-        ]
+        return agrees_with_id(kit, "_id_sex", "agrees with digit 17 of the ID")
 
 
 CHECK = SexMatchesId()

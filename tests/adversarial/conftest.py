@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -41,17 +42,32 @@ ACCOUNTS = {
 }
 
 
+def sync_both_districts(
+    root: Path, own: dict[str, str | None], elsewhere: dict[str, str | None], elsewhere_day: str
+) -> duckdb.DuckDBPyConnection:
+    """和平区's record (exported 2026-11-05) and 宁河区's (exported ``elsewhere_day``) synced into
+    ``root``/warehouse.duckdb; the warehouse, open."""
+    drops = root / "drops"
+    write_export(drops / SOURCE[:6] / SOURCE, f"失业登记_{SOURCE}_20261105.csv", [own])
+    write_export(
+        drops / NINGHE_SOURCE[:6] / NINGHE_SOURCE, f"失业登记_{NINGHE_SOURCE}_{elsewhere_day}.csv", [elsewhere]
+    )
+    con = open_warehouse(root / "warehouse.duckdb")
+    try:
+        sync_sources(con, drops, [SOURCE, NINGHE_SOURCE], today=TODAY)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 @pytest.fixture(scope="session")
 def two_districts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse where 宁河区 submitted a later record (other name, other phone) for a 和平区 person."""
     root = tmp_path_factory.mktemp("two_districts")
-    drops = root / "drops"
-    write_export(drops / SOURCE[:6] / SOURCE, f"失业登记_{SOURCE}_20261105.csv", [OWN])
-    write_export(drops / NINGHE_SOURCE[:6] / NINGHE_SOURCE, f"失业登记_{NINGHE_SOURCE}_20261122.csv", [ELSEWHERE])
     path = root / "warehouse.duckdb"
-    con = open_warehouse(path)
+    con = sync_both_districts(root, OWN, ELSEWHERE, "20261122")
     try:
-        sync_sources(con, drops, [SOURCE, NINGHE_SOURCE], today=TODAY)
         # The precondition of the attack: the city-wide master holds 宁河区's values.
         [(name, phone)] = con.execute("SELECT name, mobile_phone FROM core.persons").fetchall()
         assert (name, phone) == (ELSEWHERE["name"], ELSEWHERE["mobile_phone"])

@@ -18,15 +18,12 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
-from flows.pipeline import sync_sources
 from portal.masking import POLICY, Role, Shown
 from reports.receipts import render_receipt
 from reports.run import write_report
-from tests.adversarial.conftest import NINGHE_SOURCE
-from tests.cases import BASE, SOURCE, TODAY
-from tests.test_history import write_export
+from tests.adversarial.conftest import NINGHE_SOURCE, sync_both_districts
+from tests.cases import BASE, SOURCE
 from warehouse.marts import Expectations, week_of
-from warehouse.schema import open_warehouse
 
 OWN_TYPED_PHONE = "13812340000"  # 和平区's clerk typed the person's mobile into the ethnicity cell
 THEIR_NAME = "张卫东"
@@ -47,7 +44,6 @@ class Exported:
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """Both districts' quarantined records of one person, and 和平区's report of that week."""
     root = tmp_path_factory.mktemp("person_fields")
-    drops = root / "drops"
     ours = {**BASE, "ethnicity": OWN_TYPED_PHONE}
     theirs = {
         **BASE,
@@ -56,12 +52,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
         "ethnicity": THEIR_TYPED_PHONE,
         "community_code": "120117001001",
     }
-    write_export(drops / SOURCE[:6] / SOURCE, f"失业登记_{SOURCE}_20261105.csv", [ours])
-    write_export(drops / NINGHE_SOURCE[:6] / NINGHE_SOURCE, f"失业登记_{NINGHE_SOURCE}_20261105.csv", [theirs])
     warehouse = root / "warehouse.duckdb"
-    con = open_warehouse(warehouse)
+    con = sync_both_districts(root, ours, theirs, "20261105")
     try:
-        sync_sources(con, drops, [SOURCE, NINGHE_SOURCE], today=TODAY)
         assert con.execute("SELECT count(*) FROM quarantine.rows").fetchall() == [(2,)]
         [(own_file,)] = con.execute("SELECT file_id FROM ops.files WHERE source_id = ?", [SOURCE]).fetchall()
         written = write_report(

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from portal.context import COOKIE
 from portal.state import ANONYMOUS_PER_ADDRESS
 from tests.adversarial.conftest import OWN
-from tests.test_portal_http import PASSWORD, csrf_of
+from tests.test_portal_http import PASSWORD, csrf_of, post_login
 
 ID = str(OWN["id_number"])
 
@@ -71,11 +71,7 @@ def test_session_cookie_is_samesite_strict(two_district_app: FastAPI) -> None:
     with TestClient(two_district_app) as c:
         page = c.get("/login")
         assert "samesite=strict" in page.headers["set-cookie"].lower()
-        response = c.post(
-            "/login",
-            data={"username": "heping", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-            follow_redirects=False,
-        )
+        response = post_login(c, page.text)
         assert "samesite=strict" in response.headers["set-cookie"].lower()
 
 
@@ -123,15 +119,6 @@ def test_login_redirect_to_a_planted_lookup_is_not_followed(two_district_app: Fa
     before = _audit(two_district_app, "heping")
     with TestClient(two_district_app) as c:
         page = c.get(f"/login?next=/person/{ID}")
-        response = c.post(
-            "/login",
-            data={
-                "username": "heping",
-                "password": PASSWORD,
-                "csrf_token": csrf_of(page.text),
-                "next": f"/person/{ID}",
-            },
-            follow_redirects=False,
-        )
+        response = post_login(c, page.text, next=f"/person/{ID}")
         assert response.headers["location"] == "/"
     assert _audit(two_district_app, "heping") == before

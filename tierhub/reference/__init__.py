@@ -10,11 +10,12 @@ import csv
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from tierhub.errors import ConfigError, ReferenceDataError
 from tierhub.reference.local import active_local_aliases
@@ -134,6 +135,24 @@ def divisions() -> DivisionTree:
     if any(r.level not in LEVELS or len(r.code) != 12 for r in rows):
         raise ReferenceDataError("divisions.csv has a row with a bad level or code length")
     return DivisionTree(rows)
+
+
+T = TypeVar("T")
+
+
+class ByDivision(dict[str, T]):
+    """Records keyed by division code, each made on first lookup from the code and the division's
+    name (the code itself when the tree does not know it)."""
+
+    def __init__(self, make: Callable[[str, str], T]) -> None:
+        super().__init__()
+        self._make = make
+        self._tree = divisions()
+
+    def __missing__(self, code: str) -> T:
+        node = self._tree.by_code.get(code)
+        made = self[code] = self._make(code, node.name if node else code)
+        return made
 
 
 @functools.lru_cache(maxsize=1 << 16)
