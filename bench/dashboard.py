@@ -72,6 +72,10 @@ def main() -> None:
     rows = []
     try:
         client = signed_in(f"http://127.0.0.1:{args.port}")
+        # Warm the server (snapshot connection, templates, reference data) on a page not measured:
+        # "first" below is then each page's cost when no cached dashboard answers it.
+        a_year_ago = dt.date.today() - dt.timedelta(days=365)
+        client.get(f"/dashboard?month={a_year_ago:%Y-%m}").raise_for_status()
         for label, url in pages(dt.date.today()).items():
             cold, warm = timed(client, url, args.repeat)
             p50 = statistics.median(warm)
@@ -95,12 +99,15 @@ Script: `bench/dashboard.py` · machine: {machine()} · commit {git_revision()} 
 
 Warehouse: the `{args.scale}` synthetic city as `bench/portal_search.py` builds it, served from its published
 snapshot by `tierhub serve` (one uvicorn worker); one signed-in city user, {args.repeat} requests per page
-after a first one, back to back, timed on the client over loopback.
+after a first one, back to back, timed on the client over loopback. The server is warmed first on a page not
+measured (last year's month); "first" is then a page built from the snapshot, the others are answered by the
+portal's dashboard cache (per published generation, 60 s; `portal.dashboard.BoardCache`).
 
 {table}
 
-Target: the city dashboard ≤ 300 ms server time at the full synthetic city — **{verdict}**
-(p95 {city_p95:.0f} ms, client-side, so the server's share is at most that).
+Target: the city dashboard ≤ 300 ms server time at the full synthetic city — **{verdict}** for repeated views
+(p95 {city_p95:.0f} ms, client-side, so the server's share is at most that); built from the snapshot (a new
+generation, another month or node): {rows[0][2]:.0f} ms.
 """
     write_section(TITLE, body)
 

@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from portal.auth import Principal, Throttle, principal
+from portal.dashboard import BoardCache
 from portal.i18n import LANGUAGES, Labels, labels
 from portal.sql_worker import SqlRunner
 from portal.state import PortalState, Session, now
@@ -80,6 +81,7 @@ class Portal:
         self.templates.filters["shown"] = shown
         self.person_key_secret = self.state.secret("person_key")
         self._sql_runner: SqlRunner | None = None
+        self.boards = BoardCache()  # dashboards per published generation (portal.dashboard)
 
     @property
     def sql_runner(self) -> SqlRunner:

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -97,6 +102,39 @@ def _month_of(first_day: dt.date) -> Period:
     return Period(first_day, end)
 
 
+class BoardCache:
+    """Dashboards already built, per published generation and question.
+
+    A published snapshot never changes, so the same dashboard asked again (another manager of
+    the city, a reload, a sort or an export of one of its tables) is the same answer: building
+    the city's costs ~0.5 s of queries and of walking every source's calendar slots. An entry
+    lives ``ttl`` seconds, which bounds how late a "deadline passed" state or an edit of the
+    sources file shows; a new generation is a new key.
+    """
+
+    def __init__(self, ttl: float = 60.0, size: int = 64) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._boards: OrderedDict[tuple[object, ...], tuple[float, Dashboard]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...], build: Callable[[], Dashboard]) -> Dashboard:
+        """The cached dashboard for ``key``, or ``build()``'s (two requests may build it at once: both are right)."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._boards.get(key)
+            if found is not None and now - found[0] < self.ttl:
+                self._boards.move_to_end(key)
+                return found[1]
+        board = build()
+        with self._lock:
+            self._boards[key] = (now, board)
+            self._boards.move_to_end(key)
+            while len(self._boards) > self.size:
+                self._boards.popitem(last=False)
+        return board
+
+
 def node_inside(scope: str, node: str | None) -> Division:
     """The node to show: ``node`` if it lies inside ``scope`` (else ScopeError), or the scope itself."""
     return Scope(scope).narrow(node).division
@@ -128,15 +166,22 @@ def build(
         start_month, end_month, label = f"{period.start:%Y-%m}", f"{period.end:%Y-%m}", period.label
     level = CHILD_LEVEL[node.level]
     tree = divisions()
-    sources = completeness(con, node.code, period, source_obligations(settings, period))
-    rows = division_figures(con, node.code, period, sources, by=level, item=item)
+    # The four parts read the snapshot independently: each on its own cursor and thread, so one
+    # part's DuckDB time overlaps another's Python (the city's first view: ~0.5 s → ~0.3 s).
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dashboard") as pool:
+        names = _item_names(con, lang)
+        items_part = pool.submit(item_figures, con.cursor(), node.code, period, names, item=item)
+        workload_part = pool.submit(workload, con.cursor(), node.code, [period], by="source")
+        trend_part = pool.submit(trend, con.cursor(), node, period, item=item)
+        sources = completeness(con, node.code, period, source_obligations(settings, period))
+        rows = division_figures(con, node.code, period, sources, by=level, item=item)
+        items, worked, points = items_part.result(), workload_part.result(), trend_part.result()
     children = [f for code, f in rows.items() if code.startswith(node.prefix) and code in tree.by_code]
     if node.level == "community":
         children = [f for f in children if f.code == node.code]
     total = summed(node.code, node.name, children)
-    items = item_figures(con, node.code, period, _item_names(con, lang), item=item)
     centres: dict[str, int] = {}
-    for w in workload(con, node.code, [period], by="source"):
+    for w in worked:
         if not item or w.item_code == item:
             centres[w.division_code] = centres.get(w.division_code, 0) + w.records
     trail = [d for d in _ancestors(node) if d.code.startswith(Scope(scope).prefix)]
@@ -154,7 +199,7 @@ def build(
             Figures(code, tree.by_code[code].name if code in tree.by_code else code, workload=n) for code, n in top
         ],
         drillable=node.level in ("city", "district", "street"),
-        trend=trend(con, node, period, item=item),
+        trend=points,
         start_month=start_month,
         end_month=end_month,
     )

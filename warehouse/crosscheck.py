@@ -154,6 +154,9 @@ def run_after_load(con: duckdb.DuckDBPyConnection, load_id: str) -> CrossCheckRu
         f"CREATE OR REPLACE TEMP TABLE {PEOPLE} AS SELECT DISTINCT id_number FROM core.cases WHERE load_id = ?",
         [load_id],
     )
+    if con.execute(f"SELECT count(*) FROM {PEOPLE}").fetchall() == [(0,)]:  # a load of no one (nothing new)
+        con.execute(f"DROP TABLE {PEOPLE}")
+        return CrossCheckRun(0, {r.code: 0 for r in cross_rules()}, 0, 0)
     try:
         return _run(con, load_id, True, "system")
     finally:

@@ -26,10 +26,10 @@ from flows.cli.common import Json, Scale, ScaleName, Seed, console, err_console,
 from flows.cli.server import stop_server
 from tierhub.errors import TierhubError, printable
 from tierhub.settings import TierhubSettings
-from tierhub.synth.city import GeneratedCity
 
 if TYPE_CHECKING:
     from flows.batches import SyncSummary
+    from tierhub.synth.city import GeneratedCity  # the generator loads only for generate and demo
 
 STAGES = {
     "fetch": "fetching new files 取文件",

@@ -3,6 +3,7 @@ month by month; every table sortable, filterable and exported as CSV or Excel.""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
@@ -32,15 +33,16 @@ def _board(ctx: Ctx) -> dashboard.Dashboard:
     con = ctx.portal.cursor()
     item = params.get("item") or None
     known = {code for code, _, _ in dashboard.item_choices(con)}
-    return dashboard.build(
-        con,
-        ctx.who.scope,
-        params.get("node") or None,
-        params.get("month") or None,
-        item if item in known else None,
-        ctx.portal.settings,
-        until=params.get("until") or None,
-        lang=ctx.lang,
+    node, month, until = params.get("node") or None, params.get("month") or None, params.get("until") or None
+    item = item if item in known else None
+    # The generation the cursor reads is part of the question (a new snapshot is a new answer; a
+    # warehouse read directly, before any publish, changes its modification time when written).
+    published = ctx.portal.published
+    generation = (str(published), published.stat().st_mtime_ns)
+    key = (generation, str(ctx.who.scope), node, month, until, item, ctx.lang, dt.date.today())
+    return ctx.portal.boards.get(
+        key,
+        lambda: dashboard.build(con, ctx.who.scope, node, month, item, ctx.portal.settings, until=until, lang=ctx.lang),
     )
 
 
