@@ -32,6 +32,11 @@ class Column:
     kind: Kind = "text"
 
 
+# A page shows at most this many rows of a table (the city's service points are 5,916): filtering
+# and sorting still see every row, and the CSV/Excel export has them all.
+SHOWN_ROWS = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Table:
     """A named table: columns, rows (dicts keyed by column key), an optional total row."""
@@ -45,9 +50,10 @@ class Table:
     sort: str = ""  # ``key`` or ``-key``
     query: str = ""
 
-    def entries(self) -> list[tuple[dict[str, Any], str | None]]:
-        """(row, its drill-down link or None), in order."""
-        return [(row, self.links.get(i)) for i, row in enumerate(self.rows)]
+    def entries(self, limit: int | None = None) -> list[tuple[dict[str, Any], str | None]]:
+        """(row, its drill-down link or None), in order; the first ``limit`` rows if given."""
+        rows = self.rows if limit is None else self.rows[:limit]
+        return [(row, self.links.get(i)) for i, row in enumerate(rows)]
 
     def column(self, key: str) -> Column | None:
         """The column with ``key``, if any."""

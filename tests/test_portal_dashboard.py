@@ -160,3 +160,27 @@ def test_excel_of_all_tables_has_one_sheet_each(app: FastAPI, tmp_path: Path) ->
     book = openpyxl.load_workbook(path)
     assert len(book.sheetnames) == 4
     assert all(sheet.freeze_panes == "A3" for sheet in book.worksheets)
+
+
+def test_a_long_table_shows_its_first_rows_and_says_how_to_see_all(
+    app: FastAPI,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The city's 5,916 service points do not go into one page: the page shows the first rows and
+    says so, while the filter and the export still reach every row."""
+    from portal.routes import dashboard as route
+
+    monkeypatch.setattr(route, "SHOWN_ROWS", 3)
+    client = as_user(app, "city")
+    today = dt.date.today()
+    params = {"month": f"{today - dt.timedelta(days=300):%Y-%m}", "until": f"{today:%Y-%m}"}
+    page = client.get("/dashboard", params=params).text
+    shown = _rows(page, "centres")
+    export = client.get("/dashboard/export.csv", params={**params, "table": "centres"})
+    exported = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))[2:]  # after heading and header
+    assert len(exported) > 3 and len(shown) == 3
+    assert 'id="more-centres"' in page and f"{len(exported):,}" in page
+    hidden = exported[-1][1]  # the code of the last service point by workload: not on the page …
+    assert hidden not in shown
+    # … but the filter finds it.
+    assert _rows(client.get("/dashboard", params={**params, "q_centres": hidden}).text, "centres") == [hidden]

@@ -16,7 +16,7 @@ from portal import dashboard
 from portal.charts import Bar, bar_chart
 from portal.context import Ctx, Forbidden, finish, render, signed_in
 from portal.i18n import Labels
-from portal.tables import Column, Table, arranged, shown, sort_url, to_csv, to_xlsx
+from portal.tables import SHOWN_ROWS, Column, Table, arranged, shown, sort_url, to_csv, to_xlsx
 from warehouse.figures import Figures
 
 router = APIRouter()
@@ -178,6 +178,7 @@ def show_board(ctx: Annotated[Ctx, Depends(signed_in)]) -> Response:
             f"/dashboard/export.{kind}?" + urlencode({**params, **({"table": table} if table else {})})
         ),
         cell=shown,
+        shown_rows=SHOWN_ROWS,
     )
 
 
