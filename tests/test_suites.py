@@ -8,6 +8,7 @@ the matching reasons.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -152,6 +153,33 @@ def test_data_docs_render_per_district_for_a_run(synced: Path, tmp_path: Path) -
                 page = (tmp_path / "docs" / "engineers" / district / f"{code}@{version}.html").read_text("utf-8")
                 assert "mobile_phone__value" in page and f"{n} unexpected" in page
     assert sum(counts) == failed
+
+
+@pytest.mark.slow
+def test_data_docs_in_worker_processes_are_the_pages_of_one_process(
+    synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A city's districts render in one worker process per core; the pages are the same as in one process
+    (but for GX's run time and element ids), local code aliases included."""
+    import quality.datadocs as datadocs
+
+    def pages(folder: Path) -> dict[str, str]:
+        volatile = re.compile(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.\d]*(\+00:00|Z)?|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+        )
+        return {
+            str(p.relative_to(folder)): volatile.sub("…", p.read_text(encoding="utf-8")) for p in folder.rglob("*.html")
+        }
+
+    with duckdb.connect(str(synced), read_only=True) as con:
+        loads = [str(x) for (x,) in con.execute("SELECT load_id FROM ops.loads").fetchall()]
+        build_data_docs(con, tmp_path / "one", loads, run_label="run", today=TODAY)
+        monkeypatch.setattr(datadocs, "PARALLEL_DISTRICTS", 2)  # the demo city has two districts
+        monkeypatch.setattr(datadocs.os, "cpu_count", lambda: 2)
+        build_data_docs(con, tmp_path / "workers", loads, run_label="run", today=TODAY)
+    one, workers = pages(tmp_path / "one"), pages(tmp_path / "workers")
+    assert len(one) > 2 * len(catalogue()) and one.keys() == workers.keys()
+    assert [name for name in one if one[name] != workers[name]] == []
 
 
 @pytest.mark.slow
