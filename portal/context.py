@@ -21,12 +21,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from portal.auth import Principal, Throttle, principal
-from portal.dashboard import BoardCache
+from portal.dashboard import BoardCache, warm_boards
 from portal.i18n import LANGUAGES, Labels, labels
 from portal.sql_worker import SqlRunner
 from portal.state import PortalState, Session, now
 from tierhub.clock import shown
 from tierhub.errors import TierhubError
+from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from warehouse.queries import last_commit
 from warehouse.readers import SnapshotReader
@@ -95,9 +96,20 @@ class Portal:
         """A cursor on the last published warehouse state (opened on first use)."""
         with self._reader_lock:
             if self._reader is None:
-                self._reader = SnapshotReader(self.warehouse, key=self.settings.warehouse_key())
+                self._reader = SnapshotReader(
+                    self.warehouse, key=self.settings.warehouse_key(), on_open=self._warm_dashboards
+                )
             reader = self._reader
         return reader.cursor()
+
+    def _warm_dashboards(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        """Build the opening dashboards of the city and district accounts of this portal for a new generation."""
+        scopes = set()
+        for user in self.state.users():
+            who = principal(user)
+            if not user.disabled and who.may.dashboards and divisions().get(who.scope).level in ("city", "district"):
+                scopes.add(who.scope)
+        warm_boards(con, path, sorted(scopes), self.boards, self.settings)
 
     @property
     def published(self) -> Path:

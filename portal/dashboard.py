@@ -10,13 +10,15 @@ same function as the district report's street lines (one source of truth, decisi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
@@ -133,6 +135,36 @@ class BoardCache:
             while len(self._boards) > self.size:
                 self._boards.popitem(last=False)
         return board
+
+
+def board_key(
+    published: Path,
+    scope: str,
+    node: str | None,
+    month: str | None,
+    until: str | None,
+    item: str | None,
+    lang: str,
+    today: dt.date,
+) -> tuple[object, ...]:
+    """What a dashboard answers, as a cache key: the generation read (path and modification time — a
+    warehouse read directly, before any publish, changes its time when written), the user's scope and
+    the question asked."""
+    return (str(published), published.stat().st_mtime_ns, str(scope), node, month, until, item, lang, today)
+
+
+def warm_boards(
+    con: duckdb.DuckDBPyConnection, published: Path, scopes: Iterable[str], cache: BoardCache, settings: TierhubSettings
+) -> None:
+    """Build the opening dashboard (this month, all items, in Chinese) of each scope into ``cache``.
+
+    Run when the portal opens a new generation, so the first manager to look after a publish does
+    not wait for the city's ~0.5 s build.
+    """
+    today = dt.date.today()
+    for scope in scopes:
+        key = board_key(published, scope, None, None, None, None, "zh", today)
+        cache.get(key, functools.partial(build, con, scope, None, None, None, settings, lang="zh", today=today))
 
 
 def node_inside(scope: str, node: str | None) -> Division:

@@ -184,3 +184,21 @@ def test_a_long_table_shows_its_first_rows_and_says_how_to_see_all(
     assert hidden not in shown
     # … but the filter finds it.
     assert _rows(client.get("/dashboard", params={**params, "q_centres": hidden}).text, "centres") == [hidden]
+
+
+def test_a_new_generation_has_the_managers_dashboards_ready(app: FastAPI) -> None:  # noqa: F811
+    """When the portal opens a generation it builds the opening dashboard of every city and district
+    account in the background: the first manager to look is answered from the cache."""
+    portal = app.state.portal
+    portal.cursor()  # opens the published generation (and starts its warm-up)
+    assert portal._reader.wait_warm(120)
+    published = portal.published
+    key = dashboard.board_key(published, CITY, None, None, None, None, "zh", dt.date.today())
+    ready = portal.boards._boards.get(key)
+    assert ready is not None
+    built = ready[1]
+    page = as_user(app, "city").get("/dashboard")
+    assert page.status_code == 200 and built.node.name in page.text
+    assert portal.boards._boards[key][1] is built  # answered by the warm-up's board, not built again
+    district = dashboard.board_key(published, HEPING, None, None, None, None, "zh", dt.date.today())
+    assert district in portal.boards._boards  # 和平区's account too

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -82,10 +83,18 @@ class SnapshotReader:
     cursors are safe to use from one thread each).
     """
 
-    def __init__(self, warehouse: Path, *, key: Key = FROM_SETTINGS) -> None:
+    def __init__(
+        self,
+        warehouse: Path,
+        *,
+        key: Key = FROM_SETTINGS,
+        on_open: Callable[[duckdb.DuckDBPyConnection, Path], None] | None = None,
+    ) -> None:
+        """``on_open(cursor, path)``: more warm-up work for each generation opened (in the warm-up thread)."""
         self.warehouse = warehouse
         self._key = resolve_key(key)
         self._lock = threading.Lock()
+        self._on_open = on_open
         self._path = published_file(warehouse)
         self._con = _connect(self._path, self._key)
         self._warming = self._warm(self._con)
@@ -104,12 +113,15 @@ class SnapshotReader:
     def _warm(self, con: duckdb.DuckDBPyConnection) -> threading.Thread:
         """Warm a newly opened generation in the background; requests use it meanwhile."""
         cursor = con.cursor()
+        path = self._path
 
         def run() -> None:
             try:
                 warm_up(cursor)
-            except duckdb.Error as exc:  # a warm-up is an optimisation: lookups work without it
-                log.warning("could not warm %s: %s", self._path, exc)
+                if self._on_open is not None:
+                    self._on_open(cursor, path)
+            except Exception as exc:  # a warm-up is an optimisation: every page works without it
+                log.warning("could not warm %s: %s", path, exc)
             finally:
                 cursor.close()
 

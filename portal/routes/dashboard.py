@@ -35,11 +35,7 @@ def _board(ctx: Ctx) -> dashboard.Dashboard:
     known = {code for code, _, _ in dashboard.item_choices(con)}
     node, month, until = params.get("node") or None, params.get("month") or None, params.get("until") or None
     item = item if item in known else None
-    # The generation the cursor reads is part of the question (a new snapshot is a new answer; a
-    # warehouse read directly, before any publish, changes its modification time when written).
-    published = ctx.portal.published
-    generation = (str(published), published.stat().st_mtime_ns)
-    key = (generation, str(ctx.who.scope), node, month, until, item, ctx.lang, dt.date.today())
+    key = dashboard.board_key(ctx.portal.published, ctx.who.scope, node, month, until, item, ctx.lang, dt.date.today())
     return ctx.portal.boards.get(
         key,
         lambda: dashboard.build(con, ctx.who.scope, node, month, item, ctx.portal.settings, until=until, lang=ctx.lang),
