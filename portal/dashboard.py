@@ -199,15 +199,20 @@ def build(
     level = CHILD_LEVEL[node.level]
     tree = divisions()
     # The four parts read the snapshot independently: each on its own cursor and thread, so one
-    # part's DuckDB time overlaps another's Python (the city's first view: ~0.5 s → ~0.3 s).
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dashboard") as pool:
-        names = _item_names(con, lang)
-        items_part = pool.submit(item_figures, con.cursor(), node.code, period, names, item=item)
-        workload_part = pool.submit(workload, con.cursor(), node.code, [period], by="source")
-        trend_part = pool.submit(trend, con.cursor(), node, period, item=item)
-        sources = completeness(con, node.code, period, source_obligations(settings, period))
-        rows = division_figures(con, node.code, period, sources, by=level, item=item)
-        items, worked, points = items_part.result(), workload_part.result(), trend_part.result()
+    # part's DuckDB time overlaps another's Python (the full city's build in one process: 586 → 400 ms).
+    cursors = [con.cursor() for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dashboard") as pool:
+            names = _item_names(con, lang)
+            items_part = pool.submit(item_figures, cursors[0], node.code, period, names, item=item)
+            workload_part = pool.submit(workload, cursors[1], node.code, [period], by="source")
+            trend_part = pool.submit(trend, cursors[2], node, period, item=item)
+            sources = completeness(con, node.code, period, source_obligations(settings, period))
+            rows = division_figures(con, node.code, period, sources, by=level, item=item)
+            items, worked, points = items_part.result(), workload_part.result(), trend_part.result()
+    finally:
+        for cursor in cursors:
+            cursor.close()
     children = [f for code, f in rows.items() if code.startswith(node.prefix) and code in tree.by_code]
     if node.level == "community":
         children = [f for f in children if f.code == node.code]
