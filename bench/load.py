@@ -95,7 +95,7 @@ def floor_load(root: Path, saved: Path, item: ItemStandard) -> float:
         f"sheet, {fields}) SELECT _file_id, _row_number, 'floor', _source_code, _item_code, _standard_version, "
         f"_sheet, {fields} FROM {judged} WHERE len(_reasons) = 0"
     )
-    index_cases(con, "floor", item, judged)
+    index_cases(con, "floor", [(item, judged)])
     con.execute("COMMIT")
     seconds = time.perf_counter() - started
     con.close()

@@ -213,7 +213,7 @@ def _load_records(con: duckdb.DuckDBPyConnection, number: int, batch: list[int])
         + ") t(id_number, day, source, name, mobile_phone)",
         [value for row in rows for value in row],
     )
-    record_people(con, f"load-{number}", catalogue().find("JY02"), "judged")
+    record_people(con, f"load-{number}", [(catalogue().find("JY02"), "judged")])
 
 
 def _master_row(con: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
@@ -242,6 +242,37 @@ def test_the_master_is_the_same_however_records_are_batched(tmp_path: Path, batc
     assert all_at_once[1] == "王二" and all_at_once[4] == "13800000003"
     assert str(all_at_once[7]) == "2026-03-02" and all_at_once[5] == "120102001000"
     assert _master_after(tmp_path, batches) == all_at_once
+
+
+def test_a_loads_judged_parts_rank_together_as_in_two_loads(tmp_path: Path) -> None:
+    """The person master ranks every judged part of a load together (one pass per load, all items):
+    the same master and case index whether two parts come in one load or one after the other."""
+    from warehouse.persons import index_cases, record_people
+
+    def judged(con: duckdb.DuckDBPyConnection, name: str, item: str, day: str, source: str, person: str) -> None:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT ? AS id_number, CAST(? AS DATE) AS registration_date, "
+            "? AS _source_code, ? AS _item_code, ? AS name, CAST(NULL AS VARCHAR) AS mobile_phone, "
+            "CAST(NULL AS VARCHAR) AS sex, CAST(NULL AS DATE) AS birth_date, CAST(NULL AS VARCHAR) AS employer_uscc, "
+            "CAST(NULL AS VARCHAR) AS employer_name, 1 AS _file_id, 1 AS _row_number, "
+            "CAST([] AS VARCHAR[]) AS _reasons",
+            [SOMEONE, day, source, item, person],
+        )
+
+    jy02 = catalogue().find("JY02")
+    masters = []
+    for together in (True, False):
+        con = open_warehouse(tmp_path / f"together-{together}.duckdb")
+        judged(con, "a", "JY02", "2026-01-05", "120101001000", "王一")
+        judged(con, "b", "JY02", "2026-03-02", "120102001000", "王二")  # the newer record, another source
+        loads = [[(jy02, "a"), (jy02, "b")]] if together else [[(jy02, "b")], [(jy02, "a")]]
+        for number, staged in enumerate(loads):
+            index_cases(con, f"load-{number}", staged)
+            record_people(con, f"load-{number}", staged)
+        master = "SELECT name, source_id, as_of_date FROM core.persons WHERE id_number = ?"
+        masters.append(con.execute(master, [SOMEONE]).fetchall())
+        assert con.execute("SELECT count(*) FROM core.cases WHERE id_number = ?", [SOMEONE]).fetchone() == (2,)
+    assert masters[0] == masters[1] == [("王二", "120102001000", dt.date(2026, 3, 2))]
 
 
 def test_an_item_without_a_mobile_leaves_the_masters_mobile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

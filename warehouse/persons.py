@@ -15,6 +15,8 @@ disagrees with the facts. Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 
 from tierhub.sql import lit
@@ -32,48 +34,91 @@ def _business_date(item: ItemStandard, columns: dict[str, str]) -> str:
     return "coalesce(" + ", ".join(f'"{d}"' for d in dates) + ")" if dates else "CAST(NULL AS DATE)"
 
 
-def index_cases(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
-    """Index the item's accepted rows of this load that carry an ID number in the case index (core.cases)."""
-    columns = fact_columns(item)
-    if "id_number" not in columns:
+Staged = Sequence[tuple[ItemStandard, str]]  # each item of a load with the relation holding its judged rows
+
+
+def index_cases(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) -> None:
+    """Index the accepted rows of this load that carry an ID number in the case index (core.cases).
+
+    One statement for every item of the load: a statement per item cost ~10 ms of fixed work
+    each, 34 items per batch (decision 0032).
+    """
+    parts = []
+    for item, judged in staged:
+        columns = fact_columns(item)
+        if "id_number" in columns:
+            parts.append(
+                f"SELECT id_number, _item_code, _source_code, {_business_date(item, columns)} AS business_date, "
+                f"_file_id, _row_number FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL"
+            )
+    if not parts:
         return
     con.execute(
-        f"INSERT INTO core.cases SELECT id_number, _item_code, _source_code, {_business_date(item, columns)}, "
-        f"_file_id, _row_number, ?, NULL FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL "
+        "INSERT INTO core.cases SELECT id_number, _item_code, _source_code, business_date, _file_id, _row_number, "
+        f"?, NULL FROM ({' UNION ALL '.join(parts)}) "
         # In key order: DuckDB writes an index built from sorted keys in half the time at the
-        # commit's checkpoint (0.72 → 0.38 s per million keys, bench/load_parts.py), and each item's part of a load
-        # is then sorted, so its zone maps prune lookups too (decision 0013, session 5).
+        # commit's checkpoint (0.72 → 0.38 s per million keys, bench/load_parts.py), and each load's
+        # part of the index is then sorted, so its zone maps prune lookups too (decision 0013, session 5).
         "ORDER BY id_number",
         [load_id],
     )
 
 
-def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard, judged: str) -> None:
-    """Update the employers and the person master (with its history) from the item's accepted rows of this load."""
-    columns = fact_columns(item)
-    if "employer_uscc" in columns:
-        name = '"employer_name"' if "employer_name" in columns else "NULL"
-        con.execute(
-            f"INSERT INTO core.employers SELECT employer_uscc, {name}, _source_code, ?, ? FROM {judged} "
-            "WHERE len(_reasons) = 0 AND employer_uscc IS NOT NULL "
-            "QUALIFY row_number() OVER (PARTITION BY employer_uscc ORDER BY _file_id DESC, _row_number DESC) = 1 "
-            "ON CONFLICT (employer_uscc) DO UPDATE SET "
-            "employer_name = coalesce(excluded.employer_name, employer_name), last_load = excluded.last_load",
-            [load_id, load_id],
-        )
-    if "id_number" not in columns:
+def _record_employers(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) -> None:
+    parts = []
+    for item, judged in staged:
+        columns = fact_columns(item)
+        if "employer_uscc" in columns:
+            name = '"employer_name"' if "employer_name" in columns else "CAST(NULL AS VARCHAR)"
+            parts.append(
+                f"SELECT employer_uscc, {name} AS employer_name, _source_code, _file_id, _row_number FROM {judged} "
+                "WHERE len(_reasons) = 0 AND employer_uscc IS NOT NULL"
+            )
+    if not parts:
         return
+    con.execute(
+        "INSERT INTO core.employers SELECT employer_uscc, employer_name, _source_code, ?, ? "
+        f"FROM ({' UNION ALL '.join(parts)}) "
+        "QUALIFY row_number() OVER (PARTITION BY employer_uscc ORDER BY _file_id DESC, _row_number DESC) = 1 "
+        "ON CONFLICT (employer_uscc) DO UPDATE SET "
+        "employer_name = coalesce(excluded.employer_name, employer_name), last_load = excluded.last_load",
+        [load_id, load_id],
+    )
+
+
+def _candidates(item: ItemStandard, judged: str) -> str | None:
+    """SQL: one row per accepted record of the item with an ID number, in the master's fields."""
+    columns = fact_columns(item)
+    if "id_number" not in columns:
+        return None
     day = _business_date(item, columns)
     sex_from_id = "CASE WHEN CAST(substr(id_number, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END"
     birth_from_id = "CAST(strptime(substr(id_number, 7, 8), '%Y%m%d') AS DATE)"
     values = {
         # Typed NULLs: a bare NULL would make an INTEGER column that the UPDATE cannot mix with VARCHAR.
-        "name": '"name"' if "name" in columns else "CAST(NULL AS VARCHAR)",
-        "sex": f'coalesce("sex", {sex_from_id})' if "sex" in columns else sex_from_id,
+        "name": 'CAST("name" AS VARCHAR)' if "name" in columns else "CAST(NULL AS VARCHAR)",
+        "sex": f'coalesce(CAST("sex" AS VARCHAR), {sex_from_id})' if "sex" in columns else sex_from_id,
         "birth_date": f'coalesce("birth_date", {birth_from_id})' if "birth_date" in columns else birth_from_id,
-        "mobile_phone": '"mobile_phone"' if "mobile_phone" in columns else "CAST(NULL AS VARCHAR)",
+        "mobile_phone": 'CAST("mobile_phone" AS VARCHAR)' if "mobile_phone" in columns else "CAST(NULL AS VARCHAR)",
     }
     selected = ", ".join(f"{expr} AS {field}" for field, expr in values.items())
+    return (
+        f"SELECT id_number, {selected}, _source_code AS source_id, _item_code AS item_code, {day} AS as_of_date "
+        f"FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL"
+    )
+
+
+def record_people(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) -> None:
+    """Update the employers and the person master (with its history) from the accepted rows of this load.
+
+    All items of the load at once: a person with records of several items in one load is ranked
+    once, and the person master's seven statements run once per load instead of once per item
+    (decision 0032). The ranking is a total order, so the master is the same either way.
+    """
+    _record_employers(con, load_id, staged)
+    parts = [sql for item, judged in staged if (sql := _candidates(item, judged)) is not None]
+    if not parts:
+        return
     # Per field, the value of the highest-ranked record that has one (rank + the value), so
     # the master never depends on the order records arrived in.
     base = "concat_ws('|', coalesce(strftime(as_of_date, '%Y-%m-%d'), '0000'), source_id, item_code)"
@@ -82,9 +127,7 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _th_candidates AS SELECT *, {full} AS _full, "
         + ", ".join(f"_base || '|' || CAST({f} AS VARCHAR) AS {f}_rank" for f in MASTER_FIELDS)
-        + f" FROM (SELECT *, {base} AS _base FROM ("
-        f"SELECT id_number, {selected}, _source_code AS source_id, _item_code AS item_code, {day} AS as_of_date "
-        f"FROM {judged} WHERE len(_reasons) = 0 AND id_number IS NOT NULL))"
+        + f" FROM (SELECT *, {base} AS _base FROM ({' UNION ALL '.join(parts)}))"
     )
     # Most people have one record in a load: that record is their row as it stands. Only people
     # with several go through the per-field ranking (string aggregates over a million groups
@@ -154,10 +197,12 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStanda
     con.execute("DROP TABLE _th_people")
 
 
-def mark_superseded_cases(con: duckdb.DuckDBPyConnection, load_id: str, item: ItemStandard) -> None:
-    """Mark in the case index the records this load superseded (as-of queries still see them)."""
-    con.execute(
-        f"UPDATE core.cases c SET superseded_by_load = f.superseded_by_load FROM {fact_table(item)} f "
-        "WHERE c.file_id = f.file_id AND c.row_number = f.row_number AND f.superseded_by_load = ?",
-        [load_id],
-    )
+def mark_superseded_cases(con: duckdb.DuckDBPyConnection, load_id: str, items: Sequence[ItemStandard]) -> None:
+    """Mark in the case index the records this load superseded in ``items``' facts (as-of queries still see them)."""
+    parts = [f"SELECT file_id, row_number FROM {fact_table(item)} WHERE superseded_by_load = $load" for item in items]
+    if parts:
+        con.execute(
+            f"UPDATE core.cases c SET superseded_by_load = $load FROM ({' UNION ALL '.join(parts)}) f "
+            "WHERE c.file_id = f.file_id AND c.row_number = f.row_number",
+            {"load": load_id},
+        )
