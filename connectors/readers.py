@@ -126,12 +126,9 @@ def detect_delimiter(lines: Sequence[str]) -> str:
     chosen = ","
     index = header_index()
     for rank, delimiter in enumerate(DELIMITERS):
-        rows = [[c or None for c in row] for row in csv.reader(lines, delimiter=delimiter)]
-        known = 0
-        for row in rows[:HEADER_SCAN_ROWS]:
-            # Most rows hold no known label at all (data, titles): only the others are mapped.
-            if any(c is not None and normalise_label(c) in index for c in row):
-                known = max(known, len(map_header(row)[0]))
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        # Most rows hold no known label at all (data, titles): each cell is folded once.
+        known = max((_known_fields(_fields_of(row, index)) for row in rows[:HEADER_SCAN_ROWS]), default=0)
         widths = [len(r) for r in rows if len(r) > 1]
         modal = max(set(widths), key=widths.count) if widths else 1
         shape = widths.count(modal) * (modal - 1)
@@ -139,6 +136,20 @@ def detect_delimiter(lines: Sequence[str]) -> str:
         if best is None or score > best:
             best, chosen = score, delimiter
     return chosen
+
+
+def _fields_of(cells: Sequence[str | None], index: dict[str, str]) -> list[str | None]:
+    """The field each cell's text names (None: blank or not a known label)."""
+    return [index.get(normalise_label(c)) if c else None for c in cells]
+
+
+def _known_fields(fields: Sequence[str | None]) -> int:
+    """How many fields a header row maps: those named by exactly one column (as ``map_header``)."""
+    counts: dict[str, int] = {}
+    for f in fields:
+        if f is not None:
+            counts[f] = counts.get(f, 0) + 1
+    return sum(1 for n in counts.values() if n == 1)
 
 
 def map_header(cells: Sequence[str | None]) -> tuple[dict[int, str], list[str]]:
@@ -253,14 +264,24 @@ def find_header(
     """
     top = rows[:HEADER_SCAN_ROWS]
     index = header_index()
+    # Each cell of the top rows is folded and looked up once (not once per band it falls in):
+    # a band's label per column is, bottom-up, the first cell naming a field (``header_labels``),
+    # so a band's count of known fields follows from these lookups alone.
+    fields = [_fields_of(row, index) for row in top]
     # A band none of whose rows holds a known label names no field: most bands are data rows.
-    labelled = [any(t is not None and normalise_label(t) in index for t in row) for row in top]
+    labelled = [any(f is not None for f in row) for row in fields]
     best: tuple[int, int, int] | None = None  # (known fields, -last row, -rows in band)
     for last in range(len(top)):
         for first in range(last, max(-1, last - HEADER_BAND_ROWS), -1):
             if not any(labelled[first : last + 1]):
                 continue
-            known = len(map_header(header_labels(top[first : last + 1]))[0])
+            band = fields[first : last + 1]
+            width = max(len(row) for row in band)
+            per_column = [
+                next((row[c] for row in reversed(band) if c < len(row) and row[c] is not None), None)
+                for c in range(width)
+            ]
+            known = _known_fields(per_column)
             rank = (known, -last, first - last)
             if known >= MIN_KNOWN_HEADERS and (best is None or rank > best):
                 best = rank
