@@ -11,6 +11,7 @@ Nothing here imports Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -55,7 +56,7 @@ from tierhub.priority import lower_priority
 from tierhub.reference import divisions
 from tierhub.settings import TierhubSettings
 from tierhub.standards import catalogue
-from warehouse.publish import CURRENT, prune, publish_file, snapshots_folder
+from warehouse.publish import CURRENT, prune, publish, publish_file, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
 
@@ -104,12 +105,18 @@ def prepare_plan(
         outboxes.close()
 
 
-def commit_plan(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
-    """Commit one prepared batch (this process is the one writer); its summary per district."""
-    try:
-        con = open_warehouse(Path(warehouse))
-    except duckdb.IOException as exc:  # held by a reader or maintenance: retried with backoff
-        raise WarehouseError(f"warehouse {warehouse} is in use: {exc}", fix="the step retries") from exc
+def commit_plan(
+    plan: BatchPlan, prepared: PreparedBatch, warehouse: str, con: duckdb.DuckDBPyConnection | None = None
+) -> list[BatchSummary]:
+    """Commit one prepared batch (this process is the one writer); its summary per district.
+
+    ``con``: the run's writer connection, kept open across batches; without it the warehouse is
+    opened for this batch and closed after it.
+    """
+    if con is not None:
+        commit_prepared(con, prepared)
+        return summarise(plan, prepared)
+    con = open_writer(warehouse)
     try:
         commit_prepared(con, prepared)
     finally:
@@ -117,10 +124,30 @@ def commit_plan(plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> lis
     return summarise(plan, prepared)
 
 
-def publish_current(warehouse: str, keep: int, days: int, logger: Logger) -> str:
-    """Publish the committed warehouse as the next read-only generation; prune old ones."""
+def open_writer(warehouse: str) -> duckdb.DuckDBPyConnection:
+    """The warehouse opened for writing; a file held by another process is a retryable error."""
+    try:
+        return open_warehouse(Path(warehouse))
+    except duckdb.IOException as exc:  # held by a reader or maintenance: retried with backoff
+        raise WarehouseError(f"warehouse {warehouse} is in use: {exc}", fix="the step retries") from exc
+
+
+# A run's writer checkpoints when its WAL passes this, not at every batch's commit: DuckDB
+# rewrites a table's whole ART index (the case index, the person master) at each checkpoint,
+# so a checkpoint per batch cost ~2 s each for the full city and grows with the warehouse
+# (decision 0032). Commits stay durable in the WAL; the publish step checkpoints once.
+RUN_CHECKPOINT_THRESHOLD = "1GB"
+
+
+def publish_current(
+    warehouse: str, keep: int, days: int, logger: Logger, con: duckdb.DuckDBPyConnection | None = None
+) -> str:
+    """Publish the committed warehouse as the next read-only generation; prune old ones.
+
+    ``con``: the run's open writer (it checkpoints the file before the copy); else the file is opened.
+    """
     path = Path(warehouse)
-    snapshot = publish_file(path)
+    snapshot = publish(con, path) if con is not None else publish_file(path)
     prune(snapshots_folder(path), keep=keep, days=days)
     logger.info("published %s (%.1f MiB)", snapshot.path, snapshot.bytes / 2**20)
     return str(snapshot.path)
@@ -168,6 +195,7 @@ class DirectSteps:
     sleep: Callable[[float], None] = time.sleep
     delays: tuple[float, ...] = RETRY_DELAYS
     _pool: ThreadPoolExecutor | None = None
+    _writer: duckdb.DuckDBPyConnection | None = None  # the run's writer, from its first commit to its publish
 
     def logger(self) -> Logger:
         return log
@@ -193,11 +221,41 @@ class DirectSteps:
             self._pool = ThreadPoolExecutor(max_workers=self.prepare_threads, thread_name_prefix="prepare")
         return self._pool.submit(prepare_plan, plan, *args)
 
+    def _writing(self, warehouse: str) -> duckdb.DuckDBPyConnection:
+        if self._writer is None:
+            self._writer = open_writer(warehouse)
+            self._writer.execute(f"SET checkpoint_threshold = '{RUN_CHECKPOINT_THRESHOLD}'")
+        return self._writer
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+
     def commit(self, plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
-        return list(self._retried(f"commit-{plan.label}", lambda: commit_plan(plan, prepared, warehouse)))
+        def attempt() -> list[BatchSummary]:
+            try:
+                return commit_plan(plan, prepared, warehouse, self._writing(warehouse))
+            except Exception:
+                # A failed commit rolled back; the retry starts from a fresh connection.
+                with contextlib.suppress(duckdb.Error):
+                    self._close_writer()
+                raise
+
+        return list(self._retried(f"commit-{plan.label}", attempt))
 
     def publish_snapshot(self, warehouse: str, keep: int, days: int) -> str:
-        return str(self._retried("publish-snapshot", lambda: publish_current(warehouse, keep, days, log)))
+        def attempt() -> str:
+            if self._writer is None:
+                return publish_current(warehouse, keep, days, log)
+            try:
+                return publish_current(warehouse, keep, days, log, con=self._writer)
+            finally:
+                # Data Docs read the warehouse in worker processes: the file lock goes with the writer.
+                with contextlib.suppress(duckdb.Error):
+                    self._close_writer()
+
+        return str(self._retried("publish-snapshot", attempt))
 
     def data_docs(
         self, warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date
@@ -208,10 +266,11 @@ class DirectSteps:
         """No Prefect UI to show it in."""
 
     def close(self) -> None:
-        """Stop the preparing threads (after the run, or when it failed)."""
+        """Stop the preparing threads and close the run's writer (after the run, or when it failed)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._close_writer()
 
 
 def render_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date) -> str | None:

@@ -35,6 +35,9 @@ from flows.pipeline import sync_sources
 from tierhub.synth.city import select_sources
 from warehouse.schema import open_warehouse
 con = open_warehouse(Path(sys.argv[1]))
+if sys.argv[4] == "run-writer":  # as an embedded run's writer: commits in the WAL, checkpointed at the end
+    from flows.runs import RUN_CHECKPOINT_THRESHOLD
+    con.execute(f"SET checkpoint_threshold = '{RUN_CHECKPOINT_THRESHOLD}'")
 codes = [s.code for s in select_sources("demo")][:SOURCES]
 items = Selection(items=frozenset(ITEMS))
 print("START", flush=True)
@@ -84,14 +87,18 @@ def fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
     return out
 
 
-def test_sigkill_during_sync_then_rerun_equals_an_uninterrupted_sync(city: GeneratedCity, tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["per-batch", "run-writer"])
+def test_sigkill_during_sync_then_rerun_equals_an_uninterrupted_sync(
+    city: GeneratedCity, tmp_path: Path, writer: str
+) -> None:
+    """``run-writer``: the writer an embedded run keeps open, whose commits wait in the WAL until the publish."""
     import datetime as dt
 
     warehouse = tmp_path / "warehouse.duckdb"
     reference = tmp_path / "reference.duckdb"
-    command = [sys.executable, "-c", CHILD, str(warehouse), str(city.drops), dt.date.today().isoformat()]
+    command = [sys.executable, "-c", CHILD, str(warehouse), str(city.drops), dt.date.today().isoformat(), writer]
     uninterrupted = subprocess.run(
-        [sys.executable, "-c", CHILD, str(reference), str(city.drops), dt.date.today().isoformat()],
+        [sys.executable, "-c", CHILD, str(reference), str(city.drops), dt.date.today().isoformat(), writer],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -50,6 +50,8 @@ def test_direct_run_loads_what_the_plain_pipeline_loads(city: GeneratedCity, syn
     assert list(dict.fromkeys(stage for _, stage, _, _ in first)) == ["fetch", "read", "judge", "commit"]
     assert counts(warehouse) == counts(synced)
     assert summary.total("files") == counts(synced)[0] and summary.snapshot and Path(summary.snapshot).exists()
+    # One writer for the run's three batches, checkpointed and closed by the publish: no WAL is left.
+    assert not Path(f"{warehouse}.wal").exists()
     again = sync_direct(drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING, NINGHE])
     assert again.total("files") == 0 and again.total("skipped_files") == summary.total("files")
     assert again.snapshot is None  # nothing new: the published generation stays

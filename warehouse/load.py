@@ -219,16 +219,20 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) -> 
         )
         # Which fact tables hold an earlier record with a winner's key, in one statement: an
         # UPDATE per table found nothing on a first sync, and each cost ~10 ms of fixed work.
+        # Each table joins only its item's winners: joined with all of them, every table built a
+        # hash table of the whole load's winners.
         found = " UNION ALL ".join(
-            f"SELECT {lit(table)} AS fact_table WHERE EXISTS (SELECT 1 FROM {table} t JOIN _th_winners n ON {match})"
-            for table in tables
+            f"SELECT {lit(table)} AS fact_table WHERE EXISTS (SELECT 1 FROM {table} t JOIN _th_winners n "
+            f"ON {match} AND n.item_code = {lit(item.code)})"
+            for table, item in tables.items()
         )
         hit = [str(t) for (t,) in con.execute(found, {"load": load_id}).fetchall()]
         for table in [*hit, "quarantine.rows"]:
             extra = ", superseded_valid = NOT n.w.invalid" if table == "quarantine.rows" else ""
+            only = f" AND n.item_code = {lit(tables[table].code)}" if table in tables else ""
             con.execute(
                 f"UPDATE {table} t SET superseded_by_load = $load, superseded_by_file = n.w.file_id, "
-                f"superseded_by_row = n.w.row_number{extra} FROM _th_winners n WHERE {match}",
+                f"superseded_by_row = n.w.row_number{extra} FROM _th_winners n WHERE {match}{only}",
                 {"load": load_id},
             )
             if table in tables:
