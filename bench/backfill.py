@@ -178,6 +178,7 @@ def main() -> None:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     wall, rows_in = result["wall"], result["rows_in"]
+    limit = os.environ.get("TIERHUB_DUCKDB_MEMORY_LIMIT")
     steps = sorted(result["steps"].items(), key=lambda kv: -kv[1])
     step_rows = "\n".join(f"| commit: {name} | {seconds:.1f} s |" for name, seconds in steps if seconds >= 0.05)
     body = f"""
@@ -186,7 +187,8 @@ Script: `bench/backfill.py` · machine: {machine()} · commit {git_revision()} �
 
 Backfill drops: {files:,} history exports (each CSV export of the `full` city with its rows {copies} times, other
 people's ID numbers and names), {rows:,} rows, {size / 2**20:,.0f} MiB. `sync_direct` in a child process,
-`sources_per_batch` {args.sources_per_batch}, Data Docs off, into an empty warehouse ({warehouse_mib:,.0f} MiB after).
+`sources_per_batch` {args.sources_per_batch}, `TIERHUB_DUCKDB_MEMORY_LIMIT`
+{limit or "unset"}, Data Docs off, into an empty warehouse ({warehouse_mib:,.0f} MiB after).
 
 | figure | value |
 |---|---:|
@@ -202,7 +204,8 @@ Targets (issue #20): ≥ 150,000 rows/s end to end, peak RSS ≤ 4 GB.
 """
     print(body)
     if not args.no_results:
-        write_section(f"City backfill (bench/backfill.py, {rows:,} rows)", body)
+        title = f"City backfill (bench/backfill.py, {rows:,} rows, {args.sources_per_batch} sources per batch"
+        write_section(title + (f", DuckDB memory limit {limit})" if limit else ")"), body)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from tierhub.standards import catalogue
 from warehouse.publish import CURRENT, prune, publish, publish_file, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
+from warehouse.storage import duckdb_config
 
 log = logging.getLogger("tierhub.flows")
 
@@ -87,7 +88,7 @@ def prepare_plan(
     if where.home is not None:
         apply_local_aliases(Path(where.home))  # read on every run: an alias mapped today is in force
     outboxes = where.outboxes()
-    scratch = duckdb.connect()
+    scratch = duckdb.connect(config=duckdb_config())
     try:
         return prepare_batch(
             scratch,

@@ -66,3 +66,26 @@ def test_encryption_is_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert TierhubSettings().encrypt
     with pytest.raises(ConfigError):
         TierhubSettings().warehouse_key()
+
+
+@pytest.mark.parametrize("encrypt", ["true", "false"])
+def test_a_memory_limit_reaches_every_database_a_sync_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encrypt: str
+) -> None:
+    """TIERHUB_DUCKDB_MEMORY_LIMIT caps the warehouse and a batch's scratch database; a bad value names the key."""
+    from warehouse.storage import duckdb_config
+
+    monkeypatch.setenv("TIERHUB_ENCRYPT", encrypt)
+    monkeypatch.setenv("TIERHUB_WAREHOUSE_KEY", KEY)
+    monkeypatch.setenv("TIERHUB_DUCKDB_MEMORY_LIMIT", "512MB")
+    con = open_warehouse(tmp_path / "warehouse.duckdb")
+    scratch = duckdb.connect(config=duckdb_config())
+    try:
+        for opened in (con, scratch):
+            assert opened.execute("SELECT current_setting('memory_limit')").fetchone() == ("488.2 MiB",)
+    finally:
+        con.close()
+        scratch.close()
+    monkeypatch.setenv("TIERHUB_DUCKDB_MEMORY_LIMIT", "half")
+    with pytest.raises(ValueError, match="duckdb_memory_limit"):
+        TierhubSettings()

@@ -98,6 +98,15 @@ class TierhubSettings(BaseSettings):
         ge=1,
         description="Batches prepared at once with the 'threads' runner, while the flow commits the previous one.",
     )
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit for each database a process opens (the warehouse, a batch's scratch "
+        "database, a portal reader's snapshot), e.g. '2GB'; beyond it DuckDB spills to disk where it can. Unset: "
+        "DuckDB's default, 80 % of the machine's memory for each. The Arrow tables a batch holds are outside it, "
+        "and indexes cannot spill: a 10 M-row backfill with '1GB' failed at its 7th commit (bench/RESULTS.md, "
+        "city backfill).",
+    )
     dask_address: str | None = Field(
         default=None,
         description="Scheduler of a running Dask cluster (tcp://host:8786) for task_runner 'dask'; "

@@ -409,16 +409,26 @@ def commit_batch(
     timings: dict[str, float] = {} if step_seconds is None else step_seconds
     step = functools.partial(_timed, timings)
     staged: list[tuple[ItemStandard, str]] = []
+    # The ids the batch came with: a failed commit gives them back, so a retry of the same batch
+    # (the runners retry a commit step with the value they hold) swaps in ids again. Kept
+    # swapped, the retry found no provisional id to map, and its judged rows kept theirs.
+    provisional = [(entry, entry.file_id) for entry in batch.entries]
+    cursor = batch.cursor
     try:
         ids = _assign_file_ids(con, batch)
         with step("staging"):
             for code, rows in batch.judged.items():
                 staged.append((standards.items[code], _stage_judged(con, code, rows, ids)))
         return _write(con, batch, staged, step)
-    except duckdb.Error as exc:
-        raise WarehouseError(
-            f"load {batch.load_id} could not commit: {exc}", fix="the warehouse is unchanged; rerun the sync"
-        ) from exc
+    except BaseException as exc:
+        for entry, file_id in provisional:
+            entry.file_id = file_id
+        batch.cursor = cursor
+        if isinstance(exc, duckdb.Error):
+            raise WarehouseError(
+                f"load {batch.load_id} could not commit: {exc}", fix="the warehouse is unchanged; rerun the sync"
+            ) from exc
+        raise
     finally:
         for _, name in staged:
             with contextlib.suppress(duckdb.Error):

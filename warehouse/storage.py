@@ -57,12 +57,18 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def duckdb_config() -> dict[str, str | bool | int | float | list[str]]:
+    """Settings for every DuckDB database tierhub opens: the memory limit, when one is set."""
+    limit = TierhubSettings().duckdb_memory_limit
+    return {"memory_limit": limit} if limit else {}
+
+
 def connect(path: Path, *, key: Key = FROM_SETTINGS, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection whose default catalogue is the warehouse at ``path`` (encrypted if a key is given)."""
     secret = resolve_key(key)
     if secret is None:
-        return duckdb.connect(str(path), read_only=read_only)
-    con = duckdb.connect()
+        return duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
+    con = duckdb.connect(config=duckdb_config())
     try:
         con.execute(f"LOAD {_literal(httpfs_extension())}")
         options = f"ENCRYPTION_KEY {_literal(secret)}" + (", READ_ONLY" if read_only else "")
