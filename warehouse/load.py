@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from connectors.records import Refusal
 from quality.verdicts import standard_fields
+from tierhub.clock import from_epoch_us
 from tierhub.errors import WarehouseError
 from tierhub.sql import ident, in_list, lit
 from tierhub.standards import Catalogue, ItemStandard, catalogue
@@ -128,9 +129,10 @@ def registered_files(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> d
 def cursors(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], tuple[int, dt.datetime]]:
     """(source, path) → (size, modified_at) last taken, for these sources."""
     rows = con.execute(
-        f"SELECT source_id, path, size, modified_at FROM ops.cursor WHERE {in_list('source_id')}", [source_ids]
+        f"SELECT source_id, path, size, epoch_us(modified_at) FROM ops.cursor WHERE {in_list('source_id')}",
+        [source_ids],
     ).fetchall()
-    return {(str(s), str(p)): (int(n), m) for s, p, n, m in rows}
+    return {(str(s), str(p)): (int(n), from_epoch_us(m)) for s, p, n, m in rows}
 
 
 def positions(con: duckdb.DuckDBPyConnection, source_ids: list[str]) -> dict[tuple[str, str], str]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from tierhub.clock import from_epoch_us
 from tierhub.sql import in_list
 
 DDL = """
@@ -143,10 +144,10 @@ def ensure_source_status(con: duckdb.DuckDBPyConnection) -> None:
 def last_file_times(con: duckdb.DuckDBPyConnection, codes: Sequence[str]) -> dict[str, dt.datetime]:
     """The newest file (by modification time) the warehouse registered from each source."""
     rows = con.execute(
-        f"SELECT source_id, max(modified_at) FROM ops.files WHERE {in_list('source_id')} GROUP BY ALL",
+        f"SELECT source_id, epoch_us(max(modified_at)) FROM ops.files WHERE {in_list('source_id')} GROUP BY ALL",
         [list(codes)],
     ).fetchall()
-    return {str(code): when for code, when in rows}
+    return {str(code): from_epoch_us(us) for code, us in rows if us is not None}
 
 
 def record_source_status(
