@@ -34,9 +34,16 @@ def counts(path: Path) -> tuple[int, ...]:
 
 
 @pytest.mark.slow
-def test_direct_run_loads_what_the_plain_pipeline_loads(city: GeneratedCity, synced: Path, tmp_path: Path) -> None:
+def test_direct_run_loads_what_the_plain_pipeline_loads(
+    city: GeneratedCity, synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.runs
+
     warehouse = tmp_path / "direct.duckdb"
     events: list[tuple[str, object]] = []
+    opened: list[Path] = []
+    open_warehouse = flows.runs.open_warehouse
+    monkeypatch.setattr(flows.runs, "open_warehouse", lambda path: opened.append(path) or open_warehouse(path))
     with progress_listener(lambda event, value: events.append((event, value))):
         summary = sync_direct(
             drops_root=str(city.drops),
@@ -50,7 +57,10 @@ def test_direct_run_loads_what_the_plain_pipeline_loads(city: GeneratedCity, syn
     assert list(dict.fromkeys(stage for _, stage, _, _ in first)) == ["fetch", "read", "judge", "commit"]
     assert counts(warehouse) == counts(synced)
     assert summary.total("files") == counts(synced)[0] and summary.snapshot and Path(summary.snapshot).exists()
-    # One writer for the run's three batches, checkpointed and closed by the publish: no WAL is left.
+    # One writer for the run's three batches, checkpointed and closed by the publish: the warehouse
+    # is opened twice (its state, then the writer), not once per commit and once more to publish,
+    # and no WAL is left.
+    assert len(summary.batches) >= 3 and opened == [warehouse, warehouse]
     assert not Path(f"{warehouse}.wal").exists()
     again = sync_direct(drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING, NINGHE])
     assert again.total("files") == 0 and again.total("skipped_files") == summary.total("files")

@@ -23,6 +23,11 @@ def shown(moment: dt.datetime, language: str = "zh") -> str:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def epoch_us(moment: dt.datetime) -> int:
+    """Microseconds since the epoch of an aware moment, as DuckDB's ``epoch_us`` gives them."""
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
 def from_epoch_us(microseconds: int) -> dt.datetime:
     """A UTC moment from DuckDB's ``epoch_us(timestamptz)``: far cheaper than fetching the TIMESTAMPTZ,
     which DuckDB turns into a pytz-aware datetime per row (~6 µs each; 10,006 cursor rows: 60-80 → 25 ms)."""

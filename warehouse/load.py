@@ -25,7 +25,7 @@ from connectors.records import Refusal
 from quality.verdicts import standard_fields
 from tierhub.clock import from_epoch_us
 from tierhub.errors import WarehouseError
-from tierhub.sql import ident, in_list, lit
+from tierhub.sql import ident, in_list, lit, union_all
 from tierhub.standards import Catalogue, ItemStandard, catalogue
 from warehouse.crosscheck import run_after_load
 from warehouse.persons import Staged, index_cases, mark_superseded_cases, record_people
@@ -208,7 +208,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) -> 
     tables = {fact_table(item): item for item, _ in staged}
     for column in ("record_key", "alt_key"):
         # One winner per (item, source, key): min over (invalid, file, row) is the first valid row.
-        winners = " UNION ALL ".join(
+        winners = union_all(
             f"SELECT _item_code AS item_code, _source_code AS source_id, _{column} AS {column}, "
             "min({'invalid': len(_reasons) > 0, 'file_id': _file_id, 'row_number': _row_number}) AS w "
             f"FROM {judged} WHERE _{column} IS NOT NULL GROUP BY ALL"
@@ -223,7 +223,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) -> 
         # UPDATE per table found nothing on a first sync, and each cost ~10 ms of fixed work.
         # Each table joins only its item's winners: joined with all of them, every table built a
         # hash table of the whole load's winners.
-        found = " UNION ALL ".join(
+        found = union_all(
             f"SELECT {lit(table)} AS fact_table WHERE EXISTS (SELECT 1 FROM {table} t JOIN _th_winners n "
             f"ON {match} AND n.item_code = {lit(item.code)})"
             for table, item in tables.items()
@@ -275,8 +275,8 @@ def record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, staged: Stag
             f"GROUP BY _standard_version) ON {', '.join(ident(f) for f in fields)} "
             "INTO NAME field VALUE rows_missing)"
         )
-    con.execute(f"INSERT INTO ops.rule_checks SELECT ?, * FROM ({' UNION ALL '.join(checks)})", [load_id])
-    failures = " UNION ALL ".join(
+    con.execute(f"INSERT INTO ops.rule_checks SELECT ?, * FROM {union_all(checks)}", [load_id])
+    failures = union_all(
         "SELECT _item_code, _standard_version, _file_id, _row_number, "
         f"unnest(list_concat(_reasons, _warnings)) AS r FROM {judged}"
         for _, judged in staged
@@ -286,7 +286,7 @@ def record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, staged: Stag
         "SELECT ?, _item_code, _standard_version, r.rule, r.field, "
         "CASE WHEN r.rule = 'DOC_MISSING' THEN r.detail END, count(*), "
         "list(coalesce(r.value, '') ORDER BY _file_id, _row_number)[1:20] "
-        f"FROM ({failures}) "
+        f"FROM {failures} "
         "GROUP BY ALL",
         [load_id],
     )
@@ -477,7 +477,7 @@ def _write(
         origin = "_file_id, _row_number, _source_code, _item_code"
         if staged:
             with step("quarantine"):
-                rows = " UNION ALL ".join(
+                rows = union_all(
                     f"SELECT {origin}, _standard_version, _sheet, to_json(_raw) AS raw, _reasons, _record_key, "
                     f"_alt_key FROM {judged} WHERE len(_reasons) > 0"
                     for _, judged in staged
@@ -486,11 +486,11 @@ def _write(
                     "INSERT INTO quarantine.rows (file_id, row_number, load_id, source_id, item_code, "
                     "standard_version, sheet, raw, reasons, record_key, alt_key) "
                     "SELECT _file_id, _row_number, ?, _source_code, _item_code, _standard_version, _sheet, "
-                    f"raw, _reasons, _record_key, _alt_key FROM ({rows})",
+                    f"raw, _reasons, _record_key, _alt_key FROM {rows}",
                     [load_id],
                 )
             with step("warnings"):
-                warned = " UNION ALL ".join(
+                warned = union_all(
                     f"SELECT {origin}, unnest(_warnings) AS w FROM {judged} "
                     "WHERE len(_reasons) = 0 AND len(_warnings) > 0"
                     for _, judged in staged
@@ -499,7 +499,7 @@ def _write(
                     "INSERT INTO core.warnings (file_id, row_number, load_id, source_id, item_code, "
                     "rule, field, value, detail) "
                     f"SELECT _file_id, _row_number, ?, _source_code, _item_code, w.rule, w.field, w.value, w.detail "
-                    f"FROM ({warned})",
+                    f"FROM {warned}",
                     [load_id],
                 )
         with step("case index"):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from tierhub.sql import lit
+from tierhub.sql import lit, union_all
 from tierhub.standards import ItemStandard
 from warehouse.schema import fact_columns, fact_table
 
@@ -55,7 +55,7 @@ def index_cases(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) ->
         return
     con.execute(
         "INSERT INTO core.cases SELECT id_number, _item_code, _source_code, business_date, _file_id, _row_number, "
-        f"?, NULL FROM ({' UNION ALL '.join(parts)}) "
+        f"?, NULL FROM {union_all(parts)} "
         # In key order: DuckDB writes an index built from sorted keys in half the time at the
         # commit's checkpoint (0.72 → 0.38 s per million keys, bench/load_parts.py), and each load's
         # part of the index is then sorted, so its zone maps prune lookups too (decision 0013, session 5).
@@ -78,7 +78,7 @@ def _record_employers(con: duckdb.DuckDBPyConnection, load_id: str, staged: Stag
         return
     con.execute(
         "INSERT INTO core.employers SELECT employer_uscc, employer_name, _source_code, ?, ? "
-        f"FROM ({' UNION ALL '.join(parts)}) "
+        f"FROM {union_all(parts)} "
         "QUALIFY row_number() OVER (PARTITION BY employer_uscc ORDER BY _file_id DESC, _row_number DESC) = 1 "
         "ON CONFLICT (employer_uscc) DO UPDATE SET "
         "employer_name = coalesce(excluded.employer_name, employer_name), last_load = excluded.last_load",
@@ -127,7 +127,7 @@ def record_people(con: duckdb.DuckDBPyConnection, load_id: str, staged: Staged) 
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _th_candidates AS SELECT *, {full} AS _full, "
         + ", ".join(f"_base || '|' || CAST({f} AS VARCHAR) AS {f}_rank" for f in MASTER_FIELDS)
-        + f" FROM (SELECT *, {base} AS _base FROM ({' UNION ALL '.join(parts)}))"
+        + f" FROM (SELECT *, {base} AS _base FROM {union_all(parts)})"
     )
     # Most people have one record in a load: that record is their row as it stands. Only people
     # with several go through the per-field ranking (string aggregates over a million groups
@@ -202,7 +202,7 @@ def mark_superseded_cases(con: duckdb.DuckDBPyConnection, load_id: str, items: S
     parts = [f"SELECT file_id, row_number FROM {fact_table(item)} WHERE superseded_by_load = $load" for item in items]
     if parts:
         con.execute(
-            f"UPDATE core.cases c SET superseded_by_load = $load FROM ({' UNION ALL '.join(parts)}) f "
+            f"UPDATE core.cases c SET superseded_by_load = $load FROM {union_all(parts)} f "
             "WHERE c.file_id = f.file_id AND c.row_number = f.row_number",
             {"load": load_id},
         )
