@@ -30,67 +30,82 @@ class LocalOutbox:
     def _listing(self, source_code: str, path: Path, st: os.stat_result) -> Listing:
         return Listing(source_code, path.relative_to(self.root).as_posix(), st.st_size, utc_seconds(st.st_mtime))
 
-    def _checked_outbox(self, source_code: str) -> Path:
-        """The source's outbox folder, refused if the root is missing or a folder on the way is a link.
+    def _checked_outbox(self, source_code: str) -> tuple[str, str]:
+        """The source's outbox folder and its path below the root, refused if the root is missing
+        or a folder on the way is a link.
 
         A symbolic link below the root (an outbox pointing at ``/etc``) would make tierhub hash
         and read whatever it points to: it is refused, not followed. A missing outbox is fine
-        here (a source that never sent anything); ``probe`` insists on it.
+        here (a source that never sent anything); ``probe`` insists on it. Plain strings and
+        ``os`` calls: this runs once per source on every sync (pathlib cost ~0.3 s per city).
         """
-        if not self.root.is_dir():
+        root = os.fspath(self.root)
+        if not os.path.isdir(root):
             raise SourceUnreachable(
                 f"the drops root {self.root} does not exist or is not a folder",
                 source_id=source_code,
                 fix="mount the shared drive or fix the endpoint's root in the sources file (TIERHUB_DROPS_ROOT)",
             )
-        folder = self.root
-        for part in Path(self.endpoint.outbox_for(source_code)).parts:
-            folder = folder / part
-            if folder.is_symlink():
+        folder, relative = root, ""
+        outbox = self.endpoint.outbox_for(source_code)
+        # Path(outbox).parts, without pathlib's parsing: "/" first if absolute, empty and "." parts dropped.
+        for part in ["/"][: outbox.startswith("/")] + [p for p in outbox.split("/") if p not in ("", ".")]:
+            folder = os.path.join(folder, part)
+            relative = f"{relative}/{part}" if relative else part
+            if os.path.islink(folder):
                 raise SourceUnreachable(
                     f"outbox folder {folder} is a symbolic link to {os.path.realpath(folder)}: refused, not followed",
                     source_id=source_code,
-                    path=str(folder.relative_to(self.root)),
+                    path=relative,
                     fix="replace the link with a real folder under the drops root",
                 )
-        return folder
+        return folder, relative
 
     def probe(self, source_code: str) -> str:
         """Where the source's outbox is; raises ``SourceUnreachable`` if it is missing or refused."""
-        folder = self._checked_outbox(source_code)
-        if not folder.is_dir():
+        folder, _ = self._checked_outbox(source_code)
+        if not os.path.isdir(folder):
             raise SourceUnreachable(
                 f"outbox {folder} does not exist",
                 source_id=source_code,
                 fix="create the folder (the source drops its exports there) or fix the endpoint's outbox template",
             )
-        return str(folder)
+        return folder
 
     def scan(self, source_code: str) -> tuple[list[Listing], list[Refusal], set[str]]:
-        """Files of a source's outbox: acceptable ones, refused ones, and ``.done`` markers."""
-        folder = self._checked_outbox(source_code)
+        """Files of a source's outbox: acceptable ones, refused ones, and ``.done`` markers.
+
+        One ``scandir`` and one ``lstat`` per entry (``DirEntry.stat(follow_symlinks=False)``
+        is cached from the listing where the system gives it).
+        """
+        folder, relative = self._checked_outbox(source_code)
         listings: list[Listing] = []
         refusals: list[Refusal] = []
         markers: set[str] = set()
-        if not folder.is_dir():
+        try:
+            with os.scandir(folder) as found:
+                entries = sorted(found, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
             return listings, refusals, markers
-        for path in sorted(folder.iterdir()):
-            st = path.lstat()
-            relative = path.relative_to(self.root).as_posix()
+        for entry in entries:
+            name = entry.name
+            st = entry.stat(follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
                 continue
-            if path.name.endswith(MARKER_SUFFIX):
-                markers.add(path.name.removesuffix(MARKER_SUFFIX))
+            if name.endswith(MARKER_SUFFIX):
+                markers.add(name.removesuffix(MARKER_SUFFIX))
                 continue
+            path = f"{relative}/{name}" if relative else name
             if stat.S_ISLNK(st.st_mode):
-                link = f"{path.name!r} is a symbolic link; only regular files are taken"
-                refusals.append(Refusal(source_code, relative, 0, link))
+                refusals.append(
+                    Refusal(source_code, path, 0, f"{name!r} is a symbolic link; only regular files are taken")
+                )
                 continue
-            reason = refuse_name(path.name) or refuse_size(st.st_size, self.endpoint.max_file_bytes)
+            reason = refuse_name(name) or refuse_size(st.st_size, self.endpoint.max_file_bytes)
             if reason or not stat.S_ISREG(st.st_mode):
-                refusals.append(Refusal(source_code, relative, st.st_size, reason or "not a regular file"))
+                refusals.append(Refusal(source_code, path, st.st_size, reason or "not a regular file"))
                 continue
-            listings.append(self._listing(source_code, path, st))
+            listings.append(Listing(source_code, path, st.st_size, utc_seconds(st.st_mtime)))
         return listings, refusals, markers
 
     def restat(self, listing: Listing) -> Listing | None:

@@ -7,6 +7,8 @@ export extensions, a size limit, and workbooks that would inflate far beyond the
 
 from __future__ import annotations
 
+import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -20,6 +22,7 @@ MARKER_SUFFIX = ".done"
 # with one is refused before the csv module builds millions of fields in memory, or stops at
 # its 131,072-character field limit (docs/decisions/0005-connectors.md).
 MAX_CSV_LINE_BYTES = 4 * 1024 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SCAN_CHUNK = 1024 * 1024  # chunks no longer than the limit: a line inside one is never too long
 
 
@@ -27,11 +30,11 @@ def refuse_name(name: str) -> str | None:
     """Why a remote file name is refused, or None if it is acceptable."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
         return f"unsafe file name {name!r}: a name must be one path component"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if _CONTROL.search(name):
         return f"file name {name!r} contains control characters"
     if name.startswith("."):
         return f"hidden or temporary file {name!r} is not an export"
-    suffix = Path(name).suffix.lower()
+    suffix = os.path.splitext(name)[1].lower().rstrip(".")  # "x." has no extension, as in pathlib
     if suffix not in EXTENSIONS:
         return f"extension {suffix or '(none)'!r} is not an export format (accepted: {', '.join(EXTENSIONS)})"
     return None

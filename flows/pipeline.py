@@ -19,8 +19,10 @@ orchestrates them and keeps the judge and the commit.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from connectors.gather import Gathered, gather
 from connectors.outboxes import Outboxes
 from connectors.records import Listing, Refusal
 from quality.rules import JudgeContext
-from quality.verdicts import Stager, judge_staged, take_judged
+from quality.verdicts import JudgeSummary, Stager, judge_staged, take_judged
 from tierhub.standards import Catalogue, catalogue
 from warehouse.load import (
     CursorRow,
@@ -182,7 +184,10 @@ def prepare_batch(
         report,
     )
     outcome.entries, outcome.same_content = staged.entries, staged.same_content
-    judged = _judge_items(scratch, staged.stagers, outcome.entries, standards, today, report)
+    try:
+        judged = _judge_items(staged.stagers, outcome.entries, standards, today, report)
+    finally:
+        staged.close_cursors()
     outcome.load = _prepared_counts(outcome.entries)
     calendars = {c: str(boxes.config.override_for(c).calendar or "weekly") for c in codes}
     return PreparedBatch(outcome, staged.cursor, judged, started, run_label, dict(state.last_file_at), calendars)
@@ -203,25 +208,51 @@ def _outcome_of(sources: int, gathered: Gathered) -> BatchOutcome:
 
 
 def _judge_items(
-    scratch: duckdb.DuckDBPyConnection,
     stagers: dict[str, Stager],
     entries: list[RegistryEntry],
     standards: Catalogue,
     today: dt.date | None,
     report: Progress,
 ) -> dict[str, pa.Table]:
-    """Judge each item's staged rows in one query; counts go onto the registry entries."""
+    """Judge each item's staged rows in one query; counts go onto the registry entries.
+
+    Items staged on different connections (``warehouse.staging.JUDGE_CONNECTIONS``) are judged
+    at once, one thread per connection: DuckDB releases the GIL while a query runs.
+    """
     ctx = JudgeContext(today=today or dt.date.today())
-    judged: dict[str, pa.Table] = {}
     by_id = {e.file_id: e for e in entries}
-    for done, (code, stager) in enumerate(stagers.items()):
-        report("judge", done, len(stagers))
+    groups: dict[int, list[str]] = {}
+    for code, stager in stagers.items():
+        groups.setdefault(id(stager.con), []).append(code)
+
+    def judge(code: str) -> tuple[dict[int, JudgeSummary], pa.Table]:
+        stager, item = stagers[code], standards.items[code]
         stager.flush()
-        item = standards.items[code]
-        for file_id, summary in judge_staged(scratch, item, ctx).items():
+        return judge_staged(stager.con, item, ctx), take_judged(stager.con, item)
+
+    started = itertools.count()  # shared by the judging threads (next() is atomic)
+
+    def judge_group(codes: list[str]) -> list[tuple[str, dict[int, JudgeSummary], pa.Table]]:
+        done = []
+        for code in codes:
+            report("judge", next(started), len(stagers))
+            done.append((code, *judge(code)))
+        return done
+
+    results: list[tuple[str, dict[int, JudgeSummary], pa.Table]] = []
+    if len(groups) <= 1:
+        results = judge_group(list(stagers))
+    else:
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="judge") as pool:
+            for found in pool.map(judge_group, groups.values()):
+                results += found
+    order = {code: n for n, code in enumerate(stagers)}
+    judged: dict[str, pa.Table] = {}
+    for code, summaries, table in sorted(results, key=lambda r: order[r[0]]):
+        for file_id, summary in summaries.items():
             by_id[file_id].rows_loaded, by_id[file_id].rows_quarantined = summary.valid, summary.quarantined
             by_id[file_id].rows_warned = summary.warned
-        judged[code] = take_judged(scratch, item)
+        judged[code] = table
     return judged
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -193,6 +194,9 @@ class DirectSteps:
     """
 
     prepare_threads: int = 1
+    # The run renders Data Docs if it loads rows: their worker processes start (importing GX) at
+    # the first commit with rows, overlapping the commits instead of following them.
+    warm_docs: bool = False
     sleep: Callable[[float], None] = time.sleep
     delays: tuple[float, ...] = RETRY_DELAYS
     _pool: ThreadPoolExecutor | None = None
@@ -234,6 +238,11 @@ class DirectSteps:
             writer.close()
 
     def commit(self, plan: BatchPlan, prepared: PreparedBatch, warehouse: str) -> list[BatchSummary]:
+        if self.warm_docs and any(t.num_rows for t in prepared.judged.values()):
+            from quality.datadocs import start_workers  # GX is imported there, not here
+
+            start_workers()
+
         def attempt() -> list[BatchSummary]:
             try:
                 return commit_plan(plan, prepared, warehouse, self._writing(warehouse))
@@ -272,6 +281,10 @@ class DirectSteps:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self._close_writer()
+        if "quality.datadocs" in sys.modules:  # imported only where its workers may have started
+            from quality.datadocs import stop_workers
+
+            stop_workers()
 
 
 def render_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_dir: str, today: dt.date) -> str | None:
@@ -453,7 +466,9 @@ def run_sync(
 
 def sync_direct(**params: Any) -> SyncSummary:
     """Run a sync in this process without Prefect (``sync_flow``'s parameters)."""
-    steps = DirectSteps(prepare_threads=TierhubSettings().prepare_threads)
+    settings = TierhubSettings()
+    docs = settings.data_docs if params.get("data_docs") is None else bool(params["data_docs"])
+    steps = DirectSteps(prepare_threads=settings.prepare_threads, warm_docs=docs and not params.get("dry_run"))
     try:
         return run_sync(steps, sync_run_name(params), **params)
     finally:

@@ -136,6 +136,16 @@ def suite_result(
     )
 
 
+def preload() -> None:
+    """Import what a Data Docs page needs and compile its templates (a worker's start, ~3 s)."""
+    import quality.expectations  # noqa: F401  (registers the custom expectations)
+
+    context()
+    from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer  # noqa: F401
+
+    _page_view()
+
+
 def render_page(result: ExpectationSuiteValidationResult) -> str:
     """GX's Data Docs HTML page of one validation result."""
     from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer

@@ -25,7 +25,7 @@ from connectors.records import Refusal
 from quality.verdicts import standard_fields
 from tierhub.clock import from_epoch_us
 from tierhub.errors import WarehouseError
-from tierhub.sql import ident, in_list, lit, union_all
+from tierhub.sql import in_list, lit, union_all
 from tierhub.standards import Catalogue, ItemStandard, catalogue
 from warehouse.crosscheck import run_after_load
 from warehouse.persons import Staged, index_cases, mark_superseded_cases, record_people
@@ -264,16 +264,17 @@ def record_rule_stats(con: duckdb.DuckDBPyConnection, load_id: str, staged: Stag
         return
     checks = []
     for item, judged in staged:
-        fields = standard_fields(item)
-        # One scan per item: per standard version, the rows and each field's missing count, unpivoted to rows.
-        missing = ", ".join(
-            f"count(*) FILTER (WHERE {is_blank(f'CAST(_raw[{lit(f)}] AS VARCHAR)')}) AS {ident(f)}" for f in fields
-        )
+        # One scan per item: each row's raw cells unpivoted to (field, value), blank values counted
+        # per standard version and field. One blank test per item, not one per field: written per
+        # field, planning the statement cost ~0.6 s per load whatever its rows (decision 0033).
+        fields = ", ".join(lit(f) for f in standard_fields(item))
         checks.append(
-            f"SELECT {lit(item.code)} AS item_code, _standard_version, field, rows_checked, rows_missing "
-            f"FROM (UNPIVOT (SELECT _standard_version, count(*) AS rows_checked, {missing} FROM {judged} "
-            f"GROUP BY _standard_version) ON {', '.join(ident(f) for f in fields)} "
-            "INTO NAME field VALUE rows_missing)"
+            f"SELECT {lit(item.code)} AS item_code, _standard_version, field, count(*) AS rows_checked, "
+            f"count(*) FILTER (WHERE {is_blank('v')}) AS rows_missing "
+            "FROM (UNPIVOT (SELECT _standard_version, coalesce(COLUMNS(* EXCLUDE (_standard_version)), '') "
+            f"FROM (SELECT _standard_version, unnest(_raw) FROM {judged})) "
+            "ON COLUMNS(* EXCLUDE (_standard_version)) INTO NAME field VALUE v) "
+            f"WHERE field IN ({fields}) GROUP BY ALL"
         )
     con.execute(f"INSERT INTO ops.rule_checks SELECT ?, * FROM {union_all(checks)}", [load_id])
     failures = union_all(

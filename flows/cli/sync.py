@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import logging
@@ -620,6 +621,14 @@ def demo(
     if drops.exists():
         shutil.rmtree(drops)  # the demo city is regenerated; the warehouse keeps what it loaded
     bars = err_console if json else None
+    warehouse = home / "warehouse.duckdb"
+    if not warehouse.exists() and TierhubSettings().data_docs:
+        # A first demo loads rows and renders Data Docs: their workers import GX (~3 s) on the
+        # other core while this one generates the city. The sync stops them when it ends.
+        from quality.datadocs import start_workers, stop_workers
+
+        start_workers()
+        atexit.register(stop_workers)  # if generating fails before the sync
     city = generate_with_progress(home, scale, seed, on=bars)
     from tierhub.synth.city import SCALES
     from tierhub.synth.onboarding import SOURCE, write_onboarding_export
@@ -631,7 +640,6 @@ def demo(
             f"Generated {city.files:,} export files ({city.rows:,} rows, {city.defects:,} with injected defects) "
             f"from {city.sources:,} street centres and workstations."
         )
-    warehouse = home / "warehouse.duckdb"
     districts = list(SCALES[scale] or []) or None
     summary = run_sync(drops, warehouse, districts, TierhubSettings().sources_per_batch, on=bars)
     from flows.cli.rejudge import onboard_demo_dialect, print_onboarding

@@ -119,8 +119,26 @@ class DivisionTree:
         return [d for d in self.by_code.values() if d.code.startswith(prefix)]
 
 
-@cache
+_tree_in_use: DivisionTree | None = None
+
+
 def divisions() -> DivisionTree:
+    """The division tree in use: Tianjin's (NBS 2023), unless ``use_divisions`` set another."""
+    return _tree_in_use or tianjin_divisions()
+
+
+def use_divisions(tree: DivisionTree | None) -> None:
+    """Serve ``tree`` as this process's division tree (None: Tianjin's again).
+
+    For simulations only (bench/resync_scale.py syncs a province made of copies of Tianjin's
+    tree); call it before anything reads the tree: lookups built from it are kept per process.
+    """
+    global _tree_in_use
+    _tree_in_use = tree
+
+
+@cache
+def tianjin_divisions() -> DivisionTree:
     """The Tianjin division tree (NBS 2023)."""
     rows = [
         Division(
