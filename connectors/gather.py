@@ -60,6 +60,39 @@ def parallel(boxes: Outboxes, inputs: list[In], work: Callable[[In], Out], *, lo
         return list(pool.map(work, inputs))
 
 
+Surveyed = dict[str, Survey | str]  # source → what its outbox holds, or why it could not be listed
+
+
+def survey_all(
+    boxes: Outboxes, source_codes: list[str], known: Known, selection: Selection, standards: Catalogue
+) -> Surveyed:
+    """Step 1: list every source's outbox against the cursor (nothing is fetched)."""
+    now = dt.datetime.now(dt.UTC)
+
+    def survey(code: str) -> tuple[str, Survey | str]:
+        try:
+            return code, boxes.for_source(code).survey(code, known, selection, standards, now)
+        except TierhubError as exc:
+            return code, str(exc)
+
+    if all(e.kind == "folder" for e in boxes.config.endpoints()):
+        # Listing a local folder is a few microseconds of system calls and Python around them:
+        # threads only contend for the GIL (the full city's 5,916 outboxes: 0.85 s on 4 threads,
+        # 0.30 s in one, decision 0033).
+        return dict(map(survey, source_codes))
+    return dict(parallel(boxes, source_codes, survey))
+
+
+def pending_bytes(surveyed: Surveyed) -> int:
+    """Bytes of the files these surveys would take (settled or still settling): a batch's work."""
+    return sum(
+        listing.size
+        for found in surveyed.values()
+        if isinstance(found, Survey)
+        for listing in (*found.candidates, *found.fresh)
+    )
+
+
 def survey_sources(
     boxes: Outboxes,
     source_codes: list[str],
@@ -68,20 +101,20 @@ def survey_sources(
     standards: Catalogue,
     sleep: Callable[[float], None],
     gathered: Gathered,
+    surveyed: Surveyed | None = None,
 ) -> None:
-    """Steps 1–3: survey every source, skip what the cursor holds, let fresh files settle."""
-    now = dt.datetime.now(dt.UTC)
+    """Steps 1–3: survey every source, skip what the cursor holds, let fresh files settle.
 
-    def survey(code: str) -> tuple[str, Survey | TierhubError]:
-        try:
-            return code, boxes.for_source(code).survey(code, known, selection, standards, now)
-        except TierhubError as exc:
-            return code, exc
-
+    ``surveyed``: the sources' outboxes as listed already (``survey_all``, when the run sized its
+    batches); they are not listed again.
+    """
+    if surveyed is None:
+        surveyed = survey_all(boxes, source_codes, known, selection, standards)
     fresh: dict[int, tuple[Source, list[Listing]]] = {}
-    for code, found in parallel(boxes, source_codes, survey):
-        if isinstance(found, TierhubError):
-            gathered.unreachable.append((code, str(found)))
+    for code in source_codes:
+        found = surveyed[code]
+        if isinstance(found, str):
+            gathered.unreachable.append((code, found))
             continue
         gathered.refusals += found.refusals
         gathered.unselected += [code] * found.unselected
@@ -135,9 +168,10 @@ def gather(
     standards: Catalogue,
     sleep: Callable[[float], None],
     report: Progress,
+    surveyed: Surveyed | None = None,
 ) -> Gathered:
-    """Steps 1–4 for a batch of sources."""
+    """Steps 1–4 for a batch of sources (``surveyed``: listed already, see ``survey_sources``)."""
     gathered = Gathered()
-    survey_sources(boxes, source_codes, known, selection, standards, sleep, gathered)
+    survey_sources(boxes, source_codes, known, selection, standards, sleep, gathered, surveyed)
     take_exports(boxes, gathered, report)
     return gathered

@@ -168,24 +168,27 @@ def plan_batches(
         if source.level in chosen and (only is None or source.code in only):
             by_district.setdefault(source.code[:6], []).append(source.code)
     by_host: dict[str, list[str]] = {}
-    district_names: dict[str, str] = {}
     for district in tree.at_level("district"):
         if wanted is not None and district.code[:6] not in wanted:
             continue
         codes = by_district.get(district.code[:6], [])
         if codes:
             by_host.setdefault(hosts(district.code) if hosts else "folder", []).extend(codes)
-            district_names[district.code] = district.name
     plans: list[BatchPlan] = []
     for host, codes in by_host.items():
         count = -(-len(codes) // sources_per_batch)
         bounds = [len(codes) * n // count for n in range(count + 1)]
         for n in range(count):
             chunk = codes[bounds[n] : bounds[n + 1]]
-            first, last = district_of(chunk[0]), district_of(chunk[-1])
-            where = f"{first[:6]}-{district_names[first]}" if first == last else f"{first[:6]}~{last[:6]}"
-            plans.append(BatchPlan(f"{where}-{n + 1}of{count}", chunk, host))
+            plans.append(BatchPlan(batch_label(chunk, n + 1, count), chunk, host))
     return plans
+
+
+def batch_label(codes: list[str], number: int, count: int) -> str:
+    """A batch's label: its district (code and name) or first and last district, ``n``of``count``."""
+    first, last = district_of(codes[0]), district_of(codes[-1])
+    where = f"{first[:6]}-{divisions().get(first).name}" if first == last else f"{first[:6]}~{last[:6]}"
+    return f"{where}-{number}of{count}"
 
 
 def endpoint_host(sources_file: str | None, drops_root: str) -> Callable[[str], str]:

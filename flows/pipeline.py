@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.exports import Known, Selection
-from connectors.gather import Gathered, gather
+from connectors.gather import Gathered, Surveyed, gather
 from connectors.outboxes import Outboxes
 from connectors.records import Listing, Refusal
 from quality.rules import JudgeContext
@@ -114,6 +114,21 @@ class BatchState:
     known: dict[tuple[str, str], int]  # (source, sha256) → file id already registered
     last_file_at: dict[str, dt.datetime]  # source → newest file registered
     positions: dict[tuple[str, str], str] = field(default_factory=dict)  # (source, item) → database cursor
+    # The outboxes as the run listed them to size its batches (``flows.runs.size_batches``): the
+    # batch's preparation takes these listings instead of listing every outbox again.
+    surveyed: Surveyed | None = None
+
+    @classmethod
+    def merged(cls, states: list[BatchState]) -> BatchState:
+        """One state for the sources of several batches (their sources are disjoint)."""
+        surveyed = [s.surveyed for s in states]
+        return cls(
+            seen={k: v for s in states for k, v in s.seen.items()},
+            known={k: v for s in states for k, v in s.known.items()},
+            last_file_at={k: v for s in states for k, v in s.last_file_at.items()},
+            positions={k: v for s in states for k, v in s.positions.items()},
+            surveyed=None if any(x is None for x in surveyed) else {k: v for x in surveyed if x for k, v in x.items()},
+        )
 
 
 def batch_state(con: duckdb.DuckDBPyConnection, source_codes: list[str]) -> BatchState:
@@ -171,7 +186,8 @@ def prepare_batch(
     standards = standards or catalogue()
     codes = list(source_codes)
     # 1–4: survey, compare with the cursor, settle, take.
-    gathered = gather(boxes, codes, Known(state.seen, state.positions), selection, standards, sleep, report)
+    known = Known(state.seen, state.positions)
+    gathered = gather(boxes, codes, known, selection, standards, sleep, report, state.surveyed)
     outcome = _outcome_of(len(codes), gathered)
     # 5: register and stage, then judge.
     staged = stage_exports(

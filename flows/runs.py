@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import duckdb
 
+from connectors.exports import Known
+from connectors.gather import pending_bytes, survey_all
 from flows.batches import (
     LEVELS,
     BatchPlan,
@@ -32,6 +34,7 @@ from flows.batches import (
     Where,
     add_previews,
     as_since,
+    batch_label,
     bureau_today,
     endpoint_host,
     failed_batch,
@@ -153,6 +156,54 @@ def publish_current(
     prune(snapshots_folder(path), keep=keep, days=days)
     logger.info("published %s (%.1f MiB)", snapshot.path, snapshot.bytes / 2**20)
     return str(snapshot.path)
+
+
+def size_batches(
+    plans: list[BatchPlan], states: dict[str, BatchState], where: Where, selection: Selection, batch_bytes: int
+) -> tuple[list[BatchPlan], dict[str, BatchState]]:
+    """Merge consecutive folder batches while their new files total at most ``batch_bytes``.
+
+    Each batch costs a fixed few seconds to judge and commit (every item one query, every table
+    one statement) whatever its rows, so batches planned by source count are merged once their
+    outboxes are listed: a city with little new becomes one or two batches, one with nothing new
+    one batch; a large backfill keeps batches of bounded size (decision 0033). The listings go
+    with the merged states, so no outbox is listed twice. SFTP and database batches keep their
+    planned size: listing them here would hold a connection per host for the whole run.
+    ``batch_bytes`` 0 merges nothing.
+    """
+    if batch_bytes <= 0 or sum(p.host == "folder" for p in plans) < 2:
+        return plans, states
+    outboxes = where.outboxes()
+    try:
+        standards = catalogue()
+        for plan in plans:
+            if plan.host == "folder":
+                state = states[plan.label]
+                known = Known(state.seen, state.positions)
+                state.surveyed = survey_all(outboxes, plan.source_codes, known, selection, standards)
+    finally:
+        outboxes.close()
+    groups: list[list[BatchPlan]] = []
+    size = 0
+    for plan in plans:
+        grow = pending_bytes(states[plan.label].surveyed or {}) if plan.host == "folder" else None
+        last = groups[-1] if groups else None
+        if grow is not None and last and last[-1].host == "folder" and size + grow <= batch_bytes:
+            last.append(plan)
+            size += grow
+        else:
+            groups.append([plan])
+            size = grow or 0
+    if len(groups) == len(plans):
+        return plans, states
+    merged_plans: list[BatchPlan] = []
+    merged_states: dict[str, BatchState] = {}
+    for number, group in enumerate(groups, start=1):
+        codes = [c for p in group for c in p.source_codes]
+        plan = BatchPlan(batch_label(codes, number, len(groups)), codes, group[0].host)
+        merged_plans.append(plan)
+        merged_states[plan.label] = BatchState.merged([states[p.label] for p in group])
+    return merged_plans, merged_states
 
 
 # -- how the steps run: as Prefect tasks (flows.sync) or directly (DirectSteps) --
@@ -313,8 +364,11 @@ def run_batches(
     batch_rows: int,
     run_label: str,
     dry_run: bool,
+    batch_bytes: int = 0,
 ) -> list[BatchSummary]:
     """Prepare every batch on the steps' runner; commit them here, one at a time, in order.
+
+    Folder batches are merged up to ``batch_bytes`` of new files first (``size_batches``).
 
     A batch that cannot be prepared is listed as failed and the others go on; a batch that
     cannot commit is listed too, and the run raises at the end (the warehouse is unchanged
@@ -323,6 +377,7 @@ def run_batches(
     logger = steps.logger()
     notify("planned", plans)
     states = steps.read_state(where.warehouse, plans)
+    plans, states = size_batches(plans, states, where, selection, batch_bytes)
     futures = [
         steps.prepare(plan, states[plan.label], where, selection, today, batch_rows, run_label) for plan in plans
     ]
@@ -460,6 +515,7 @@ def run_sync(
         batch_rows=batch_rows or settings.batch_rows,
         run_label=run_label,
         dry_run=dry_run,
+        batch_bytes=settings.batch_bytes,
     )
     return finish_run(steps, summary, settings, data_docs, run_label, day)
 

@@ -188,6 +188,7 @@ def run_batches(
     batch_rows: int,
     run_label: str,
     dry_run: bool,
+    batch_bytes: int = 0,
 ) -> list[BatchSummary]:
     """``flows.runs.run_batches`` as tasks of the running flow."""
     return runs.run_batches(
@@ -199,6 +200,7 @@ def run_batches(
         batch_rows=batch_rows,
         run_label=run_label,
         dry_run=dry_run,
+        batch_bytes=batch_bytes,
     )
 
 

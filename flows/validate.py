@@ -77,5 +77,6 @@ def validate_and_load(
         batch_rows=batch_rows or settings.batch_rows,
         run_label=f"validate-and-load-{root.name}",
         dry_run=dry_run,
+        batch_bytes=settings.batch_bytes,
     )
     return finish_run(summary, settings, data_docs, f"validate-and-load-{root.name}", day)

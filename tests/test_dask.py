@@ -41,7 +41,9 @@ def test_dask_local_cluster_builds_the_same_warehouse_as_the_default_runner(
     monkeypatch.delenv("TIERHUB_TASK_RUNNER")
     assert isinstance(task_runner(TierhubSettings()), ThreadPoolTaskRunner)
 
-    # Five busy items: each batch costs a fixed time per item judged, and the runner is what is compared.
+    # Five busy items: each batch costs a fixed time per item judged, and the runner is what is compared;
+    # the five planned batches are kept (not merged by their size, decision 0033).
+    monkeypatch.setenv("TIERHUB_BATCH_BYTES", "0")
     common = {
         "drops_root": str(city.drops),
         "districts": ["120101"],

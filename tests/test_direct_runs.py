@@ -39,6 +39,7 @@ def test_direct_run_loads_what_the_plain_pipeline_loads(
 ) -> None:
     import flows.runs
 
+    monkeypatch.setenv("TIERHUB_BATCH_BYTES", "0")  # the planned batches, not merged (decision 0033)
     warehouse = tmp_path / "direct.duckdb"
     events: list[tuple[str, object]] = []
     opened: list[Path] = []
@@ -65,6 +66,66 @@ def test_direct_run_loads_what_the_plain_pipeline_loads(
     again = sync_direct(drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING, NINGHE])
     assert again.total("files") == 0 and again.total("skipped_files") == summary.total("files")
     assert again.snapshot is None  # nothing new: the published generation stays
+
+
+def _drops_of(tmp_path: Path, sources: list[str]) -> Path:
+    """A drops folder where each source sent the sample export once."""
+    drops = tmp_path / "drops"
+    for code in sources:
+        (drops / code[:6] / code).mkdir(parents=True)
+        shutil.copy(SAMPLE, drops / code[:6] / code / SAMPLE.name.replace("120101001000", code))
+    return drops
+
+
+def test_folder_batches_merge_up_to_the_byte_budget_and_keep_their_listings(tmp_path: Path) -> None:
+    from connectors.exports import Selection
+    from flows.batches import Where
+    from flows.pipeline import BatchState
+    from flows.runs import size_batches
+
+    sources = ["120101001000", "120101001001", "120101001002", "120117001000"]
+    drops = _drops_of(tmp_path, sources)
+    size = SAMPLE.stat().st_size
+    where = Where(str(tmp_path / "w.duckdb"), str(drops), None, str(tmp_path / "landing"))
+    plans = [BatchPlan(f"p{n}", [code], "folder") for n, code in enumerate(sources)]
+
+    def sized(budget: int) -> tuple[list[BatchPlan], dict[str, BatchState]]:
+        states = {p.label: BatchState({}, {}, {}) for p in plans}
+        return size_batches(plans, states, where, Selection(None, None), budget)
+
+    merged, states = sized(2 * size)  # two files per batch
+    assert [p.source_codes for p in merged] == [sources[:2], sources[2:]]
+    assert [p.label for p in merged] == ["120101-和平区-1of2", "120101~120117-2of2"]
+    for plan in merged:  # the listings travel with the merged state: the batch does not list again
+        surveyed = states[plan.label].surveyed
+        assert surveyed is not None and set(surveyed) == set(plan.source_codes)
+    assert [p.source_codes for p in sized(10 * size)[0]] == [sources]
+    assert sized(size - 1)[0] == plans  # no two files fit: the planned batches stay
+    assert sized(0)[0] == plans  # 0 turns merging off
+    sftp = [BatchPlan("s1", sources[:2], "sftp.example"), BatchPlan("s2", sources[2:], "sftp.example")]
+    assert size_batches(sftp, {}, where, Selection(None, None), 10 * size)[0] == sftp  # never listed here
+
+
+@pytest.mark.slow
+def test_a_small_sync_runs_as_one_batch_and_lists_each_outbox_once(
+    city: GeneratedCity, synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.local import LocalOutbox
+
+    scans: list[str] = []
+    scan = LocalOutbox.scan
+    monkeypatch.setattr(LocalOutbox, "scan", lambda self, code: scans.append(code) or scan(self, code))
+    warehouse = tmp_path / "merged.duckdb"
+    common = {"drops_root": str(city.drops), "warehouse": str(warehouse), "districts": [HEPING, NINGHE]}
+    summary = sync_direct(**common, sources_per_batch=150, data_docs=False)
+    # Three planned batches of ≤ 150 sources, ~5 MB of new files: one batch, one load.
+    assert {b.label for b in summary.batches} == {f"{HEPING}~{NINGHE}-1of1"}
+    assert counts(warehouse) == counts(synced)
+    assert sorted(scans) == sorted(set(scans)) and len(scans) == 409
+    scans.clear()
+    again = sync_direct(**common, sources_per_batch=150, data_docs=False)
+    assert {b.label for b in again.batches} == {f"{HEPING}~{NINGHE}-1of1"} and len(scans) == 409
+    assert again.total("files") == 0 and again.total("skipped_files") == summary.total("files")
 
 
 def test_direct_steps_retry_a_busy_warehouse_but_not_a_wrong_setting() -> None:

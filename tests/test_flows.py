@@ -80,9 +80,12 @@ def read_artifact(key: str) -> str:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_sync_flow_matches_the_plain_pipeline(city: GeneratedCity, synced: Path, tmp_path: Path) -> None:
+def test_sync_flow_matches_the_plain_pipeline(
+    city: GeneratedCity, synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.sync import progress_listener, sync_flow
 
+    monkeypatch.setenv("TIERHUB_BATCH_BYTES", "0")  # the planned batches, not merged (decision 0033)
     warehouse = tmp_path / "flow.duckdb"
     events: list[tuple[str, object]] = []
     with progress_listener(lambda event, value: events.append((event, value))):
@@ -117,6 +120,21 @@ def test_sync_flow_matches_the_plain_pipeline(city: GeneratedCity, synced: Path,
     markdown = read_artifact("sync-summary")
     assert "| 和平区 120101 | 70 |" in markdown and "| 宁河区 120117 | 339 |" in markdown
     assert "rows quarantined" in markdown
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_sync_flow_merges_small_folder_batches_into_one_task(city: GeneratedCity, synced: Path, tmp_path: Path) -> None:
+    from flows.sync import sync_flow
+
+    warehouse = tmp_path / "merged.duckdb"
+    summary = sync_flow(
+        drops_root=str(city.drops), warehouse=str(warehouse), districts=[HEPING, NINGHE], sources_per_batch=150
+    )
+    # Three planned batches, ~5 MB of new files (under TIERHUB_BATCH_BYTES): one prepare task, one
+    # commit, whose state carries the outboxes' listings to the task (decision 0033).
+    assert {b.label for b in summary.batches} == {f"{HEPING}~{NINGHE}-1of1"}
+    for district in (HEPING, NINGHE):
+        assert counts(warehouse, district) == counts(synced, district)
 
 
 def test_batches_span_districts_of_one_host_only() -> None:

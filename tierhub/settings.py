@@ -82,9 +82,17 @@ class TierhubSettings(BaseSettings):
     sources_per_batch: int = Field(
         default=2_000,
         ge=1,
-        description="At most this many sources per batch (one prepare and one commit task); districts served by "
-        "the same host share batches. Each batch costs ~7 s of fixed work (33 items judged and committed), so a "
-        "city-wide sync wants few large batches; memory grows with the batch (decision 0014).",
+        description="Sources per planned batch (one prepare and one commit task); districts served by the same "
+        "host share batches. Each batch costs seconds of fixed work (every item judged and committed), so a "
+        "city-wide sync wants few large batches; memory grows with the batch (decision 0014). Folder batches "
+        "are then merged up to batch_bytes of new files.",
+    )
+    batch_bytes: int = Field(
+        default=32 * 2**20,
+        ge=0,
+        description="Consecutive folder batches are merged, once their outboxes are listed, while their new files "
+        "total at most this many bytes: a sync with little or nothing new runs as one batch (decision 0033). "
+        "0 keeps the planned batches.",
     )
 
     # -- flows and schedules (docs/decisions/0011-flows.md) --
