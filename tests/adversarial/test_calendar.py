@@ -104,3 +104,19 @@ def test_sync_summary_and_report_carry_the_warning(home: Path) -> None:
     assert "⚠ no holiday data for 2027" in summary_markdown(summary)
     summary.skipped = "a holiday"
     assert "no holiday data for 2027" in summary_markdown(summary)
+
+
+def test_working_days_follow_chinese_calendar_wherever_no_local_notice_overrides_it() -> None:
+    from tierhub.calendar import is_working_day, year_arrangements
+
+    day, checked = dt.date(2003, 12, 1), 0
+    while day <= dt.date(2027, 1, 31):
+        if day.year not in year_arrangements():
+            try:
+                expected = chinese_calendar.is_workday(day)
+            except NotImplementedError:  # a year the library has no data for: Monday to Friday
+                expected = day.weekday() < 5
+            assert is_working_day(day) == expected, day
+            checked += 1
+        day += dt.timedelta(days=1)
+    assert checked > 8_000
