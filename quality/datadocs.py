@@ -16,7 +16,6 @@ are dropped, a local stylesheet is inlined and a Content-Security-Policy forbids
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import html
 import multiprocessing
@@ -256,10 +255,6 @@ def stop_workers() -> None:
 
 
 def _warm() -> None:
-    # Started ahead, the workers import beside other work: at a lower priority, so that work
-    # (the demo's generator, the run's commits) keeps its core and the import takes the slack.
-    with contextlib.suppress(OSError):
-        os.nice(10)
     gx_compat.preload()
 
 
