@@ -55,12 +55,15 @@ def scratch_warehouse(folder: Path | None) -> Iterator[Path]:
         yield Path(tmp) / "warehouse.duckdb"
 
 
-def drops_arguments() -> argparse.Namespace:
+def drops_arguments(rounds: bool = False) -> argparse.Namespace:
     """The command line: ``--drops`` (an existing drops folder) or ``--scale`` (generate one), and ``--no-results``.
 
-    With ``--drops``, ``--scale`` says which city the folder holds (it names the results' section).
+    With ``--drops``, ``--scale`` says which city the folder holds (it names the results' section);
+    ``rounds``: a ``--rounds`` option too (how many times to measure, default 3).
     """
     parser = argparse.ArgumentParser()
+    if rounds:
+        parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--drops", type=Path)
     parser.add_argument(
         "--scale",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -64,27 +65,44 @@ def run(args: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    args = drops_arguments()
+    args = drops_arguments(rounds=True)
     with scratch_drops(args, "tierhub-bench-dlt-") as (home, drops):
         files, size = plain_csvs(drops, home / "plain")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-        env |= {"TIERHUB_HOME": str(home / "th"), "TIERHUB_ENCRYPT": "false", "TIERHUB_DATA_DOCS": "false"}
+        env |= {"TIERHUB_ENCRYPT": "false", "TIERHUB_DATA_DOCS": "false"}
         env |= {"TIERHUB_SYNC_NICENESS": "0", "PREFECT_PROFILES_PATH": str(home / "none.toml")}
         load = os.getloadavg()[0]
-        dlt = run([sys.executable, "-c", DLT, str(home / "plain"), str(home / "dlt.duckdb"), str(home / "dp")], env)
-        tierhub = run(
-            [sys.executable, "-m", "tierhub", "sync", "--drops", str(home / "plain"), "--warehouse", str(home / "t")],
-            env,
-        )
+        rounds: list[tuple[float, float]] = []
+        for n in range(args.rounds):  # alternate which loader goes first: the machine's load drifts
+            commands = {
+                "dlt": [
+                    sys.executable,
+                    "-c",
+                    DLT,
+                    str(home / "plain"),
+                    str(home / f"dlt{n}.duckdb"),
+                    str(home / f"dp{n}"),
+                ],
+                "tierhub": [sys.executable, "-m", "tierhub", "sync", "--drops", str(home / "plain")],
+            }
+            order = ["dlt", "tierhub"] if n % 2 == 0 else ["tierhub", "dlt"]
+            took = {name: run(commands[name], env | {"TIERHUB_HOME": str(home / f"th{n}")}) for name in order}
+            rounds.append((took["dlt"], took["tierhub"]))
+            print(f"round {n + 1}: dlt {took['dlt']:.1f} s, tierhub {took['tierhub']:.1f} s", flush=True)
+    dlt = statistics.median(d for d, _ in rounds)
+    tierhub = statistics.median(t for _, t in rounds)
+    ratios = [t / d for d, t in rounds]
     body = (
         f"Script: `bench/dlt_compare.py` · machine: {machine()} · commit {git_revision()} · {dt.date.today()} · "
         f"load average {load:.1f} at the start (shared machine: compare within the run)\n\n"
         f"{files:,} plain UTF-8 CSVs ({size / 2**20:.1f} MiB) of the `{args.scale}` city; "
-        "each loader a fresh process.\n\n"
-        "| loader | checks | wall |\n|---|---|---:|\n"
-        f"| dlt filesystem + read_csv → DuckDB | none | {dlt:.1f} s |\n"
-        f"| `tierhub sync` (embedded, direct) | every row | {tierhub:.1f} s |\n\n"
-        f"tierhub / dlt: {tierhub / dlt:.2f}× (target < 1).\n"
+        f"each loader a fresh process, into an empty warehouse; {args.rounds} rounds, the first loader alternating.\n\n"
+        "| loader | checks | wall, each round | median |\n|---|---|---|---:|\n"
+        f"| dlt filesystem + read_csv → DuckDB | none | {' / '.join(f'{d:.1f}' for d, _ in rounds)} s | {dlt:.1f} s |\n"
+        f"| `tierhub sync` (embedded, direct) | every row | {' / '.join(f'{t:.1f}' for _, t in rounds)} s "
+        f"| {tierhub:.1f} s |\n\n"
+        f"tierhub / dlt per round: {' / '.join(f'{r:.2f}' for r in ratios)}×; "
+        f"median {statistics.median(ratios):.2f}× (target < 1).\n"
     )
     print(body)
     if not args.no_results:
