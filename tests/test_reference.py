@@ -83,3 +83,16 @@ def test_check_characters_match_the_standards() -> None:
     assert id_check_character("11010519491231002") == "X"  # GB 11643 worked example
     # GB 32100: the village collective code is letter-led (stdnum's validate refuses it).
     assert uscc_check_character("91350100M000100Y4") == "3"
+
+
+def test_a_simulation_serves_its_own_division_tree_until_it_restores_tianjins() -> None:
+    from tierhub.reference import DivisionTree, divisions, tianjin_divisions, use_divisions
+
+    tianjin = divisions()
+    small = DivisionTree([d for d in tianjin.by_code.values() if d.code.startswith("120101") or d.level == "city"])
+    use_divisions(small)
+    try:
+        assert divisions() is small and len(divisions().sources()) < len(tianjin.sources())
+    finally:
+        use_divisions(None)
+    assert divisions() is tianjin is tianjin_divisions()
