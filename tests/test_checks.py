@@ -163,3 +163,27 @@ def test_a_field_lacking_what_its_check_needs_is_refused(tmp_path: Path) -> None
     item = edit_field(folder, "JY02", "id_number", check="luhn")
     with pytest.raises(CatalogueError, match="compares the field with id_number"):
         VersionCompiler(item, item.versions[0], JudgeContext(TODAY))
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("1899-12-31", None),  # before DATE_YEARS: not a date a record can carry
+        ("1900-01-01", "1900-01-01"),
+        ("2199-12-31", "2199-12-31"),
+        ("2200-01-01", None),
+        ("0019-05-01", None),  # a year typed short
+        ("44197", "2021-01-01"),  # an Excel serial day
+        ("2021年1月2日", "2021-01-02"),
+        ("2020-02-30", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_th_date_parses_once_and_keeps_only_years_in_range(text: str | None, parsed: str | None) -> None:
+    from quality.lookups import install_lookups
+
+    con = duckdb.connect()
+    install_lookups(con)
+    [(value,)] = con.execute("SELECT CAST(th_date(CAST(? AS VARCHAR)) AS VARCHAR)", [text]).fetchall()
+    assert value == parsed
