@@ -98,9 +98,27 @@ class FileEndpoint(_EndpointBase):
     settle_seconds: float = 2.0
     max_file_bytes: int = 512 * 1024 * 1024
 
+    @model_validator(mode="after")
+    def _outbox_inside_root(self) -> FileEndpoint:
+        # Formatted for a sample source: an unknown placeholder fails here, not in the middle of a
+        # sync, and no source's outbox can leave the root ("/etc", "../..", "{source}/..").
+        try:
+            outbox = self.outbox_for("120101001000")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"outbox {self.outbox!r}: unknown placeholder {exc} (use {{source}}, {{district6}}, {{street9}})"
+            ) from exc
+        if outbox.startswith(("/", "\\")) or ".." in outbox.replace("\\", "/").split("/"):
+            raise ValueError(f"outbox {self.outbox!r} must be a folder below root: no leading '/', no '..'")
+        return self
+
     def outbox_for(self, source_code: str) -> str:
         """The source's outbox, relative to ``root``."""
         return self.outbox.format(source=source_code, district6=source_code[:6], street9=source_code[:9])
+
+    def outbox_parts(self, source_code: str) -> list[str]:
+        """The folders from ``root`` down to the source's outbox (relative: checked when loaded)."""
+        return [p for p in self.outbox_for(source_code).split("/") if p not in ("", ".")]
 
     def where(self, source_code: str) -> str:
         """The source's outbox folder, for listings."""

@@ -27,8 +27,8 @@ class LocalOutbox:
         """The folder a source drops its exports into."""
         return self.root / self.endpoint.outbox_for(source_code)
 
-    def _listing(self, source_code: str, path: Path, st: os.stat_result) -> Listing:
-        return Listing(source_code, path.relative_to(self.root).as_posix(), st.st_size, utc_seconds(st.st_mtime))
+    def _listing(self, source_code: str, relative: str, st: os.stat_result) -> Listing:
+        return Listing(source_code, relative, st.st_size, utc_seconds(st.st_mtime))
 
     def _checked_outbox(self, source_code: str) -> tuple[str, str]:
         """The source's outbox folder and its path below the root, refused if the root is missing
@@ -47,9 +47,7 @@ class LocalOutbox:
                 fix="mount the shared drive or fix the endpoint's root in the sources file (TIERHUB_DROPS_ROOT)",
             )
         folder, relative = root, ""
-        outbox = self.endpoint.outbox_for(source_code)
-        # Path(outbox).parts, without pathlib's parsing: "/" first if absolute, empty and "." parts dropped.
-        for part in ["/"][: outbox.startswith("/")] + [p for p in outbox.split("/") if p not in ("", ".")]:
+        for part in self.endpoint.outbox_parts(source_code):
             folder = os.path.join(folder, part)
             relative = f"{relative}/{part}" if relative else part
             if os.path.islink(folder):
@@ -105,14 +103,13 @@ class LocalOutbox:
             if reason or not stat.S_ISREG(st.st_mode):
                 refusals.append(Refusal(source_code, path, st.st_size, reason or "not a regular file"))
                 continue
-            listings.append(Listing(source_code, path, st.st_size, utc_seconds(st.st_mtime)))
+            listings.append(self._listing(source_code, path, st))
         return listings, refusals, markers
 
     def restat(self, listing: Listing) -> Listing | None:
         """The file as it is now (None if it has gone)."""
-        path = self.root / listing.path
         try:
-            return self._listing(listing.source_id, path, path.stat())
+            return self._listing(listing.source_id, listing.path, (self.root / listing.path).stat())
         except FileNotFoundError:
             return None
 

@@ -6,6 +6,7 @@ warehouse key: none of them is transient, so none may be ignored, retried or lef
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,17 @@ def write(tmp_path: Path, districts: str = "districts", host: str = "host", enco
 def test_the_sample_sources_file_loads(tmp_path: Path) -> None:
     config = load_sources(write(tmp_path))
     assert config.endpoint_for("120101001001").kind == "sftp"
+
+
+@pytest.mark.parametrize("outbox", ["/etc", "../../etc", "{source}/../..", "{district6}/{sourc}", "\\\\host\\share"])
+def test_an_outbox_template_that_leaves_the_root_or_names_no_placeholder_is_refused(
+    tmp_path: Path, outbox: str
+) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(f"default:\n  kind: folder\n  root: /srv/drops\n  outbox: {json.dumps(outbox)}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_sources(path)
+    assert "outbox" in str(caught.value) and str(path) in str(caught.value)
 
 
 def test_misspelt_districts_key_names_file_line_and_district(tmp_path: Path) -> None:
