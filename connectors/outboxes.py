@@ -67,6 +67,10 @@ class Outboxes:
         """Threads worth running against these endpoints: the largest connection pool."""
         return max(e.max_connections for e in self.config.endpoints())
 
+    def only_folders(self) -> bool:
+        """Every endpoint is a local folder (no network between tierhub and the files)."""
+        return all(e.kind == "folder" for e in self.config.endpoints())
+
     def close(self) -> None:
         """Close every connection opened."""
         for source in self._open.values():

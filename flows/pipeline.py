@@ -118,6 +118,10 @@ class BatchState:
     # batch's preparation takes these listings instead of listing every outbox again.
     surveyed: Surveyed | None = None
 
+    def outbox_known(self) -> Known:
+        """What a survey compares the outboxes with: the cursor and the database positions."""
+        return Known(self.seen, self.positions)
+
     @classmethod
     def merged(cls, states: list[BatchState]) -> BatchState:
         """One state for the sources of several batches (their sources are disjoint)."""
@@ -186,8 +190,7 @@ def prepare_batch(
     standards = standards or catalogue()
     codes = list(source_codes)
     # 1–4: survey, compare with the cursor, settle, take.
-    known = Known(state.seen, state.positions)
-    gathered = gather(boxes, codes, known, selection, standards, sleep, report, state.surveyed)
+    gathered = gather(boxes, codes, state.outbox_known(), selection, standards, sleep, report, state.surveyed)
     outcome = _outcome_of(len(codes), gathered)
     # 5: register and stage, then judge.
     staged = stage_exports(

@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 import duckdb
 
-from connectors.exports import Known
 from connectors.gather import pending_bytes, survey_all
 from flows.batches import (
     LEVELS,
@@ -179,8 +178,7 @@ def size_batches(
         for plan in plans:
             if plan.host == "folder":
                 state = states[plan.label]
-                known = Known(state.seen, state.positions)
-                state.surveyed = survey_all(outboxes, plan.source_codes, known, selection, standards)
+                state.surveyed = survey_all(outboxes, plan.source_codes, state.outbox_known(), selection, standards)
     finally:
         outboxes.close()
     groups: list[list[BatchPlan]] = []
