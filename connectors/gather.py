@@ -83,6 +83,11 @@ def survey_all(
     return dict(parallel(boxes, source_codes, survey, listing=True))
 
 
+def pending_files(surveyed: Surveyed) -> int:
+    """How many files these surveys would take (settled or still settling)."""
+    return sum(len(found.candidates) + len(found.fresh) for found in surveyed.values() if isinstance(found, Survey))
+
+
 def pending_bytes(surveyed: Surveyed) -> int:
     """Bytes of the files these surveys would take (settled or still settling): a batch's work."""
     return sum(

@@ -18,7 +18,8 @@ import csv
 import datetime as dt
 import io
 import itertools
-from collections.abc import Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,31 +117,44 @@ def cell_text(value: Cell) -> str | None:
     return str(value)
 
 
-def detect_delimiter(lines: Sequence[str]) -> str:
+def detect_delimiter(lines: Sequence[str], labels: Labels | None = None) -> str:
     """The delimiter of a text export from its first lines (decoded).
 
     The candidate whose split names the most known header fields wins; without a known
     header, the one splitting most lines into the same number (> 1) of cells; comma on a tie.
+    ``labels`` (filled here) lets the header search look up the same cells again for free.
     """
     best: tuple[int, int, int] | None = None
     chosen = ","
-    index = header_index()
+    labels = header_index() if labels is None else labels
+    # Every delimiter absent from the lines splits them alike (one cell per line, quotes
+    # handled the same): the first absent one is scored, the others reuse its figures.
+    absent: tuple[int, int] | None = None
     for rank, delimiter in enumerate(DELIMITERS):
-        rows = list(csv.reader(lines, delimiter=delimiter))
-        # Most rows hold no known label at all (data, titles): each cell is folded once.
-        known = max((_known_fields(_fields_of(row, index)) for row in rows[:HEADER_SCAN_ROWS]), default=0)
-        widths = [len(r) for r in rows if len(r) > 1]
-        modal = max(set(widths), key=widths.count) if widths else 1
-        shape = widths.count(modal) * (modal - 1)
+        missing = not any(delimiter in line for line in lines)
+        if missing and absent is not None:
+            known, shape = absent
+        else:
+            rows = list(csv.reader(lines, delimiter=delimiter))
+            # Most rows hold no known label at all (data, titles): each cell is folded once.
+            known = max((_known_fields(_fields_of(row, labels)) for row in rows[:HEADER_SCAN_ROWS]), default=0)
+            widths = [len(r) for r in rows if len(r) > 1]
+            modal = max(set(widths), key=widths.count) if widths else 1
+            shape = widths.count(modal) * (modal - 1)
+            if missing:
+                absent = (known, shape)
         score = (known, shape, -rank)
         if best is None or score > best:
             best, chosen = score, delimiter
     return chosen
 
 
-def _fields_of(cells: Sequence[str | None], index: dict[str, str]) -> list[str | None]:
+Labels = dict[str, str]
+
+
+def _fields_of(cells: Sequence[str | None], labels: Labels) -> list[str | None]:
     """The field each cell's text names (None: blank or not a known label)."""
-    return [index.get(normalise_label(c)) if c else None for c in cells]
+    return [labels.get(normalise_label(c)) if c else None for c in cells]
 
 
 def _known_fields(fields: Sequence[str | None]) -> int:
@@ -253,7 +267,7 @@ def header_labels(band: Sequence[Sequence[str | None]]) -> list[str | None]:
 
 
 def find_header(
-    rows: Sequence[Sequence[str | None]], path: Path, source_id: str | None
+    rows: Sequence[Sequence[str | None]], path: Path, source_id: str | None, labels: Labels | None = None
 ) -> tuple[int, list[str | None]]:
     """The header among the top rows: the index of its last row, and its label per column.
 
@@ -263,11 +277,11 @@ def find_header(
     a field of its own.
     """
     top = rows[:HEADER_SCAN_ROWS]
-    index = header_index()
+    labels = header_index() if labels is None else labels
     # Each cell of the top rows is folded and looked up once (not once per band it falls in):
     # a band's label per column is, bottom-up, the first cell naming a field (``header_labels``),
     # so a band's count of known fields follows from these lookups alone.
-    fields = [_fields_of(row, index) for row in top]
+    fields = [_fields_of(row, labels) for row in top]
     # A band none of whose rows holds a known label names no field: most bands are data rows.
     labelled = [any(f is not None for f in row) for row in fields]
     best: tuple[int, int, int] | None = None  # (known fields, -last row, -rows in band)
@@ -300,35 +314,50 @@ def find_header(
 
 
 def _is_skippable(cells: Sequence[str | None]) -> bool:
-    texts = [c.strip() for c in cells if c is not None and c.strip()]
-    return not texts or any(texts[0].replace(" ", "").startswith(m) for m in TOTAL_MARKERS)
+    """A blank row, or one whose first text is a 合计/小计/总计 marker."""
+    for cell in cells:
+        if cell is not None and (text := cell.strip()):
+            return text.replace(" ", "").startswith(TOTAL_MARKERS)
+    return True
 
 
 class _BatchBuilder:
-    """Accumulates rows into Arrow batches of at most ``size`` rows."""
+    """Accumulates rows into Arrow batches of at most ``size`` rows.
+
+    Each row keeps only its known columns' cells (one ``itemgetter`` call); a flush turns
+    them column-wise with ``zip`` and makes each column one Arrow array, with empty text as null.
+    """
 
     def __init__(self, columns: dict[int, str], sheet: str, size: int) -> None:
-        self.columns = columns
+        self.names = list(columns.values())
+        self.width = max(columns, default=-1) + 1
+        positions = list(columns)
+        # itemgetter of one position returns the cell itself, not a 1-tuple.
+        take = operator.itemgetter(*positions) if positions else (lambda cells: ())
+        self.take: Callable[[Sequence[str | None]], Any] = (
+            take if len(positions) != 1 else (lambda cells: (cells[positions[0]],))
+        )
         self.sheet = sheet
         self.size = size
         self.rows: list[int] = []
-        self.values: dict[str, list[str | None]] = {f: [] for f in columns.values()}
+        self.picked: list[Sequence[str | None]] = []
 
     def add(self, row_number: int, cells: Sequence[str | None]) -> pa.RecordBatch | None:
         self.rows.append(row_number)
-        width = len(cells)
-        for position, name in self.columns.items():
-            self.values[name].append(cells[position] if position < width else None)
+        if len(cells) < self.width:  # a short row: its missing cells are empty
+            cells = [*cells, *([None] * (self.width - len(cells)))]
+        self.picked.append(self.take(cells))
         return self.flush() if len(self.rows) >= self.size else None
 
     def flush(self) -> pa.RecordBatch | None:
         if not self.rows:
             return None
-        arrays = [pa.array(self.rows, pa.int64()), pa.array([self.sheet] * len(self.rows), pa.string())]
-        arrays += [pa.array(v, pa.string()) for v in self.values.values()]
-        batch = pa.RecordBatch.from_arrays(arrays, names=["_row_number", "_sheet", *self.values])
-        self.rows = []
-        self.values = {f: [] for f in self.values}
+        n = len(self.rows)
+        arrays = [pa.array(self.rows, pa.int64()), pa.repeat(pa.scalar(self.sheet, pa.string()), n)]
+        for values in zip(*self.picked, strict=True) if self.names else ():
+            arrays.append(pa.array([v or None for v in values], pa.string()))
+        batch = pa.RecordBatch.from_arrays(arrays, names=["_row_number", "_sheet", *self.names])
+        self.rows, self.picked = [], []
         return batch
 
 
@@ -378,7 +407,8 @@ def read_csv(
         raise UnreadableFile(
             f"unknown encoding {chosen!r}", source_id=source_id, path=str(path), fix="set a valid encoding"
         ) from exc
-    delimiter = detect_delimiter(lines[: HEADER_SCAN_ROWS + 20])
+    labels = header_index()
+    delimiter = detect_delimiter(lines[: HEADER_SCAN_ROWS + 20], labels)
     text = io.TextIOWrapper(path.open("rb"), encoding=chosen, newline="")
     reader = csv.reader(text, delimiter=delimiter)
     try:
@@ -392,12 +422,12 @@ def read_csv(
             fix="save the file as UTF-8 or GBK, or set the source's encoding",
         ) from exc
     try:
-        header_at, labels = find_header(head, path, source_id)
-        refuse_duplicate_headers(labels, path, source_id)
+        header_at, headers = find_header(head, path, source_id, labels)
+        refuse_duplicate_headers(headers, path, source_id)
     except HeaderMismatch:
         text.close()
         raise
-    columns, unknown = map_header(labels)
+    columns, unknown = map_header(headers)
 
     def rows() -> Iterator[tuple[int, Sequence[str | None]]]:
         number = len(head)
@@ -405,7 +435,7 @@ def read_csv(
             yield from enumerate(head[header_at + 1 :], start=header_at + 2)
             for record in reader:
                 number += 1
-                yield number, [c or None for c in record]
+                yield number, record  # empty cells become null in the batch builder
         except UnicodeDecodeError as exc:
             raise UnreadableFile(
                 f"cannot decode as {chosen} after row {number}: {exc.reason}",
@@ -416,7 +446,7 @@ def read_csv(
         finally:
             text.close()
 
-    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()), delimiter=delimiter, headers=labels)
+    read = FileRead(path, "", header_at + 1, columns, unknown, chosen, iter(()), delimiter=delimiter, headers=headers)
     read.batches = _batches(rows(), read, batch_rows)
     return read
 

@@ -61,6 +61,7 @@ class Where:
     sources_file: str | None
     landing: str
     home: str | None = None  # the tierhub home, whose aliases/ every batch reads (decision 0022)
+    read_workers: int = 0  # processes reading small files ahead of staging (connectors.readahead)
 
     def outboxes(self) -> Outboxes:
         """The outboxes: the sources file's endpoints, or every source a folder under drops_root."""
@@ -360,4 +361,5 @@ def settings_where(drops_root: str | None, warehouse: str | None, settings: Tier
         sources_file=None if drops_root or settings.sources_file is None else str(settings.sources_file.resolve()),
         landing=str(settings.landing_folder.resolve()),
         home=str(settings.home.resolve()),
+        read_workers=settings.read_workers,
     )

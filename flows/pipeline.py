@@ -177,12 +177,14 @@ def prepare_batch(
     selection: Selection = TAKE_ALL,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
+    read_workers: int = 0,
 ) -> PreparedBatch:
     """Survey, take, stage and judge what is new at these sources, using ``scratch`` for staging.
 
     ``scratch`` may be the warehouse connection or any other DuckDB connection (an
     in-memory one in a Dask worker): only temp tables are written to it. ``progress`` is
     called as ``(stage, done, total)`` while exports are fetched and read and items judged.
+    ``read_workers`` processes read small files ahead of staging (0: all read here).
     """
     report = progress or _no_progress
     started = dt.datetime.now(dt.UTC)
@@ -201,6 +203,7 @@ def prepare_batch(
         batch_rows,
         lambda code: boxes.config.override_for(code).encoding,
         report,
+        read_workers,
     )
     outcome.entries, outcome.same_content = staged.entries, staged.same_content
     try:

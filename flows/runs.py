@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from connectors.gather import pending_bytes, survey_all
+from connectors.gather import pending_bytes, pending_files, survey_all
 from flows.batches import (
     LEVELS,
     BatchPlan,
@@ -62,6 +62,7 @@ from tierhub.standards import catalogue
 from warehouse.publish import CURRENT, prune, publish, publish_file, snapshots_folder
 from warehouse.schema import open_warehouse
 from warehouse.source_status import STATES
+from warehouse.staging import AHEAD_MIN_FILES, warm_read_workers
 from warehouse.storage import duckdb_config
 
 log = logging.getLogger("tierhub.flows")
@@ -103,6 +104,7 @@ def prepare_plan(
             batch_rows=batch_rows,
             selection=selection,
             progress=lambda stage, done, total: notify("stage", (plan.label, stage, done, total)),
+            read_workers=where.read_workers,
         )
     finally:
         scratch.close()
@@ -376,6 +378,9 @@ def run_batches(
     notify("planned", plans)
     states = steps.read_state(where.warehouse, plans)
     plans, states = size_batches(plans, states, where, selection, batch_bytes)
+    surveyed = [states[p.label].surveyed for p in plans]
+    if any(s is None or pending_files(s) >= AHEAD_MIN_FILES for s in surveyed):
+        warm_read_workers(where.read_workers)  # they start while the first batch is fetched
     futures = [
         steps.prepare(plan, states[plan.label], where, selection, today, batch_rows, run_label) for plan in plans
     ]

@@ -65,6 +65,7 @@ def validate_and_load(
         drops_root=str(root),
         sources_file=None,
         landing=str(settings.landing_folder.resolve()),
+        read_workers=settings.read_workers,
     )
     day = today or bureau_today()
     plans = plan_batches(None, sources_per_batch or settings.sources_per_batch, only=only)

@@ -126,7 +126,10 @@ class Stager:
     encoding error on row 90,000, say) leaves no rows behind; its error is re-raised.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, item: ItemStandard, flush_rows: int = 100_000) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, item: ItemStandard, flush_rows: int = 100_000, *, lookups: bool = True
+    ) -> None:
+        """``lookups=False``: the caller has installed the lookups on ``con`` already (two queries saved)."""
         self.con = con
         self.item = item
         self.fields = standard_fields(item)
@@ -135,7 +138,8 @@ class Stager:
         self.flush_rows = flush_rows
         self.pending: list[pa.RecordBatch] = []
         self.pending_rows = 0
-        install_lookups(con)
+        if lookups:
+            install_lookups(con)
         self._insert("CREATE OR REPLACE TEMP TABLE {table} AS", [])
 
     def _insert(self, verb: str, batches: list[pa.RecordBatch]) -> None:
@@ -150,6 +154,14 @@ class Stager:
         if self.pending:
             self._insert("INSERT INTO {table}", self.pending)
             self.pending, self.pending_rows = [], 0
+
+    def add_table(self, table: pa.Table) -> None:
+        """Stage rows already conformed (``conform``'s batches, as one table)."""
+        for batch in table.to_batches():
+            self.pending.append(batch)
+            self.pending_rows += batch.num_rows
+        if self.pending_rows >= self.flush_rows:
+            self.flush()
 
     def add(self, file: FileToJudge) -> int:
         """Stage one file; returns its row count."""

@@ -88,7 +88,7 @@ class TierhubSettings(BaseSettings):
         "are then merged up to batch_bytes of new files.",
     )
     batch_bytes: int = Field(
-        default=32 * 2**20,
+        default=64 * 2**20,
         ge=0,
         description="Consecutive folder batches are merged, once their outboxes are listed, while their new files "
         "total at most this many bytes: a sync with little or nothing new runs as one batch (decision 0033). "
@@ -100,6 +100,12 @@ class TierhubSettings(BaseSettings):
         default="threads",
         description="Where the sync prepares batches (scan, read, judge): 'threads' in the flow's process, or "
         "'dask' on a Dask cluster (a LocalCluster, or dask_address); commits stay in the flow's process.",
+    )
+    read_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        description="Worker processes that read a batch's small export files ahead of staging (reading is Python "
+        "that holds the GIL; decision 0034). Default: one per core. 0 reads every file in the sync's own process.",
     )
     prepare_threads: int = Field(
         default=1,

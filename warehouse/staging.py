@@ -4,22 +4,37 @@ An export whose (source, fingerprint) is already registered is not read again: i
 the cursor. A new one gets a provisional file id (-1, -2, … in identity order; the commit swaps
 in ids of the warehouse's sequence) and a registry entry that records what reading it found —
 or, if it cannot be read, its error, as ``rejected`` with no rows.
+
+Small files can be read in worker processes (``read_workers``, decision 0034): they are handed
+over in chunks of one item's files, and a worker reads and conforms them and returns the
+chunk's rows as one Arrow table, staged as a whole. Large files, and every file when there are
+few, are read here, streamed batch by batch. The rows staged are the same either way; only
+their order within an item's staging table differs, and nothing reads that order (the judge
+finds duplicates by row number, the load orders by file and row).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
-from collections.abc import Callable, Iterable
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 
-from connectors.exports import Export
-from connectors.files import unreadable
-from quality.verdicts import FileToJudge, Stager
+from connectors.exports import Export, ExportRows
+from connectors.files import FileExport, unreadable
+from connectors.readahead import Job, forget_pool, in_force, read_pool, read_whole, start_read_workers
+from quality.verdicts import FileToJudge, Stager, conform, read_schema, standard_fields
 from tierhub.errors import TierhubError
 from tierhub.reference import divisions
+from tierhub.reference.local import LocalAliases, active_local_aliases
 from tierhub.standards import Catalogue, ItemStandard
 from warehouse.load import CursorRow, RegistryEntry
 
@@ -28,6 +43,16 @@ from warehouse.load import CursorRow, RegistryEntry
 # rows, on one core: a batch of 34 items judges on both cores when its items are split between
 # two connections (flows.pipeline judges each connection's items on its own thread).
 JUDGE_CONNECTIONS = max(1, min(os.cpu_count() or 1, 4))
+
+
+log = logging.getLogger("tierhub.warehouse")
+
+AHEAD_MAX_BYTES = 4 * 2**20  # larger files are streamed here, batch by batch (bounded memory)
+AHEAD_MIN_FILES = 48  # fewer small new files: reading them here costs less than starting workers
+CHUNK_FILES = 32  # one item's files per task: a hand-over costs ~0.3 ms, a small file's read ~1 ms
+CHUNK_BYTES = 8 * 2**20  # and at most this many bytes of files per task
+CHUNKS_AHEAD = 4  # tasks in flight per worker: with CHUNK_BYTES, bounds the rows waiting to be staged
+PRELOAD = ("warehouse.staging",)  # what the read workers' fork server imports
 
 
 @dataclass
@@ -50,6 +75,13 @@ class Staged:
             self.connections.append(con.cursor())
         return self.connections[turn]
 
+    def stager(self, item: ItemStandard, con: duckdb.DuckDBPyConnection) -> Stager:
+        """The item's stager, made on the next connection the first time (lookups installed once per connection)."""
+        if item.code not in self.stagers:
+            first_on_it = len(self.stagers) < JUDGE_CONNECTIONS
+            self.stagers[item.code] = Stager(self.connection_for_next(con), item, lookups=first_on_it)
+        return self.stagers[item.code]
+
     def close_cursors(self) -> None:
         """Close the cursors opened for staging (the scratch connection itself stays open)."""
         for cursor in self.connections[1:]:
@@ -57,31 +89,49 @@ class Staged:
         del self.connections[1:]
 
 
-def stage_export(
-    export: Export,
-    entry: RegistryEntry,
-    staged: Staged,
-    con: duckdb.DuckDBPyConnection,
-    standards: Catalogue,
-    batch_rows: int,
-    encoding: str | None,
-) -> None:
-    """Read one export into its item's staging table, filling in its registry entry."""
-    item, export_date = export.describe(standards)
-    entry.item_code, entry.export_date = item.code, export_date
-    read = export.open(batch_rows=batch_rows, encoding=encoding)
+@dataclass
+class _New:
+    """A new export on its way to staging: its registry entry, item and export date."""
+
+    export: Export
+    entry: RegistryEntry
+    item: ItemStandard
+    export_date: dt.date | None
+
+
+@dataclass
+class _Facts:
+    """What a worker found reading one file (its rows are in the chunk's table)."""
+
+    sheet: str
+    encoding: str | None
+    header_row: int
+    unknown_headers: list[str]
+    skipped_rows: list[int]
+    fields: frozenset[str] | None
+    rows_in: int
+
+
+def _record(entry: RegistryEntry, item: ItemStandard, read: ExportRows | _Facts) -> None:
+    """What reading found, on the file's registry entry (a reader's ``skipped_rows`` is the list it fills)."""
     entry.sheet, entry.encoding, entry.header_row = read.sheet, read.encoding, read.header_row
     entry.unknown_headers = read.unknown_headers
-    if item.code not in staged.stagers:
-        staged.stagers[item.code] = Stager(staged.connection_for_next(con), item)
-    source = divisions().get(export.source_id)
-    entry.rows_in = staged.stagers[item.code].add(
-        FileToJudge(entry.file_id, source.code, source.prefix, export_date, read.batches)
-    )
     entry.skipped_rows = read.skipped_rows
     carried = getattr(read, "fields", None)
     if carried is not None:
-        entry.missing_columns = missing_columns(item, export_date, carried)
+        entry.missing_columns = missing_columns(item, entry.export_date, carried)
+
+
+def stage_export(
+    new: _New, staged: Staged, con: duckdb.DuckDBPyConnection, batch_rows: int, encoding: str | None
+) -> None:
+    """Read one export here, streamed into its item's staging table, filling in its registry entry."""
+    read = new.export.open(batch_rows=batch_rows, encoding=encoding)
+    _record(new.entry, new.item, read)  # skipped rows and missing columns fill in as the rows are read
+    source = divisions().get(new.export.source_id)
+    new.entry.rows_in = staged.stager(new.item, con).add(
+        FileToJudge(new.entry.file_id, source.code, source.prefix, new.export_date, read.batches)
+    )
 
 
 def missing_columns(item: ItemStandard, export_date: dt.date | None, carried: frozenset[str]) -> list[str]:
@@ -94,6 +144,12 @@ def missing_columns(item: ItemStandard, export_date: dt.date | None, carried: fr
     return [r.field for r in version.fields if r.required and r.field not in carried]
 
 
+def _reject(entry: RegistryEntry, exc: Exception, export: Export) -> None:
+    """The file is registered as rejected with its error and no rows."""
+    error = exc if isinstance(exc, TierhubError) else unreadable(exc, export.source_id, export.identity)
+    entry.status, entry.error, entry.rows_in = "rejected", str(error), 0
+
+
 def stage_exports(
     con: duckdb.DuckDBPyConnection,
     exports: Iterable[Export],
@@ -102,13 +158,16 @@ def stage_exports(
     batch_rows: int,
     encoding_for: Callable[[str], str | None],
     report: Callable[[str, int, int], None],
+    read_workers: int = 0,
 ) -> Staged:
-    """Register and stage every export not registered yet; ``known`` maps (source, fingerprint) → file id."""
+    """Register and stage every export not registered yet; ``known`` maps (source, fingerprint) → file id.
+
+    With ``read_workers``, small files are read in that many worker processes (see the module).
+    """
     staged = Staged()
     ordered = sorted(exports, key=lambda e: e.identity)
-    for done, export in enumerate(ordered):
-        if done % 50 == 0:
-            report("read", done, len(ordered))
+    fresh: list[tuple[Export, RegistryEntry]] = []
+    for export in ordered:
         file_id = known.get((export.source_id, export.fingerprint))
         if file_id is None:
             entry = RegistryEntry(
@@ -121,13 +180,7 @@ def stage_exports(
             )
             staged.entries.append(entry)
             known[(export.source_id, export.fingerprint)] = file_id = entry.file_id
-            try:
-                stage_export(export, entry, staged, con, standards, batch_rows, encoding_for(export.source_id))
-            except TierhubError as exc:
-                entry.status, entry.error, entry.rows_in = "rejected", str(exc), 0
-            except Exception as exc:  # one file's surprise (a reader bug, a library error) refuses that file only
-                error = unreadable(exc, export.source_id, export.identity)
-                entry.status, entry.error, entry.rows_in = "rejected", str(error), 0
+            fresh.append((export, entry))
         else:
             staged.same_content.append(export.source_id)
         staged.cursor.append(
@@ -141,4 +194,202 @@ def stage_exports(
                 export.position,
             )
         )
+    described: list[_New] = []
+    for export, entry in fresh:
+        try:
+            item, export_date = export.describe(standards)
+        except TierhubError as exc:
+            _reject(entry, exc, export)
+            continue
+        entry.item_code, entry.export_date = item.code, export_date
+        described.append(_New(export, entry, item, export_date))
+    ahead = [n for n in described if _goes_ahead(n)]
+    pool = read_pool(read_workers, PRELOAD) if len(ahead) >= AHEAD_MIN_FILES else None
+    here = described if pool is None else [n for n in described if not _goes_ahead(n)]
+    reads = _ReadAhead(pool, ahead if pool else [], batch_rows, encoding_for, read_workers)
+    done = 0
+    try:
+        for new in here:  # the workers read meanwhile
+            if done % 50 == 0:
+                report("read", done, len(described))
+            try:
+                stage_export(new, staged, con, batch_rows, encoding_for(new.export.source_id))
+            except Exception as exc:  # one file's surprise (a reader bug, a library error) refuses that file only
+                _reject(new.entry, exc, new.export)
+            done += 1
+        for chunk, facts, table in reads.results():
+            report("read", done, len(described))
+            done += len(chunk)
+            _stage_chunk(chunk, facts, table, staged, con)
+        for new in reads.left:  # the workers died: what they had not read is read here
+            try:
+                stage_export(new, staged, con, batch_rows, encoding_for(new.export.source_id))
+            except Exception as exc:
+                _reject(new.entry, exc, new.export)
+    finally:
+        reads.close()
     return staged
+
+
+def warm_read_workers(workers: int) -> None:
+    """Start the read workers in the background (~0.5 s to import the readers), for a run that will read."""
+    if workers > 0:
+        threading.Thread(target=start_read_workers, args=(workers, PRELOAD), name="warm-readers", daemon=True).start()
+
+
+def _goes_ahead(new: _New) -> bool:
+    """A small file: read by a worker when there are workers."""
+    return isinstance(new.export, FileExport) and new.export.size <= AHEAD_MAX_BYTES
+
+
+def _stage_chunk(
+    chunk: list[_New],
+    facts: list[_Facts | TierhubError],
+    table: pa.Table | None,
+    staged: Staged,
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A worker's chunk: each file's facts on its entry, the chunk's rows into the item's stager."""
+    for new, found in zip(chunk, facts, strict=True):
+        if isinstance(found, TierhubError):
+            _reject(new.entry, found, new.export)
+        else:
+            _record(new.entry, new.item, found)
+            new.entry.rows_in = found.rows_in
+    if table is not None and table.num_rows:
+        staged.stager(chunk[0].item, con).add_table(table)
+
+
+Chunk = tuple[list[Job], list[tuple[int, str, str, dt.date | None]], list[str], LocalAliases]
+
+
+def read_chunk(
+    jobs: list[Job],
+    files: list[tuple[int, str, str, dt.date | None]],
+    fields: list[str],
+    aliases: LocalAliases,
+) -> tuple[list[_Facts | TierhubError], pa.Table | None]:
+    """In a worker: read one item's files and conform their rows, as one table.
+
+    ``files`` holds each file's (provisional id, source code, source prefix, export date).
+    A file that fails part-way leaves no rows in the table; its error names it.
+    """
+    in_force(aliases)
+    facts: list[_Facts | TierhubError] = []
+    batches: list[pa.RecordBatch] = []
+    for job, (file_id, source_code, prefix, export_date) in zip(jobs, files, strict=True):
+        read = read_whole(job)
+        if isinstance(read, TierhubError):
+            facts.append(read)
+            continue
+        try:
+            conformed = list(conform([FileToJudge(file_id, source_code, prefix, export_date, read.batches)], fields))
+        except Exception as exc:  # a library's surprise refuses this file only
+            facts.append(unreadable(exc, job[2], job[1]))
+            continue
+        batches += conformed
+        rows = sum(b.num_rows for b in conformed)
+        facts.append(
+            _Facts(
+                read.sheet, read.encoding, read.header_row, read.unknown_headers, read.skipped_rows, read.fields, rows
+            )
+        )
+    if not batches:
+        return facts, None
+    return facts, pa.Table.from_batches(batches, schema=read_schema(fields)).combine_chunks()
+
+
+def _chunks(files: list[_New]) -> Iterator[list[_New]]:
+    """One item's files in chunks of at most ``CHUNK_FILES`` files and ``CHUNK_BYTES`` bytes."""
+    chunk: list[_New] = []
+    size = 0
+    for new in files:
+        if chunk and (len(chunk) == CHUNK_FILES or size + new.export.size > CHUNK_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(new)
+        size += new.export.size
+    if chunk:
+        yield chunk
+
+
+class _ReadAhead:
+    """Hands small files to the read workers in chunks of one item's files, a window at a time."""
+
+    def __init__(
+        self,
+        pool: ProcessPoolExecutor | None,
+        ahead: list[_New],
+        batch_rows: int,
+        encoding_for: Callable[[str], str | None],
+        workers: int,
+    ) -> None:
+        self.pool = pool
+        self.batch_rows = batch_rows
+        self.encoding_for = encoding_for
+        self.window = CHUNKS_AHEAD * max(workers, 1)
+        by_item: dict[str, list[_New]] = {}
+        for new in ahead:
+            by_item.setdefault(new.item.code, []).append(new)
+        self.waiting: deque[list[_New]] = deque(chunk for files in by_item.values() for chunk in _chunks(files))
+        self.in_flight: deque[tuple[list[_New], Future[tuple[list[_Facts | TierhubError], pa.Table | None]]]] = deque()
+        self.aliases = active_local_aliases()
+        self.left: list[_New] = []  # handed over but not read: the workers died
+        self._top_up()
+
+    def _top_up(self) -> None:
+        while self.pool is not None and self.waiting and len(self.in_flight) < self.window:
+            chunk = self.waiting.popleft()
+            try:
+                self.in_flight.append((chunk, self.pool.submit(read_chunk, *self._task(chunk))))
+            except BrokenProcessPool as exc:
+                self.waiting.appendleft(chunk)
+                self._abandon(exc)
+
+    def _abandon(self, exc: BrokenProcessPool) -> None:
+        """A worker died (killed, out of memory): everything not read yet is read in process."""
+        log.warning("a read worker died (%s); the batch's remaining files are read in process", exc)
+        forget_pool(self.pool)
+        self.left += [new for chunk, _ in self.in_flight for new in chunk] + [new for c in self.waiting for new in c]
+        self.pool = None
+        self.in_flight.clear()
+        self.waiting.clear()
+
+    def _task(self, chunk: list[_New]) -> Chunk:
+        jobs: list[Job] = []
+        files: list[tuple[int, str, str, dt.date | None]] = []
+        for new in chunk:
+            record = new.export.record if isinstance(new.export, FileExport) else None
+            assert record is not None  # only files are handed over
+            jobs.append(
+                (
+                    str(record.local_path),
+                    record.path,
+                    record.source_id,
+                    self.batch_rows,
+                    self.encoding_for(record.source_id),
+                )
+            )
+            source = divisions().get(record.source_id)
+            files.append((new.entry.file_id, source.code, source.prefix, new.export_date))
+        return jobs, files, standard_fields(chunk[0].item), self.aliases
+
+    def results(self) -> Iterator[tuple[list[_New], list[_Facts | TierhubError], pa.Table | None]]:
+        """Each chunk as its worker finishes it, in the order handed over."""
+        while self.in_flight:
+            chunk, future = self.in_flight.popleft()
+            try:
+                facts, table = future.result()
+            except BrokenProcessPool as exc:
+                self.left += chunk
+                self._abandon(exc)
+                return
+            self._top_up()
+            yield chunk, facts, table
+
+    def close(self) -> None:
+        """Drop what was handed over and not taken (a batch that failed part-way)."""
+        for _, future in self.in_flight:
+            future.cancel()
+        self.in_flight.clear()
+        self.waiting.clear()

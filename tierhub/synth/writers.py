@@ -37,7 +37,8 @@ def write_xlsx(
     Floats are written as numbers (how Excel damages IDs), dates as date cells. Returns
     the 1-based row number of the header.
     """
-    workbook = xlsxwriter.Workbook(str(path))
+    # in_memory: no temp files per part (10 files created and removed per workbook otherwise).
+    workbook = xlsxwriter.Workbook(str(path), {"in_memory": True})
     workbook.set_properties({"created": FIXED_CREATED, "author": "劳动保障服务中心"})
     sheet = workbook.add_worksheet("台账")
     bold = workbook.add_format({"bold": True, "align": "center"})

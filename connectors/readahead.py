@@ -1,0 +1,121 @@
+"""Worker processes that read export files to the end (issue #20, decision 0034).
+
+Reading an export is Python from the first byte to the last Arrow batch — decoding, the
+delimiter and header search, the row loop — and holds the GIL, so threads do not help: a
+city's 9,634 files read at ~1 ms each on one core while the other idled. ``read_pool`` gives
+this process's pool of reading processes; ``read_whole`` is what a worker does with a file
+(``warehouse.staging`` hands small files over in chunks and stages what comes back).
+
+Workers are forked from a ``forkserver`` that has imported the readers once: a fork of the
+parent itself could inherit a lock held by a DuckDB or Arrow thread. Like every
+``multiprocessing`` child, a worker also imports the parent's ``__main__`` module (the
+``tierhub`` script imports only the command line, ~0.2 s).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from connectors.files import read_guarded
+from tierhub.errors import TierhubError
+from tierhub.reference.local import LocalAliases, active_local_aliases, use_local_aliases
+
+log = logging.getLogger("tierhub.connectors")
+
+Job = tuple[str, str, str, int, str | None]  # (local path, path in outbox, source, batch rows, encoding)
+
+
+@dataclass
+class WholeRead:
+    """An export read to the end in a worker: what the reader found and all its batches."""
+
+    sheet: str
+    encoding: str | None
+    header_row: int
+    unknown_headers: list[str]
+    skipped_rows: list[int]
+    fields: frozenset[str] | None
+    rows: list[pa.RecordBatch]
+
+    @property
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The batches, as a reader yields them."""
+        return iter(self.rows)
+
+
+def read_whole(job: Job) -> WholeRead | TierhubError:
+    """Read one file to the end; its error (naming the file) if it cannot be read."""
+    local, path, source_id, batch_rows, encoding = job
+    try:
+        read = read_guarded(Path(local), path, source_id, batch_rows, encoding)
+        rows = list(read.batches)  # skipped_rows fills while the batches are read
+    except TierhubError as exc:
+        return exc
+    fields = getattr(read, "fields", None)
+    return WholeRead(read.sheet, read.encoding, read.header_row, read.unknown_headers, read.skipped_rows, fields, rows)
+
+
+def in_force(aliases: LocalAliases) -> None:
+    """Put the parent's local aliases in force in a worker, so it reads as the parent would."""
+    if active_local_aliases() != aliases:
+        use_local_aliases(aliases)
+
+
+_pools: dict[tuple[int, tuple[str, ...]], ProcessPoolExecutor] = {}
+_lock = threading.Lock()
+
+
+def read_pool(workers: int, preload: tuple[str, ...] = ("connectors.readahead",)) -> ProcessPoolExecutor | None:
+    """This process's pool of ``workers`` reading processes, started on first use (None if 0).
+
+    ``preload``: the modules the fork server imports once (those of the tasks to be run).
+    A process that may not have children (a daemonic Dask worker) reads in process; that is
+    logged, not raised: the rows read are the same.
+    """
+    if workers <= 0:
+        return None
+    with _lock:
+        key = (workers, preload)
+        if key not in _pools:
+            if multiprocessing.current_process().daemon:
+                log.info("reading in process: a daemonic process (a Dask worker) cannot start read workers")
+                return None
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(preload))
+            _pools[key] = ProcessPoolExecutor(workers, mp_context=context)
+        return _pools[key]
+
+
+def start_read_workers(workers: int, preload: tuple[str, ...] = ("connectors.readahead",)) -> None:
+    """Start the read workers now (they import the readers, ~0.5 s), so a batch finds them ready."""
+    pool = read_pool(workers, preload)
+    if pool is not None:
+        for _ in range(workers):  # processes start on demand: one submission each starts them all
+            pool.submit(int)
+
+
+def forget_pool(pool: ProcessPoolExecutor | None) -> None:
+    """Drop a broken pool, so the next batch starts a new one."""
+    with _lock:
+        for key, known in list(_pools.items()):
+            if known is pool:
+                del _pools[key]
+
+
+@atexit.register
+def stop_read_workers() -> None:
+    """End every read worker of this process."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
