@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from bench.common import git_revision, machine, write_section
 from connectors.readers import open_export
 from tierhub.checkdigits import id_check_character
+from tierhub.settings import TierhubSettings
 
 CHILD = r"""
 import json, os, sys, time
@@ -179,6 +180,9 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     wall, rows_in = result["wall"], result["rows_in"]
     limit = os.environ.get("TIERHUB_DUCKDB_MEMORY_LIMIT")
+    settings = TierhubSettings()
+    batch_bytes = f"{settings.batch_bytes / 2**20:,.0f} MiB" if settings.batch_bytes else "0 (planned batches)"
+    read_workers = settings.read_workers
     steps = sorted(result["steps"].items(), key=lambda kv: -kv[1])
     step_rows = "\n".join(f"| commit: {name} | {seconds:.1f} s |" for name, seconds in steps if seconds >= 0.05)
     body = f"""
@@ -187,8 +191,9 @@ Script: `bench/backfill.py` · machine: {machine()} · commit {git_revision()} �
 
 Backfill drops: {files:,} history exports (each CSV export of the `full` city with its rows {copies} times, other
 people's ID numbers and names), {rows:,} rows, {size / 2**20:,.0f} MiB. `sync_direct` in a child process,
-`sources_per_batch` {args.sources_per_batch}, `TIERHUB_DUCKDB_MEMORY_LIMIT`
-{limit or "unset"}, Data Docs off, into an empty warehouse ({warehouse_mib:,.0f} MiB after).
+`sources_per_batch` {args.sources_per_batch}, `TIERHUB_BATCH_BYTES` {batch_bytes}, `TIERHUB_READ_WORKERS`
+{read_workers}, `TIERHUB_DUCKDB_MEMORY_LIMIT` {limit or "unset"}, Data Docs off, into an empty warehouse
+({warehouse_mib:,.0f} MiB after).
 
 | figure | value |
 |---|---:|

@@ -18,7 +18,6 @@ import atexit
 import logging
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +34,8 @@ Job = tuple[str, str, str, int, str | None]  # (local path, path in outbox, sour
 
 
 @dataclass
-class WholeRead:
-    """An export read to the end in a worker: what the reader found and all its batches."""
+class ReadFacts:
+    """What reading a file to the end found, without its rows (small enough to send back)."""
 
     sheet: str
     encoding: str | None
@@ -44,12 +43,15 @@ class WholeRead:
     unknown_headers: list[str]
     skipped_rows: list[int]
     fields: frozenset[str] | None
-    rows: list[pa.RecordBatch]
+    rows_in: int = 0
 
-    @property
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """The batches, as a reader yields them."""
-        return iter(self.rows)
+
+@dataclass
+class WholeRead:
+    """An export read to the end in a worker: what the reader found and all its batches."""
+
+    facts: ReadFacts
+    rows: list[pa.RecordBatch]
 
 
 def read_whole(job: Job) -> WholeRead | TierhubError:
@@ -61,7 +63,9 @@ def read_whole(job: Job) -> WholeRead | TierhubError:
     except TierhubError as exc:
         return exc
     fields = getattr(read, "fields", None)
-    return WholeRead(read.sheet, read.encoding, read.header_row, read.unknown_headers, read.skipped_rows, fields, rows)
+    facts = ReadFacts(read.sheet, read.encoding, read.header_row, read.unknown_headers, read.skipped_rows, fields)
+    facts.rows_in = sum(batch.num_rows for batch in rows)
+    return WholeRead(facts, rows)
 
 
 def in_force(aliases: LocalAliases) -> None:

@@ -122,6 +122,17 @@ class BatchState:
         """What a survey compares the outboxes with: the cursor and the database positions."""
         return Known(self.seen, self.positions)
 
+    def only(self, codes: list[str]) -> BatchState:
+        """The state of these of its sources only."""
+        keep = set(codes)
+        return BatchState(
+            seen={k: v for k, v in self.seen.items() if k[0] in keep},
+            known={k: v for k, v in self.known.items() if k[0] in keep},
+            last_file_at={k: v for k, v in self.last_file_at.items() if k in keep},
+            positions={k: v for k, v in self.positions.items() if k[0] in keep},
+            surveyed=None if self.surveyed is None else {k: v for k, v in self.surveyed.items() if k in keep},
+        )
+
     @classmethod
     def merged(cls, states: list[BatchState]) -> BatchState:
         """One state for the sources of several batches (their sources are disjoint)."""

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -162,17 +163,18 @@ def publish_current(
 def size_batches(
     plans: list[BatchPlan], states: dict[str, BatchState], where: Where, selection: Selection, batch_bytes: int
 ) -> tuple[list[BatchPlan], dict[str, BatchState]]:
-    """Merge consecutive folder batches while their new files total at most ``batch_bytes``.
+    """Repack consecutive folder batches, source by source, into batches of at most ``batch_bytes`` of new files.
 
     Each batch costs a fixed few seconds to judge and commit (every item one query, every table
-    one statement) whatever its rows, so batches planned by source count are merged once their
-    outboxes are listed: a city with little new becomes one or two batches, one with nothing new
-    one batch; a large backfill keeps batches of bounded size (decision 0033). The listings go
-    with the merged states, so no outbox is listed twice. SFTP and database batches keep their
-    planned size: listing them here would hold a connection per host for the whole run.
-    ``batch_bytes`` 0 merges nothing.
+    one statement) whatever its rows, and holds its judged rows in memory until it commits. So
+    batches planned by source count are repacked once their outboxes are listed: a city with
+    little new becomes one batch, one with nothing new one batch (decision 0033), and a backfill
+    batches of bounded size — a source with more new files than the budget is a batch of its own
+    (decision 0034). The listings go with the new states, so no outbox is listed twice. SFTP and
+    database batches keep their planned size: listing them here would hold a connection per host
+    for the whole run. ``batch_bytes`` 0 keeps the planned batches.
     """
-    if batch_bytes <= 0 or sum(p.host == "folder" for p in plans) < 2:
+    if batch_bytes <= 0 or not any(p.host == "folder" for p in plans):
         return plans, states
     outboxes = where.outboxes()
     try:
@@ -183,27 +185,39 @@ def size_batches(
                 state.surveyed = survey_all(outboxes, plan.source_codes, state.outbox_known(), selection, standards)
     finally:
         outboxes.close()
-    groups: list[list[BatchPlan]] = []
-    size = 0
+    # Runs of consecutive folder plans are repacked; any other plan stays as it is, in its place.
+    runs: list[list[BatchPlan]] = []
     for plan in plans:
-        grow = pending_bytes(states[plan.label].surveyed or {}) if plan.host == "folder" else None
-        last = groups[-1] if groups else None
-        if grow is not None and last and last[-1].host == "folder" and size + grow <= batch_bytes:
-            last.append(plan)
-            size += grow
+        if plan.host == "folder" and runs and runs[-1][-1].host == "folder":
+            runs[-1].append(plan)
         else:
-            groups.append([plan])
-            size = grow or 0
-    if len(groups) == len(plans):
+            runs.append([plan])
+    groups: list[tuple[list[str], BatchState, str]] = []  # (sources, state, host)
+    for run in runs:
+        if run[0].host != "folder":
+            groups.append((run[0].source_codes, states[run[0].label], run[0].host))
+            continue
+        state = BatchState.merged([states[p.label] for p in run])
+        surveyed = state.surveyed or {}
+        packed: list[list[str]] = [[]]
+        size = 0
+        for code in (c for p in run for c in p.source_codes):
+            grow = pending_bytes({code: surveyed[code]}) if code in surveyed else 0
+            if packed[-1] and size + grow > batch_bytes:
+                packed.append([])
+                size = 0
+            packed[-1].append(code)
+            size += grow
+        groups += [(codes, state.only(codes), "folder") for codes in packed]
+    if [g[0] for g in groups] == [p.source_codes for p in plans]:
         return plans, states
-    merged_plans: list[BatchPlan] = []
-    merged_states: dict[str, BatchState] = {}
-    for number, group in enumerate(groups, start=1):
-        codes = [c for p in group for c in p.source_codes]
-        plan = BatchPlan(batch_label(codes, number, len(groups)), codes, group[0].host)
-        merged_plans.append(plan)
-        merged_states[plan.label] = BatchState.merged([states[p.label] for p in group])
-    return merged_plans, merged_states
+    new_plans: list[BatchPlan] = []
+    new_states: dict[str, BatchState] = {}
+    for number, (codes, state, host) in enumerate(groups, start=1):
+        plan = BatchPlan(batch_label(codes, number, len(groups)), codes, host)
+        new_plans.append(plan)
+        new_states[plan.label] = state
+    return new_plans, new_states
 
 
 # -- how the steps run: as Prefect tasks (flows.sync) or directly (DirectSteps) --
@@ -354,6 +368,11 @@ def render_data_docs(warehouse: str, load_ids: list[str], run_label: str, out_di
 # -- the run --
 
 
+def prepare_ahead(settings: TierhubSettings) -> int:
+    """How many batches a run keeps prepared or in preparation: one per preparing worker, plus one."""
+    return (settings.dask_workers if settings.task_runner == "dask" else settings.prepare_threads) + 1
+
+
 def run_batches(
     steps: Steps,
     plans: list[BatchPlan],
@@ -365,10 +384,14 @@ def run_batches(
     run_label: str,
     dry_run: bool,
     batch_bytes: int = 0,
+    ahead: int = 2,
 ) -> list[BatchSummary]:
     """Prepare every batch on the steps' runner; commit them here, one at a time, in order.
 
-    Folder batches are merged up to ``batch_bytes`` of new files first (``size_batches``).
+    Folder batches are repacked to ``batch_bytes`` of new files first (``size_batches``). At
+    most ``ahead`` batches are prepared or being prepared and not yet committed: a prepared
+    batch holds its judged rows in memory until its commit, so a backfill whose preparation
+    outruns its commits must not pile them up (``prepare_ahead``).
 
     A batch that cannot be prepared is listed as failed and the others go on; a batch that
     cannot commit is listed too, and the run raises at the end (the warehouse is unchanged
@@ -381,12 +404,19 @@ def run_batches(
     surveyed = [states[p.label].surveyed for p in plans]
     if any(s is None or pending_files(s) >= AHEAD_MIN_FILES for s in surveyed):
         warm_read_workers(where.read_workers)  # they start while the first batch is fetched
-    futures = [
-        steps.prepare(plan, states[plan.label], where, selection, today, batch_rows, run_label) for plan in plans
-    ]
+    waiting = iter(plans)
+    pending: deque[tuple[BatchPlan, Pending]] = deque()
+
+    def top_up() -> None:
+        while len(pending) < max(ahead, 1) and (plan := next(waiting, None)) is not None:
+            state = states[plan.label]
+            pending.append((plan, steps.prepare(plan, state, where, selection, today, batch_rows, run_label)))
+
     summaries: list[BatchSummary] = []
     commit_errors: list[str] = []
-    for plan, future in zip(plans, futures, strict=True):
+    top_up()
+    while pending:
+        plan, future = pending.popleft()
         try:
             prepared = future.result()
         except Exception as exc:  # any failure of one batch is reported; the other batches go on
@@ -422,6 +452,8 @@ def run_batches(
                 ", ".join(f"{n} {s}" for s in STATES if (n := sum(p.states.get(s, 0) for p in parts))),
             )
             del prepared
+        del future  # a finished future holds its batch's rows
+        top_up()  # the next batch is prepared while this one's successor is committed
         for summary in parts:
             summaries.append(summary)
             notify("batch", summary)
@@ -519,6 +551,7 @@ def run_sync(
         run_label=run_label,
         dry_run=dry_run,
         batch_bytes=settings.batch_bytes,
+        ahead=prepare_ahead(settings),
     )
     return finish_run(steps, summary, settings, data_docs, run_label, day)
 

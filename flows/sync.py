@@ -189,6 +189,7 @@ def run_batches(
     run_label: str,
     dry_run: bool,
     batch_bytes: int = 0,
+    ahead: int = 2,
 ) -> list[BatchSummary]:
     """``flows.runs.run_batches`` as tasks of the running flow."""
     return runs.run_batches(
@@ -201,6 +202,7 @@ def run_batches(
         run_label=run_label,
         dry_run=dry_run,
         batch_bytes=batch_bytes,
+        ahead=ahead,
     )
 
 

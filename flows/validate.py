@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import flow
 
 from flows.pipeline import Selection
+from flows.runs import prepare_ahead
 from flows.sync import SyncSummary, Where, as_since, bureau_today, finish_run, plan_batches, run_batches, task_runner
 from tierhub.errors import TierhubError
 from tierhub.priority import lower_priority
@@ -79,5 +80,6 @@ def validate_and_load(
         run_label=f"validate-and-load-{root.name}",
         dry_run=dry_run,
         batch_bytes=settings.batch_bytes,
+        ahead=prepare_ahead(settings),
     )
     return finish_run(summary, settings, data_docs, f"validate-and-load-{root.name}", day)

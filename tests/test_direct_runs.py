@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -15,8 +17,10 @@ from flows.batches import BatchPlan, progress_listener
 from flows.runs import DirectSteps, sync_direct
 from tests.test_flows import BATCHES_OF_150, HEPING, NINGHE, SPAN
 from tierhub.errors import ConfigError, WarehouseError
+from tierhub.reference import divisions
 from tierhub.synth.city import GeneratedCity
 
+TODAY = dt.date(2026, 12, 3)
 SAMPLE = Path(__file__).parent / "samples" / "失业登记_120101001000_20261127_utf8.csv"
 
 
@@ -77,7 +81,7 @@ def _drops_of(tmp_path: Path, sources: list[str]) -> Path:
     return drops
 
 
-def test_folder_batches_merge_up_to_the_byte_budget_and_keep_their_listings(tmp_path: Path) -> None:
+def test_folder_batches_are_repacked_to_the_byte_budget_and_keep_their_listings(tmp_path: Path) -> None:
     from connectors.exports import Selection
     from flows.batches import Where
     from flows.pipeline import BatchState
@@ -102,6 +106,17 @@ def test_folder_batches_merge_up_to_the_byte_budget_and_keep_their_listings(tmp_
     assert [p.source_codes for p in sized(10 * size)[0]] == [sources]
     assert sized(size - 1)[0] == plans  # no two files fit: the planned batches stay
     assert sized(0)[0] == plans  # 0 turns merging off
+    # A planned batch with more new bytes than the budget is split, source by source (a backfill).
+    one = [BatchPlan("all", sources, "folder")]
+    split, split_states = size_batches(one, {"all": BatchState({}, {}, {})}, where, Selection(None, None), 2 * size)
+    assert [p.source_codes for p in split] == [sources[:2], sources[2:]]
+    for plan in split:
+        surveyed = split_states[plan.label].surveyed
+        assert surveyed is not None and set(surveyed) == set(plan.source_codes)
+    assert [
+        p.source_codes
+        for p in size_batches(one, {"all": BatchState({}, {}, {})}, where, Selection(None, None), size - 1)[0]
+    ] == [[c] for c in sources]
     sftp = [BatchPlan("s1", sources[:2], "sftp.example"), BatchPlan("s2", sources[2:], "sftp.example")]
     assert size_batches(sftp, {}, where, Selection(None, None), 10 * size)[0] == sftp  # never listed here
 
@@ -155,6 +170,66 @@ def test_direct_steps_retry_a_busy_warehouse_but_not_a_wrong_setting() -> None:
     with pytest.raises(WarehouseError):
         steps._retried("commit-x", always_busy)
     assert slept == [5.0, 20.0, 60.0]
+
+
+def test_batches_are_prepared_only_a_step_ahead_of_their_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prepared batch holds its rows until its commit: a run whose preparation outruns its commits
+    (a backfill) keeps at most ``prepare_threads + 1`` of them, not every batch of the run."""
+    import threading
+
+    import flows.runs as runs
+    from connectors.exports import Selection
+    from flows.batches import Where
+
+    sources = [d.code for d in divisions().sources() if d.code.startswith(HEPING)][:6]
+    drops = _drops_of(tmp_path, sources)
+    outstanding: list[int] = [0, 0]  # (now, most)
+    lock = threading.Lock()
+    prepare, commit = runs.prepare_plan, runs.commit_plan
+
+    def prepared(*args: object, **kwargs: object) -> object:
+        done = prepare(*args, **kwargs)  # type: ignore[arg-type]
+        with lock:
+            outstanding[0] += 1
+            outstanding[1] = max(outstanding)
+        return done
+
+    def committed(*args: object, **kwargs: object) -> object:
+        with lock:
+            outstanding[0] -= 1
+        time.sleep(0.4)  # a slow commit: the preparing thread runs ahead of it
+        return commit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runs, "prepare_plan", prepared)
+    monkeypatch.setattr(runs, "commit_plan", committed)
+    plans = [BatchPlan(f"p{n}", [code], "folder") for n, code in enumerate(sources)]
+
+    def most_outstanding(ahead: int) -> int:
+        outstanding[:] = [0, 0]
+        where = Where(str(tmp_path / f"w{ahead}.duckdb"), str(drops), None, str(tmp_path / "landing"))
+        steps = DirectSteps(prepare_threads=1)
+        try:
+            done = runs.run_batches(
+                steps,
+                plans,
+                where,
+                Selection(None, None),
+                today=TODAY,
+                batch_rows=1_000,
+                run_label="t",
+                dry_run=False,
+                ahead=ahead,
+            )
+        finally:
+            steps.close()
+        assert sorted(b.label for b in done) == sorted(p.label for p in plans)
+        assert outstanding[0] == 0
+        return outstanding[1]
+
+    assert most_outstanding(len(plans)) > 2  # unbounded, preparation piles batches up behind the commits
+    assert most_outstanding(2) <= 2  # the run's default: one preparing thread, plus one
 
 
 def test_a_failed_preparation_fails_its_batch_only(tmp_path: Path) -> None:

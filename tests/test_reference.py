@@ -96,3 +96,22 @@ def test_a_simulation_serves_its_own_division_tree_until_it_restores_tianjins() 
     finally:
         use_divisions(None)
     assert divisions() is tianjin is tianjin_divisions()
+
+
+def test_label_folding_is_nfkc_without_spaces_or_markers_for_every_character() -> None:
+    """The fast fold (ASCII shortcut, ``str.split``) equals its definition: NFKC, then every
+    ``\\s``, ``*`` and ``※`` removed, then lower case — for each code point alone and between letters."""
+    import re
+    import sys
+    import unicodedata
+
+    defined = re.compile(r"[\s*※]+")
+
+    def by_definition(text: str) -> str:
+        return defined.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+    texts = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    texts += [f"a{t}b" for t in texts[:0x3100]]
+    texts += ["  姓 名 ", "＊公民身份号码", "※备注", "Ｎａｍｅ", "a\u3000b", "e\u0301", "ﬁ", "\u00a0x", "X*Y"]
+    wrong = [t for t in texts if normalise_label(t) != by_definition(t)]
+    assert wrong == []

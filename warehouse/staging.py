@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from connectors.exports import Export, ExportRows
 from connectors.files import FileExport, unreadable
-from connectors.readahead import Job, forget_pool, in_force, read_pool, read_whole, start_read_workers
+from connectors.readahead import Job, ReadFacts, forget_pool, in_force, read_pool, read_whole, start_read_workers
 from quality.verdicts import FileToJudge, Stager, conform, read_schema, standard_fields
 from tierhub.errors import TierhubError
 from tierhub.reference import divisions
@@ -99,20 +99,7 @@ class _New:
     export_date: dt.date | None
 
 
-@dataclass
-class _Facts:
-    """What a worker found reading one file (its rows are in the chunk's table)."""
-
-    sheet: str
-    encoding: str | None
-    header_row: int
-    unknown_headers: list[str]
-    skipped_rows: list[int]
-    fields: frozenset[str] | None
-    rows_in: int
-
-
-def _record(entry: RegistryEntry, item: ItemStandard, read: ExportRows | _Facts) -> None:
+def _record(entry: RegistryEntry, item: ItemStandard, read: ExportRows | ReadFacts) -> None:
     """What reading found, on the file's registry entry (a reader's ``skipped_rows`` is the list it fills)."""
     entry.sheet, entry.encoding, entry.header_row = read.sheet, read.encoding, read.header_row
     entry.unknown_headers = read.unknown_headers
@@ -244,7 +231,7 @@ def _goes_ahead(new: _New) -> bool:
 
 def _stage_chunk(
     chunk: list[_New],
-    facts: list[_Facts | TierhubError],
+    facts: list[ReadFacts | TierhubError],
     table: pa.Table | None,
     staged: Staged,
     con: duckdb.DuckDBPyConnection,
@@ -260,6 +247,7 @@ def _stage_chunk(
         staged.stager(chunk[0].item, con).add_table(table)
 
 
+ChunkRead = tuple[list[ReadFacts | TierhubError], pa.Table | None]  # each file's facts or error, the rows
 Chunk = tuple[list[Job], list[tuple[int, str, str, dt.date | None]], list[str], LocalAliases]
 
 
@@ -268,14 +256,14 @@ def read_chunk(
     files: list[tuple[int, str, str, dt.date | None]],
     fields: list[str],
     aliases: LocalAliases,
-) -> tuple[list[_Facts | TierhubError], pa.Table | None]:
+) -> ChunkRead:
     """In a worker: read one item's files and conform their rows, as one table.
 
     ``files`` holds each file's (provisional id, source code, source prefix, export date).
     A file that fails part-way leaves no rows in the table; its error names it.
     """
     in_force(aliases)
-    facts: list[_Facts | TierhubError] = []
+    facts: list[ReadFacts | TierhubError] = []
     batches: list[pa.RecordBatch] = []
     for job, (file_id, source_code, prefix, export_date) in zip(jobs, files, strict=True):
         read = read_whole(job)
@@ -283,17 +271,12 @@ def read_chunk(
             facts.append(read)
             continue
         try:
-            conformed = list(conform([FileToJudge(file_id, source_code, prefix, export_date, read.batches)], fields))
+            conformed = list(conform([FileToJudge(file_id, source_code, prefix, export_date, read.rows)], fields))
         except Exception as exc:  # a library's surprise refuses this file only
             facts.append(unreadable(exc, job[2], job[1]))
             continue
         batches += conformed
-        rows = sum(b.num_rows for b in conformed)
-        facts.append(
-            _Facts(
-                read.sheet, read.encoding, read.header_row, read.unknown_headers, read.skipped_rows, read.fields, rows
-            )
-        )
+        facts.append(read.facts)
     if not batches:
         return facts, None
     return facts, pa.Table.from_batches(batches, schema=read_schema(fields)).combine_chunks()
@@ -332,7 +315,7 @@ class _ReadAhead:
         for new in ahead:
             by_item.setdefault(new.item.code, []).append(new)
         self.waiting: deque[list[_New]] = deque(chunk for files in by_item.values() for chunk in _chunks(files))
-        self.in_flight: deque[tuple[list[_New], Future[tuple[list[_Facts | TierhubError], pa.Table | None]]]] = deque()
+        self.in_flight: deque[tuple[list[_New], Future[ChunkRead]]] = deque()
         self.aliases = active_local_aliases()
         self.left: list[_New] = []  # handed over but not read: the workers died
         self._top_up()
@@ -374,7 +357,7 @@ class _ReadAhead:
             files.append((new.entry.file_id, source.code, source.prefix, new.export_date))
         return jobs, files, standard_fields(chunk[0].item), self.aliases
 
-    def results(self) -> Iterator[tuple[list[_New], list[_Facts | TierhubError], pa.Table | None]]:
+    def results(self) -> Iterator[tuple[list[_New], list[ReadFacts | TierhubError], pa.Table | None]]:
         """Each chunk as its worker finishes it, in the order handed over."""
         while self.in_flight:
             chunk, future = self.in_flight.popleft()

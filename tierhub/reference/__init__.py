@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -176,12 +175,13 @@ class ByDivision(dict[str, T]):
 @functools.lru_cache(maxsize=1 << 16)
 def normalise_label(text: str) -> str:
     """Fold a header or code label for lookup: NFKC, no spaces, no '*' markers."""
-    # One regex pass (\s is exactly str.isspace) instead of a generator per character: the header
-    # scan folds every cell of a file's top rows, most of them data that no cache has seen.
-    return _NOT_IN_LABELS.sub("", unicodedata.normalize("NFKC", text)).lower()
-
-
-_NOT_IN_LABELS = re.compile(r"[\s*※]+")
+    # The header scan folds every cell of a file's top rows, most of them data no cache has seen:
+    # str.split() drops exactly the characters str.isspace() names (checked over every code point
+    # in tests/test_reference.py), and ASCII text is its own NFKC form. ~0.3 µs a cell against
+    # ~0.6 µs for NFKC and a regular expression on every cell (decision 0034).
+    if text.isascii():
+        return "".join(text.split()).replace("*", "").lower()
+    return "".join(unicodedata.normalize("NFKC", text).split()).replace("*", "").replace("※", "").lower()
 
 
 @dataclass(frozen=True, slots=True)
