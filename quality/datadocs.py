@@ -423,18 +423,27 @@ def stylesheet() -> str:
     return (Path(__file__).with_name("datadocs.css")).read_text(encoding="utf-8")
 
 
-def _safe_tag(match: re.Match[str]) -> str:
-    tag = _CSS_URL.sub("none", _EVENT_ATTRIBUTE.sub("", match.group()))  # style="…url(…)" too
+# What any of the three rewrites of a tag needs to find: a tag without it is left as it is (most of
+# a page's ~900 tags; the per-tag rewrite was ~17 ms of a page's ~60 ms).
+_RISKY = re.compile(r"\son[a-z]|url\(|\s(?:href|src|action|formaction|poster|srcset)\s*=", re.IGNORECASE)
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
 
-    def link(m: re.Match[str]) -> str:
-        target = html.unescape(m.group(2).strip("\"'")).strip()
-        if target.startswith("#"):
-            return m.group()
-        if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", target) or target.startswith(("/", "\\")) or ".." in target:
-            return ""  # another host, a scheme (javascript:, file:) or outside the folder: no link
+
+def _safe_link(m: re.Match[str]) -> str:
+    target = html.unescape(m.group(2).strip("\"'")).strip()
+    if target.startswith("#"):
         return m.group()
+    if _SCHEME.match(target) or target.startswith(("/", "\\")) or ".." in target:
+        return ""  # another host, a scheme (javascript:, file:) or outside the folder: no link
+    return m.group()
 
-    return _LINK_ATTRIBUTE.sub(link, tag)
+
+def _safe_tag(match: re.Match[str]) -> str:
+    tag = match.group()
+    if not _RISKY.search(tag):
+        return tag
+    tag = _CSS_URL.sub("none", _EVENT_ATTRIBUTE.sub("", tag))  # style="…url(…)" too
+    return _LINK_ATTRIBUTE.sub(_safe_link, tag)
 
 
 def safe_page(page: str) -> str:
