@@ -7,7 +7,8 @@ this process's pool of reading processes; ``read_whole`` is what a worker does w
 (``warehouse.staging`` hands small files over in chunks and stages what comes back).
 
 Workers are forked from a ``forkserver`` that has imported the readers once: a fork of the
-parent itself could inherit a lock held by a DuckDB or Arrow thread. Like every
+parent itself could inherit a lock held by a DuckDB or Arrow thread. The tasks carry the local
+aliases in force in the parent, so a worker reads as the parent would. Like every
 ``multiprocessing`` child, a worker also imports the parent's ``__main__`` module (the
 ``tierhub`` script imports only the command line, ~0.2 s).
 """
@@ -26,7 +27,6 @@ import pyarrow as pa
 
 from connectors.files import read_guarded
 from tierhub.errors import TierhubError
-from tierhub.reference.local import LocalAliases, active_local_aliases, use_local_aliases
 
 log = logging.getLogger("tierhub.connectors")
 
@@ -68,35 +68,29 @@ def read_whole(job: Job) -> WholeRead | TierhubError:
     return WholeRead(facts, rows)
 
 
-def in_force(aliases: LocalAliases) -> None:
-    """Put the parent's local aliases in force in a worker, so it reads as the parent would."""
-    if active_local_aliases() != aliases:
-        use_local_aliases(aliases)
-
-
-_pools: dict[tuple[int, tuple[str, ...]], ProcessPoolExecutor] = {}
+_pools: dict[int, ProcessPoolExecutor] = {}
 _lock = threading.Lock()
 
 
 def read_pool(workers: int, preload: tuple[str, ...] = ("connectors.readahead",)) -> ProcessPoolExecutor | None:
     """This process's pool of ``workers`` reading processes, started on first use (None if 0).
 
-    ``preload``: the modules the fork server imports once (those of the tasks to be run).
+    ``preload``: the modules the fork server imports once (those of the tasks to be run); a
+    process has one fork server, so the first pool's preload is the one in force.
     A process that may not have children (a daemonic Dask worker) reads in process; that is
     logged, not raised: the rows read are the same.
     """
     if workers <= 0:
         return None
     with _lock:
-        key = (workers, preload)
-        if key not in _pools:
+        if workers not in _pools:
             if multiprocessing.current_process().daemon:
                 log.info("reading in process: a daemonic process (a Dask worker) cannot start read workers")
                 return None
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(preload))
-            _pools[key] = ProcessPoolExecutor(workers, mp_context=context)
-        return _pools[key]
+            _pools[workers] = ProcessPoolExecutor(workers, mp_context=context)
+        return _pools[workers]
 
 
 def start_read_workers(workers: int, preload: tuple[str, ...] = ("connectors.readahead",)) -> None:
@@ -110,9 +104,9 @@ def start_read_workers(workers: int, preload: tuple[str, ...] = ("connectors.rea
 def forget_pool(pool: ProcessPoolExecutor | None) -> None:
     """Drop a broken pool, so the next batch starts a new one."""
     with _lock:
-        for key, known in list(_pools.items()):
+        for workers, known in list(_pools.items()):
             if known is pool:
-                del _pools[key]
+                del _pools[workers]
 
 
 @atexit.register

@@ -117,16 +117,15 @@ def cell_text(value: Cell) -> str | None:
     return str(value)
 
 
-def detect_delimiter(lines: Sequence[str], labels: Labels | None = None) -> str:
+def detect_delimiter(lines: Sequence[str]) -> str:
     """The delimiter of a text export from its first lines (decoded).
 
     The candidate whose split names the most known header fields wins; without a known
     header, the one splitting most lines into the same number (> 1) of cells; comma on a tie.
-    ``labels`` (filled here) lets the header search look up the same cells again for free.
     """
     best: tuple[int, int, int] | None = None
     chosen = ","
-    labels = header_index() if labels is None else labels
+    index = header_index()
     # Every delimiter absent from the lines splits them alike (one cell per line, quotes
     # handled the same): the first absent one is scored, the others reuse its figures.
     absent: tuple[int, int] | None = None
@@ -137,7 +136,7 @@ def detect_delimiter(lines: Sequence[str], labels: Labels | None = None) -> str:
         else:
             rows = list(csv.reader(lines, delimiter=delimiter))
             # Most rows hold no known label at all (data, titles): each cell is folded once.
-            known = max((_known_fields(_fields_of(row, labels)) for row in rows[:HEADER_SCAN_ROWS]), default=0)
+            known = max((_known_fields(_fields_of(row, index)) for row in rows[:HEADER_SCAN_ROWS]), default=0)
             widths = [len(r) for r in rows if len(r) > 1]
             modal = max(set(widths), key=widths.count) if widths else 1
             shape = widths.count(modal) * (modal - 1)
@@ -149,12 +148,9 @@ def detect_delimiter(lines: Sequence[str], labels: Labels | None = None) -> str:
     return chosen
 
 
-Labels = dict[str, str]
-
-
-def _fields_of(cells: Sequence[str | None], labels: Labels) -> list[str | None]:
+def _fields_of(cells: Sequence[str | None], index: dict[str, str]) -> list[str | None]:
     """The field each cell's text names (None: blank or not a known label)."""
-    return [labels.get(normalise_label(c)) if c else None for c in cells]
+    return [index.get(normalise_label(c)) if c else None for c in cells]
 
 
 def _known_fields(fields: Sequence[str | None]) -> int:
@@ -267,7 +263,7 @@ def header_labels(band: Sequence[Sequence[str | None]]) -> list[str | None]:
 
 
 def find_header(
-    rows: Sequence[Sequence[str | None]], path: Path, source_id: str | None, labels: Labels | None = None
+    rows: Sequence[Sequence[str | None]], path: Path, source_id: str | None
 ) -> tuple[int, list[str | None]]:
     """The header among the top rows: the index of its last row, and its label per column.
 
@@ -277,11 +273,11 @@ def find_header(
     a field of its own.
     """
     top = rows[:HEADER_SCAN_ROWS]
-    labels = header_index() if labels is None else labels
+    index = header_index()
     # Each cell of the top rows is folded and looked up once (not once per band it falls in):
     # a band's label per column is, bottom-up, the first cell naming a field (``header_labels``),
     # so a band's count of known fields follows from these lookups alone.
-    fields = [_fields_of(row, labels) for row in top]
+    fields = [_fields_of(row, index) for row in top]
     # A band none of whose rows holds a known label names no field: most bands are data rows.
     labelled = [any(f is not None for f in row) for row in fields]
     best: tuple[int, int, int] | None = None  # (known fields, -last row, -rows in band)
@@ -407,8 +403,7 @@ def read_csv(
         raise UnreadableFile(
             f"unknown encoding {chosen!r}", source_id=source_id, path=str(path), fix="set a valid encoding"
         ) from exc
-    labels = header_index()
-    delimiter = detect_delimiter(lines[: HEADER_SCAN_ROWS + 20], labels)
+    delimiter = detect_delimiter(lines[: HEADER_SCAN_ROWS + 20])
     text = io.TextIOWrapper(path.open("rb"), encoding=chosen, newline="")
     reader = csv.reader(text, delimiter=delimiter)
     try:
@@ -422,7 +417,7 @@ def read_csv(
             fix="save the file as UTF-8 or GBK, or set the source's encoding",
         ) from exc
     try:
-        header_at, headers = find_header(head, path, source_id, labels)
+        header_at, headers = find_header(head, path, source_id)
         refuse_duplicate_headers(headers, path, source_id)
     except HeaderMismatch:
         text.close()

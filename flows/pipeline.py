@@ -122,16 +122,24 @@ class BatchState:
         """What a survey compares the outboxes with: the cursor and the database positions."""
         return Known(self.seen, self.positions)
 
-    def only(self, codes: list[str]) -> BatchState:
-        """The state of these of its sources only."""
-        keep = set(codes)
-        return BatchState(
-            seen={k: v for k, v in self.seen.items() if k[0] in keep},
-            known={k: v for k, v in self.known.items() if k[0] in keep},
-            last_file_at={k: v for k, v in self.last_file_at.items() if k in keep},
-            positions={k: v for k, v in self.positions.items() if k[0] in keep},
-            surveyed=None if self.surveyed is None else {k: v for k, v in self.surveyed.items() if k in keep},
-        )
+    def split(self, groups: list[list[str]]) -> list[BatchState]:
+        """One state per group of its sources (disjoint), each entry routed once: a province's
+        backfill splits ~10^5 cursor rows into hundreds of batches."""
+        group_of = {code: n for n, codes in enumerate(groups) for code in codes}
+        parts = [BatchState({}, {}, {}, {}, None if self.surveyed is None else {}) for _ in groups]
+        for key, seen in self.seen.items():
+            parts[group_of[key[0]]].seen[key] = seen
+        for key, file_id in self.known.items():
+            parts[group_of[key[0]]].known[key] = file_id
+        for code, at in self.last_file_at.items():
+            parts[group_of[code]].last_file_at[code] = at
+        for key, position in self.positions.items():
+            parts[group_of[key[0]]].positions[key] = position
+        for code, found in (self.surveyed or {}).items():
+            surveyed = parts[group_of[code]].surveyed
+            assert surveyed is not None
+            surveyed[code] = found
+        return parts
 
     @classmethod
     def merged(cls, states: list[BatchState]) -> BatchState:

@@ -208,7 +208,7 @@ def size_batches(
                 size = 0
             packed[-1].append(code)
             size += grow
-        groups += [(codes, state.only(codes), "folder") for codes in packed]
+        groups += [(codes, part, "folder") for codes, part in zip(packed, state.split(packed), strict=True)]
     if [g[0] for g in groups] == [p.source_codes for p in plans]:
         return plans, states
     new_plans: list[BatchPlan] = []

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -17,7 +16,6 @@ from flows.batches import BatchPlan, progress_listener
 from flows.runs import DirectSteps, sync_direct
 from tests.test_flows import BATCHES_OF_150, HEPING, NINGHE, SPAN
 from tierhub.errors import ConfigError, WarehouseError
-from tierhub.reference import divisions
 from tierhub.synth.city import GeneratedCity
 
 TODAY = dt.date(2026, 12, 3)
@@ -172,64 +170,73 @@ def test_direct_steps_retry_a_busy_warehouse_but_not_a_wrong_setting() -> None:
     assert slept == [5.0, 20.0, 60.0]
 
 
-def test_batches_are_prepared_only_a_step_ahead_of_their_commits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_batches_are_prepared_only_a_step_ahead_of_their_commits(tmp_path: Path) -> None:
     """A prepared batch holds its rows until its commit: a run whose preparation outruns its commits
-    (a backfill) keeps at most ``prepare_threads + 1`` of them, not every batch of the run."""
-    import threading
+    (a backfill) keeps at most ``ahead`` of them, and lets go of each once it is committed."""
+    import logging
+    import weakref
+    from concurrent.futures import Future
 
     import flows.runs as runs
     from connectors.exports import Selection
     from flows.batches import Where
+    from flows.pipeline import BatchState
 
-    sources = [d.code for d in divisions().sources() if d.code.startswith(HEPING)][:6]
-    drops = _drops_of(tmp_path, sources)
-    outstanding: list[int] = [0, 0]  # (now, most)
-    lock = threading.Lock()
-    prepare, commit = runs.prepare_plan, runs.commit_plan
+    class Rows:  # a prepared batch's rows, whose lifetime the test watches
+        pass
 
-    def prepared(*args: object, **kwargs: object) -> object:
-        done = prepare(*args, **kwargs)  # type: ignore[arg-type]
-        with lock:
-            outstanding[0] += 1
-            outstanding[1] = max(outstanding)
-        return done
+    class Steps:
+        """The runner's side, counted: every batch is prepared at once, as fast as a runner could."""
 
-    def committed(*args: object, **kwargs: object) -> object:
-        with lock:
-            outstanding[0] -= 1
-        time.sleep(0.4)  # a slow commit: the preparing thread runs ahead of it
-        return commit(*args, **kwargs)  # type: ignore[arg-type]
+        def __init__(self) -> None:
+            self.submitted = self.committed = self.most = 0
+            self.alive: list[weakref.ref[Rows]] = []
+            self.held_after_commit = 0
 
-    monkeypatch.setattr(runs, "prepare_plan", prepared)
-    monkeypatch.setattr(runs, "commit_plan", committed)
-    plans = [BatchPlan(f"p{n}", [code], "folder") for n, code in enumerate(sources)]
+        def logger(self) -> logging.Logger:
+            return logging.getLogger("test")
 
-    def most_outstanding(ahead: int) -> int:
-        outstanding[:] = [0, 0]
-        where = Where(str(tmp_path / f"w{ahead}.duckdb"), str(drops), None, str(tmp_path / "landing"))
-        steps = DirectSteps(prepare_threads=1)
-        try:
-            done = runs.run_batches(
-                steps,
-                plans,
-                where,
-                Selection(None, None),
-                today=TODAY,
-                batch_rows=1_000,
-                run_label="t",
-                dry_run=False,
-                ahead=ahead,
-            )
-        finally:
-            steps.close()
-        assert sorted(b.label for b in done) == sorted(p.label for p in plans)
-        assert outstanding[0] == 0
-        return outstanding[1]
+        def read_state(self, warehouse: str, plans: list[BatchPlan]) -> dict[str, BatchState]:
+            return {p.label: BatchState({}, {}, {}) for p in plans}
 
-    assert most_outstanding(len(plans)) > 2  # unbounded, preparation piles batches up behind the commits
-    assert most_outstanding(2) <= 2  # the run's default: one preparing thread, plus one
+        def prepare(self, plan: BatchPlan, *args: object) -> Future[Rows]:
+            self.submitted += 1
+            self.most = max(self.most, self.submitted - self.committed)
+            rows = Rows()
+            self.alive.append(weakref.ref(rows))
+            done: Future[Rows] = Future()
+            done.set_result(rows)
+            return done
+
+        def commit(self, plan: BatchPlan, prepared: Rows, warehouse: str) -> list[object]:
+            self.committed += 1
+            # Every batch committed before this one is gone from memory.
+            self.held_after_commit += sum(ref() is not None for ref in self.alive[: self.committed - 1])
+            return []
+
+    where = Where(str(tmp_path / "w.duckdb"), str(tmp_path), None, str(tmp_path / "landing"))
+    plans = [BatchPlan(f"p{n}", [f"12010100100{n}"], "folder") for n in range(6)]
+
+    def run(ahead: int) -> Steps:
+        steps = Steps()
+        runs.run_batches(
+            steps,  # type: ignore[arg-type]
+            plans,
+            where,
+            Selection(None, None),
+            today=TODAY,
+            batch_rows=1_000,
+            run_label="t",
+            dry_run=False,
+            ahead=ahead,
+        )
+        assert steps.committed == len(plans)
+        return steps
+
+    assert run(len(plans)).most == len(plans)  # unbounded, every batch is prepared before the first commit
+    bounded = run(2)
+    assert bounded.most == 2  # the default: one preparing thread, plus one
+    assert bounded.held_after_commit == 0
 
 
 def test_a_failed_preparation_fails_its_batch_only(tmp_path: Path) -> None:

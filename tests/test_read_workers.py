@@ -54,6 +54,14 @@ def add_strangers(root: Path) -> None:
         encoding="utf-8-sig",
     )
     (box / name.format(SOURCE, "20261103")).write_bytes(b"\x00\x01\x02binary\x00" * 50)
+    # Hand-typed: a row cut short after the ID, a row with a stray cell past the header, empty cells.
+    (box / name.format(SOURCE, "20261104")).write_text(
+        HEAD
+        + "王五,120101199001011237\n"
+        + "赵六,120101199001011237,男,1990-01-01,汉族,,13800000000,2026-11-04,多余\n"
+        + ",,,,,,,\n",
+        encoding="utf-8",
+    )
 
 
 def prepare(tmp_path: Path, drops: Path, codes: list[str], workers: int, label: str) -> PreparedBatch:
@@ -136,6 +144,8 @@ def test_workers_stage_what_the_process_stages(
     assert aliased.status != "rejected" and "id_number" not in (aliased.missing_columns or [])
     binary = by_path[f"城乡居民养老保险参保登记_{SOURCE}_20261103.csv"]
     assert binary.status == "rejected" and "binary data" in (binary.error or "")
+    ragged = by_path[f"城乡居民养老保险参保登记_{SOURCE}_20261104.csv"]
+    assert (ragged.rows_in, ragged.skipped_rows) == (2, [4])
 
 
 @pytest.mark.slow  # ~15 s

@@ -30,11 +30,12 @@ import pyarrow as pa
 
 from connectors.exports import Export, ExportRows
 from connectors.files import FileExport, unreadable
-from connectors.readahead import Job, ReadFacts, forget_pool, in_force, read_pool, read_whole, start_read_workers
+from connectors.readahead import Job, ReadFacts, forget_pool, read_pool, read_whole, start_read_workers
+from quality.lookups import install_lookups
 from quality.verdicts import FileToJudge, Stager, conform, read_schema, standard_fields
 from tierhub.errors import TierhubError
 from tierhub.reference import divisions
-from tierhub.reference.local import LocalAliases, active_local_aliases
+from tierhub.reference.local import LocalAliases, active_local_aliases, use_local_aliases
 from tierhub.standards import Catalogue, ItemStandard
 from warehouse.load import CursorRow, RegistryEntry
 
@@ -67,19 +68,19 @@ class Staged:
     connections: list[duckdb.DuckDBPyConnection] = field(default_factory=list)
 
     def connection_for_next(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-        """The connection the next item's stager uses: ``con`` and its cursors in turn."""
-        if not self.connections:
-            self.connections.append(con)
+        """The connection the next item's stager uses: ``con`` and its cursors in turn, each with the
+        lookups installed once, when it joins (every cursor has its own temp tables)."""
         turn = len(self.stagers) % JUDGE_CONNECTIONS
         while len(self.connections) <= turn:
-            self.connections.append(con.cursor())
+            joining = con.cursor() if self.connections else con
+            install_lookups(joining)
+            self.connections.append(joining)
         return self.connections[turn]
 
     def stager(self, item: ItemStandard, con: duckdb.DuckDBPyConnection) -> Stager:
-        """The item's stager, made on the next connection the first time (lookups installed once per connection)."""
+        """The item's stager, made on the next connection the first time."""
         if item.code not in self.stagers:
-            first_on_it = len(self.stagers) < JUDGE_CONNECTIONS
-            self.stagers[item.code] = Stager(self.connection_for_next(con), item, lookups=first_on_it)
+            self.stagers[item.code] = Stager(self.connection_for_next(con), item, lookups=False)
         return self.stagers[item.code]
 
     def close_cursors(self) -> None:
@@ -190,29 +191,31 @@ def stage_exports(
             continue
         entry.item_code, entry.export_date = item.code, export_date
         described.append(_New(export, entry, item, export_date))
-    ahead = [n for n in described if _goes_ahead(n)]
-    pool = read_pool(read_workers, PRELOAD) if len(ahead) >= AHEAD_MIN_FILES else None
-    here = described if pool is None else [n for n in described if not _goes_ahead(n)]
-    reads = _ReadAhead(pool, ahead if pool else [], batch_rows, encoding_for, read_workers)
+    small = [n for n in described if isinstance(n.export, FileExport) and n.export.size <= AHEAD_MAX_BYTES]
+    pool = read_pool(read_workers, PRELOAD) if len(small) >= AHEAD_MIN_FILES else None
+    ahead = small if pool is not None else []
+    reads = _ReadAhead(pool, ahead, batch_rows, encoding_for, read_workers)
+    handed = {id(n) for n in ahead}
+
+    def stage_here(new: _New) -> None:
+        try:
+            stage_export(new, staged, con, batch_rows, encoding_for(new.export.source_id))
+        except Exception as exc:  # one file's surprise (a reader bug, a library error) refuses that file only
+            _reject(new.entry, exc, new.export)
+
     done = 0
     try:
-        for new in here:  # the workers read meanwhile
+        for new in (n for n in described if id(n) not in handed):  # the workers read meanwhile
             if done % 50 == 0:
                 report("read", done, len(described))
-            try:
-                stage_export(new, staged, con, batch_rows, encoding_for(new.export.source_id))
-            except Exception as exc:  # one file's surprise (a reader bug, a library error) refuses that file only
-                _reject(new.entry, exc, new.export)
+            stage_here(new)
             done += 1
         for chunk, facts, table in reads.results():
             report("read", done, len(described))
             done += len(chunk)
             _stage_chunk(chunk, facts, table, staged, con)
         for new in reads.left:  # the workers died: what they had not read is read here
-            try:
-                stage_export(new, staged, con, batch_rows, encoding_for(new.export.source_id))
-            except Exception as exc:
-                _reject(new.entry, exc, new.export)
+            stage_here(new)
     finally:
         reads.close()
     return staged
@@ -222,11 +225,6 @@ def warm_read_workers(workers: int) -> None:
     """Start the read workers in the background (~0.5 s to import the readers), for a run that will read."""
     if workers > 0:
         threading.Thread(target=start_read_workers, args=(workers, PRELOAD), name="warm-readers", daemon=True).start()
-
-
-def _goes_ahead(new: _New) -> bool:
-    """A small file: read by a worker when there are workers."""
-    return isinstance(new.export, FileExport) and new.export.size <= AHEAD_MAX_BYTES
 
 
 def _stage_chunk(
@@ -262,7 +260,7 @@ def read_chunk(
     ``files`` holds each file's (provisional id, source code, source prefix, export date).
     A file that fails part-way leaves no rows in the table; its error names it.
     """
-    in_force(aliases)
+    use_local_aliases(aliases)  # the parent's, so this worker reads as the parent would
     facts: list[ReadFacts | TierhubError] = []
     batches: list[pa.RecordBatch] = []
     for job, (file_id, source_code, prefix, export_date) in zip(jobs, files, strict=True):
